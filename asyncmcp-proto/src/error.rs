@@ -1,0 +1,154 @@
+//! Errors, grouped by who is at fault.
+//!
+//! - [`DecodeError`]: the peer sent something asyncmcp cannot use. Never returned from
+//!   a `handle_*` call: it travels inside [`Rejection`](crate::Rejection) events.
+//! - [`ApiError`]: the caller misused the API (submitted a non-JSON-RPC message,
+//!   replied on a route that does not exist, ...).
+//! - [`ConfigError`]: a configuration that cannot work, refused at construction.
+//! - [`OpFailure`]: the environment (SQS, SNS, the network) failed an operation.
+
+use thiserror::Error;
+
+/// Why an inbound message could not be decoded. The peer is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The body is not UTF-8.
+    #[error("body is not UTF-8 (valid up to byte {valid_up_to})")]
+    NotUtf8 {
+        /// Length of the valid prefix.
+        valid_up_to: usize,
+    },
+    /// The body holds a character SQS does not allow (outside XML 1.0's range).
+    #[error("body holds U+{code_point:04X}, which SQS does not allow")]
+    InvalidXmlChar {
+        /// The offending code point.
+        code_point: u32,
+    },
+    /// The body is not JSON.
+    #[error("body is not JSON: {detail}")]
+    Json {
+        /// What the parser said.
+        detail: String,
+    },
+    /// The body is a JSON-RPC batch (MCP removed batching in 2025-06-18).
+    #[error("body is a JSON-RPC batch; asyncmcp carries exactly one message per body")]
+    Batch,
+    /// The body is JSON but not an object.
+    #[error("body is JSON but not an object")]
+    NotAnObject,
+    /// The object is not a JSON-RPC 2.0 message.
+    #[error("not a JSON-RPC 2.0 message: {detail}")]
+    NotJsonRpc {
+        /// What is wrong.
+        detail: String,
+    },
+    /// The id is not an integer or a string.
+    #[error("bad JSON-RPC id: {detail}")]
+    BadId {
+        /// What is wrong.
+        detail: String,
+    },
+    /// An attribute asyncmcp reads has a wrong type or value.
+    #[error("attribute {name} is invalid: {detail}")]
+    BadAttribute {
+        /// The attribute's name.
+        name: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The body looked like an SNS envelope but is not a usable one.
+    #[error("bad SNS envelope: {detail}")]
+    BadEnvelope {
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// The caller misused the API. Nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The submitted message is not a valid JSON-RPC message.
+    #[error("submitted message is invalid: {0}")]
+    InvalidMessage(DecodeError),
+    /// The message, encoded, exceeds the size limit and the peer does not take fragments.
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes and the peer has not said it takes fragments")]
+    TooLarge {
+        /// Encoded size in bytes, attributes included.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The message holds a character SQS does not allow.
+    #[error("message holds U+{code_point:04X}, which SQS does not allow in a body")]
+    InvalidXmlChar {
+        /// The offending code point.
+        code_point: u32,
+    },
+    /// A request with this id is already pending.
+    #[error("a request with id {0} is already pending")]
+    DuplicateRequestId(crate::RequestId),
+    /// The route (session or request) is unknown or already finished.
+    #[error("no such route: {0}")]
+    UnknownRoute(String),
+    /// The server sends no requests to a modern-era (sessionless) client.
+    #[error("servers send no requests in the 2026-07-28 era")]
+    RequestOnModernRoute,
+    /// No such pending inbound message to acknowledge.
+    #[error("no pending inbound message with token {0}")]
+    UnknownAck(u64),
+    /// The endpoint was closed.
+    #[error("the endpoint is closed")]
+    Closed,
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Too many custom attributes: SQS allows 10 per message and asyncmcp uses up to 8.
+    #[error(
+        "{count} custom attributes configured; at most {max} fit beside asyncmcp's own (SQS allows 10 per message)"
+    )]
+    TooManyAttributes {
+        /// Configured.
+        count: usize,
+        /// Allowed.
+        max: usize,
+    },
+    /// A custom attribute uses a name asyncmcp writes itself.
+    #[error("custom attribute {0} clashes with an attribute asyncmcp writes")]
+    ReservedAttribute(String),
+    /// A value is out of range.
+    #[error("{field}: {detail}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong and what is allowed.
+        detail: String,
+    },
+}
+
+/// How an SQS or SNS operation failed. The environment is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{detail}{}", if *.retryable { " (retryable)" } else { "" })]
+pub struct OpFailure {
+    /// Throttling, 5xx and timeouts are retryable; access denied, missing queue or
+    /// topic and invalid parameters are not.
+    pub retryable: bool,
+    /// What happened, naming the queue or topic.
+    pub detail: String,
+}
+
+impl OpFailure {
+    /// A failure worth retrying.
+    pub fn retryable(detail: impl Into<String>) -> Self {
+        Self { retryable: true, detail: detail.into() }
+    }
+
+    /// A failure that will not go away by retrying.
+    pub fn fatal(detail: impl Into<String>) -> Self {
+        Self { retryable: false, detail: detail.into() }
+    }
+}

@@ -1,0 +1,21 @@
+//! asyncmcp-proto: the sans-IO core of asyncmcp (crate docs are written in the final pass).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::indexing_slicing))]
+
+mod address;
+pub mod attributes;
+pub mod codec;
+mod error;
+mod inbound;
+mod jsonrpc;
+mod op;
+mod session_id;
+pub mod sim;
+
+pub use address::{Address, AllowList};
+pub use error::{ApiError, ConfigError, DecodeError, OpFailure};
+pub use inbound::InboundMessage;
+pub use jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
+pub use op::{OpId, OpKind, OpResult, QueueOp, SendOp};
+pub use session_id::SessionId;

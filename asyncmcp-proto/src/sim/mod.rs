@@ -1,0 +1,1 @@
+//! Deterministic in-memory SQS/SNS broker (stub: the simulator replaces this).

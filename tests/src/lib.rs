@@ -1,0 +1,2 @@
+//! Shared helpers for asyncmcp's cross-crate tests.
+#![forbid(unsafe_code)]
