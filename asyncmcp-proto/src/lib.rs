@@ -10,8 +10,10 @@ mod error;
 mod inbound;
 mod jsonrpc;
 mod op;
+mod rng;
 mod session_id;
 pub mod sim;
+mod timers;
 
 pub use address::{Address, AllowList};
 pub use error::{ApiError, ConfigError, DecodeError, OpFailure};
