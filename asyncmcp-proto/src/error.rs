@@ -86,6 +86,9 @@ pub enum ApiError {
         /// The offending code point.
         code_point: u32,
     },
+    /// A fragment group id is not 1 to 64 characters of `[0-9a-zA-Z_-]`.
+    #[error("fragment group {0:?} is not 1 to 64 characters of [0-9a-zA-Z_-]")]
+    InvalidFragmentGroup(String),
     /// A request with this id is already pending.
     #[error("a request with id {0} is already pending")]
     DuplicateRequestId(crate::RequestId),

@@ -4,6 +4,35 @@
 //! [`decode`] turns what `ReceiveMessage` returned into a [`Decoded`] message;
 //! [`encode`] turns a JSON-RPC message plus its [`WireMeta`] into one or more
 //! [`Encoded`] bodies with attributes, within a [`SizeLimits`] budget.
+//!
+//! Both are pure functions: no state, no I/O, no clock, and they never panic on any
+//! input. A raw body is passed through as the same [`Bytes`] buffer (no copy) both
+//! ways; fragments are slices of the original buffer.
+//!
+//! ```
+//! use asyncmcp_proto::attributes::AttributeValue;
+//! use asyncmcp_proto::codec::{decode, encode, Payload, SizeLimits};
+//! use asyncmcp_proto::{InboundMessage, MessageKind, RequestId};
+//!
+//! // What SQS ReceiveMessage returned from a Python asyncmcp client.
+//! let mut msg = InboundMessage::new("msg-1", "receipt-1", r#"{"method":"tools/list","jsonrpc":"2.0","id":2}"#);
+//! msg.attributes.insert("MessageType".into(), AttributeValue::string("jsonrpc"));
+//! msg.attributes.insert("Timestamp".into(), AttributeValue::number(1795709490));
+//! msg.attributes.insert("SessionId".into(), AttributeValue::string("6063cd47514e409da7b4f61be62c3464"));
+//!
+//! let decoded = decode(&msg).unwrap();
+//! let Payload::Message(request) = &decoded.payload else { panic!("not a fragment") };
+//! assert_eq!(request.kind(), MessageKind::Request);
+//! assert_eq!(request.id(), Some(&RequestId::Number(2)));
+//! assert_eq!(decoded.meta.timestamp, Some(1795709490));
+//! assert!(decoded.sns.is_none());
+//!
+//! // And back: one body (it fits), the same bytes, the same attributes.
+//! let out = encode(request, &decoded.meta, &SizeLimits::default(), None).unwrap();
+//! assert_eq!(out.len(), 1);
+//! assert_eq!(out[0].body, msg.body);
+//! assert_eq!(out[0].attributes, msg.attributes);
+//! ```
 
 mod decode;
 mod encode;
@@ -14,8 +43,8 @@ mod xml;
 
 pub use decode::decode;
 pub use encode::{encode, encode_attributes};
-pub use ext::{Ext, FragmentHeader};
-pub use size::{SizeLimits, encoded_size, json_escaped_len};
+pub use ext::{Ext, FragmentHeader, MAX_FRAGMENTS};
+pub use size::{ENVELOPE_OVERHEAD, SNS_MAX_BYTES, SQS_MAX_BYTES, SizeLimits, encoded_size, json_escaped_len};
 pub use sns::SnsNotification;
 pub use xml::check_xml_chars;
 
