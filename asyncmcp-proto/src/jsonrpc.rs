@@ -205,10 +205,10 @@ impl JsonRpcMessage {
         if kind == MessageKind::Response && id == Some(RequestId::Null) {
             return Err(DecodeError::BadId { detail: "a result must name its request".to_owned() });
         }
-        if let Some(params) = shape.params {
-            if !matches!(params.get().as_bytes().first(), Some(b'{' | b'[')) {
-                return Err(DecodeError::NotJsonRpc { detail: "params must be an object or an array".to_owned() });
-            }
+        if let Some(params) = shape.params
+            && !matches!(params.get().as_bytes().first(), Some(b'{' | b'['))
+        {
+            return Err(DecodeError::NotJsonRpc { detail: "params must be an object or an array".to_owned() });
         }
         Ok((kind, id, method))
     }
