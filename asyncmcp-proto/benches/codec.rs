@@ -1,1 +1,3 @@
+//! Codec benchmarks (placeholder until the codec lands).
+
 fn main() {}

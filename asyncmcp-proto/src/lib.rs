@@ -5,7 +5,10 @@
 
 mod address;
 pub mod attributes;
+mod backoff;
+mod cache;
 pub mod codec;
+mod dedup;
 mod error;
 mod inbound;
 mod jsonrpc;
@@ -16,6 +19,7 @@ pub mod sim;
 mod timers;
 
 pub use address::{Address, AllowList};
+pub use backoff::RetryPolicy;
 pub use error::{ApiError, ConfigError, DecodeError, OpFailure};
 pub use inbound::InboundMessage;
 pub use jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};

@@ -26,6 +26,7 @@ impl SessionId {
     }
 
     /// From 128 random bits.
+    #[cfg_attr(not(test), allow(dead_code))] // used by the state machines
     pub(crate) fn from_bits(bits: u128) -> Self {
         Self(format!("{bits:032x}"))
     }
@@ -39,5 +40,19 @@ impl SessionId {
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_bits_round_trips_through_parse() {
+        let id = SessionId::from_bits(0x0123_4567_89ab_cdef_0000_0000_0000_00ff);
+        assert_eq!(id.as_str(), "0123456789abcdef00000000000000ff");
+        assert_eq!(SessionId::parse(id.as_str()), Ok(id));
+        assert_eq!(SessionId::from_bits(0).as_str().len(), 32);
+        assert!(SessionId::parse("0123456789ABCDEF00000000000000ff").is_err());
     }
 }
