@@ -33,8 +33,7 @@ fn json(depth: u32) -> impl Strategy<Value = Value> {
     leaf.prop_recursive(depth, 32, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::btree_map(text(6), inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(text(6), inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -59,9 +58,8 @@ fn message() -> impl Strategy<Value = JsonRpcMessage> {
 }
 
 fn custom() -> impl Strategy<Value = Attributes> {
-    let name = "[A-Z][A-Za-z0-9_.-]{0,12}".prop_filter("not one of ours", |n| {
-        !names::OWN.contains(&n.as_str()) && n != names::PROTOCOL_VERSION
-    });
+    let name = "[A-Z][A-Za-z0-9_.-]{0,12}"
+        .prop_filter("not one of ours", |n| !names::OWN.contains(&n.as_str()) && n != names::PROTOCOL_VERSION);
     let value = (prop::sample::select(vec!["String", "Number", "String.custom"]), text(12))
         .prop_map(|(data_type, value)| AttributeValue { data_type: data_type.to_owned(), value });
     prop::collection::btree_map(name, value, 0..3)
@@ -78,8 +76,11 @@ fn meta() -> impl Strategy<Value = WireMeta> {
             prop_oneof!["arn:aws:sns:[a-z0-9-]{1,12}:[0-9]{12}:[a-z.]{1,20}", "https?://[a-z0-9./:-]{1,40}"]
                 .prop_map(|s| Address::parse(&s)),
         ),
-        (prop::option::of(any::<u64>()), any::<bool>())
-            .prop_map(|(seq, takes_fragments)| Ext { seq, fragment: None, takes_fragments }),
+        (prop::option::of(any::<u64>()), any::<bool>()).prop_map(|(seq, takes_fragments)| Ext {
+            seq,
+            fragment: None,
+            takes_fragments,
+        }),
         custom(),
     )
         .prop_map(|(timestamp, request_id, method, session_id, client_id, reply_to, ext, custom)| WireMeta {
