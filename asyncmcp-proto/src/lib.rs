@@ -13,6 +13,7 @@ mod error;
 mod inbound;
 mod jsonrpc;
 mod op;
+mod ordering;
 mod rng;
 mod session_id;
 pub mod sim;
