@@ -88,6 +88,8 @@ pub(crate) struct Queue {
     visible: BTreeSet<u64>,
     /// FIFO: sequence numbers by group; the first is the only one deliverable.
     groups: BTreeMap<String, BTreeSet<u64>>,
+    /// FIFO: the visible group heads, so a receive finds the next one in O(log n).
+    ready: BTreeSet<u64>,
     receipts: BTreeMap<String, u64>,
     dedup_expiry: BTreeMap<DedupKey, Instant>,
     dedup_order: VecDeque<(Instant, DedupKey)>,
@@ -101,6 +103,7 @@ impl Queue {
             messages: BTreeMap::new(),
             visible: BTreeSet::new(),
             groups: BTreeMap::new(),
+            ready: BTreeSet::new(),
             receipts: BTreeMap::new(),
             dedup_expiry: BTreeMap::new(),
             dedup_order: VecDeque::new(),
@@ -141,6 +144,7 @@ impl Queue {
             self.groups.entry(group.clone()).or_default().insert(seq);
         }
         self.messages.insert(seq, stored);
+        self.refresh_ready(seq);
     }
 
     /// A delay or visibility deadline passed.
@@ -151,14 +155,27 @@ impl Queue {
             stored.state = State::Visible;
             self.visible.insert(seq);
         }
+        self.refresh_ready(seq);
+    }
+
+    /// FIFO: keeps `ready` in step with one copy's state and place in its group.
+    fn refresh_ready(&mut self, seq: u64) {
+        if !self.fifo {
+            return;
+        }
+        if self.visible.contains(&seq) && self.is_group_head(seq) {
+            self.ready.insert(seq);
+        } else {
+            self.ready.remove(&seq);
+        }
     }
 
     /// The copy the next receive gets: the oldest visible one, a random visible one
-    /// when `reorder` is given (standard queues only), or for FIFO the oldest visible
-    /// head of a group.
+    /// when `reorder` is given (standard queues only, O(n)), or for FIFO the oldest
+    /// visible head of a group.
     pub(crate) fn pick(&self, reorder: Option<&mut Rng>) -> Option<u64> {
         if self.fifo {
-            return self.visible.iter().copied().find(|seq| self.is_group_head(*seq));
+            return self.ready.first().copied();
         }
         match reorder {
             Some(rng) if self.visible.len() > 1 => {
@@ -185,6 +202,7 @@ impl Queue {
     pub(crate) fn mark_in_flight(&mut self, seq: u64, receipt: String) -> Option<&Stored> {
         let stored = self.messages.get_mut(&seq)?;
         self.visible.remove(&seq);
+        self.ready.remove(&seq);
         stored.state = State::InFlight;
         stored.receive_count = stored.receive_count.saturating_add(1);
         stored.receipts.push(receipt.clone());
@@ -212,6 +230,7 @@ impl Queue {
     pub(crate) fn remove(&mut self, seq: u64) -> Option<Stored> {
         let stored = self.messages.remove(&seq)?;
         self.visible.remove(&seq);
+        self.ready.remove(&seq);
         for receipt in &stored.receipts {
             self.receipts.remove(receipt);
         }
@@ -219,8 +238,12 @@ impl Queue {
             && let Some(seqs) = self.groups.get_mut(group)
         {
             seqs.remove(&seq);
+            let next_head = seqs.first().copied();
             if seqs.is_empty() {
                 self.groups.remove(group);
+            }
+            if let Some(head) = next_head {
+                self.refresh_ready(head);
             }
         }
         Some(stored)

@@ -681,6 +681,8 @@ mod properties {
                         prop_assert!(b.poll_timeout().is_none_or(|at| at > now));
                     }
                 }
+                // One group on the FIFO queue: never two of its messages in flight.
+                prop_assert!(b.queue_depth(&urls[1]).unwrap().in_flight <= 1);
             }
             let held: usize = urls[..3].iter().map(|u| {
                 let d = b.queue_depth(u).unwrap();
