@@ -129,23 +129,24 @@ struct Shape<'a> {
     #[serde(borrow)]
     jsonrpc: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
-    id: Option<Option<&'a RawValue>>,
+    id: Option<&'a RawValue>,
     #[serde(borrow)]
     method: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow)]
     params: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     result: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     error: Option<&'a RawValue>,
 }
 
-// Distinguishes `"id": null` (Some(None)... represented as a raw `null`) from an absent id.
-fn present<'de, D>(d: D) -> Result<Option<Option<&'de RawValue>>, D::Error>
+// Keeps a member that is present with the value `null` (`"id": null`, `"result": null`)
+// apart from an absent one: plain `Option` would read both as `None`.
+fn present<'de, D>(d: D) -> Result<Option<&'de RawValue>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    <&'de RawValue as Deserialize<'de>>::deserialize(d).map(|raw| Some(Some(raw)))
+    <&'de RawValue as Deserialize<'de>>::deserialize(d).map(Some)
 }
 
 impl JsonRpcMessage {
@@ -184,8 +185,8 @@ impl JsonRpcMessage {
             None => return Err(DecodeError::NotJsonRpc { detail: "missing \"jsonrpc\": \"2.0\"".to_owned() }),
         }
         let id = match shape.id {
-            Some(Some(raw)) => Some(RequestId::from_raw(raw)?),
-            Some(None) | None => None,
+            Some(raw) => Some(RequestId::from_raw(raw)?),
+            None => None,
         };
         let method = shape.method.map(|m| m.into_owned());
         let kind = match (&method, &id, shape.result.is_some(), shape.error.is_some()) {

@@ -98,6 +98,11 @@ impl<T> Reorder<T> {
     }
 
     /// How many items wait behind gaps.
+    /// Gives up on the stream: every buffered item, in sequence order.
+    pub(crate) fn into_buffered(self) -> Vec<T> {
+        self.buffer.into_values().collect()
+    }
+
     pub(crate) fn buffered(&self) -> usize {
         self.buffer.len()
     }

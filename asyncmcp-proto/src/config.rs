@@ -1,0 +1,274 @@
+//! Configuration of the client and server state machines.
+
+use std::time::Duration;
+
+use crate::address::{Address, AllowList};
+use crate::attributes::{Attributes, MAX_CUSTOM_ATTRIBUTES, names};
+use crate::backoff::RetryPolicy;
+use crate::codec::SizeLimits;
+use crate::error::ConfigError;
+use crate::reassembly::ReassemblyLimits;
+
+/// Which MCP era a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Era {
+    /// Protocol 2025-11-25 and earlier: an `initialize` handshake opens a session,
+    /// and the server's `SessionId` travels on every later message.
+    Legacy,
+    /// Protocol 2026-07-28: no handshake, no session; every request carries its reply
+    /// address (the `ReplyTo` attribute), so any server worker can answer it.
+    Modern,
+}
+
+/// Where a legacy client writes its reply address in `initialize`.
+///
+/// Python asyncmcp 0.2.1 reads only the params field, its unreleased main only the
+/// `_meta` field; asyncmcp writes both by default so either server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandshakeFields {
+    /// `params.response_queue_url` (sqs) or `params.client_topic_arn` (sns-sqs).
+    pub params_field: bool,
+    /// `params._meta.responseQueueUrl` or `params._meta.clientTopicArn`.
+    pub meta_field: bool,
+}
+
+impl Default for HandshakeFields {
+    fn default() -> Self {
+        Self { params_field: true, meta_field: true }
+    }
+}
+
+/// Per-session ordering: the sender numbers its messages, the receiver delivers them
+/// in order, waiting at most `gap_timeout` for a missing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ordering {
+    /// How long a gap may hold back later messages.
+    pub gap_timeout: Duration,
+    /// At most this many messages wait behind a gap; past that the gap is skipped.
+    pub max_buffered: usize,
+}
+
+impl Default for Ordering {
+    fn default() -> Self {
+        Self { gap_timeout: Duration::from_secs(5), max_buffered: 256 }
+    }
+}
+
+/// What happens to an inbound message that cannot be decoded or routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Disposition {
+    /// Delete it (after reporting it).
+    Delete,
+    /// Leave it on the queue: it becomes visible again and, after the queue's
+    /// `maxReceiveCount`, moves to the dead-letter queue.
+    LeaveForRedrive,
+}
+
+/// Options shared by the client and the server.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Common {
+    /// Size budget of one outbound message (attributes and SNS escaping included).
+    pub limits: SizeLimits,
+    /// Accept fragmented messages, and say so to the peer (`caps=frag`).
+    pub takes_fragments: bool,
+    /// Send fragments even before the peer said it takes them.
+    pub peer_takes_fragments: bool,
+    /// Limits on reassembly of inbound fragments.
+    pub reassembly: ReassemblyLimits,
+    /// How long inbound message ids and request ids are remembered to drop redeliveries.
+    pub dedup_window: Duration,
+    /// At most this many ids are remembered.
+    pub dedup_capacity: usize,
+    /// Retries of failed SQS/SNS calls.
+    pub retry: RetryPolicy,
+    /// Number outbound session messages and deliver inbound ones in order.
+    pub ordering: Option<Ordering>,
+    /// Extra attributes written on every message (at most
+    /// [`MAX_CUSTOM_ATTRIBUTES`](crate::attributes::MAX_CUSTOM_ATTRIBUTES)).
+    pub custom_attributes: Attributes,
+    /// Unix milliseconds at the `now` passed to the constructor: the `Timestamp`
+    /// attribute is derived from it (the core reads no clock).
+    pub start_unix_millis: u64,
+    /// What to do with inbound messages that cannot be decoded or routed.
+    pub undecodable: Disposition,
+}
+
+impl Default for Common {
+    fn default() -> Self {
+        Self {
+            limits: SizeLimits::default(),
+            takes_fragments: true,
+            peer_takes_fragments: false,
+            reassembly: ReassemblyLimits::default(),
+            dedup_window: Duration::from_secs(300),
+            dedup_capacity: 10_000,
+            retry: RetryPolicy::default(),
+            ordering: None,
+            custom_attributes: Attributes::new(),
+            start_unix_millis: 0,
+            undecodable: Disposition::Delete,
+        }
+    }
+}
+
+impl Common {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.custom_attributes.len() > MAX_CUSTOM_ATTRIBUTES {
+            return Err(ConfigError::TooManyAttributes {
+                count: self.custom_attributes.len(),
+                max: MAX_CUSTOM_ATTRIBUTES,
+            });
+        }
+        let reserved = names::OWN.iter().chain([&names::PROTOCOL_VERSION]);
+        for name in reserved {
+            if self.custom_attributes.contains_key(*name) {
+                return Err(ConfigError::ReservedAttribute((*name).to_owned()));
+            }
+        }
+        if self.limits.max_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                field: "limits.max_bytes",
+                detail: format!("{} bytes is below the 1024-byte minimum", self.limits.max_bytes),
+            });
+        }
+        if self.dedup_capacity == 0 {
+            return Err(ConfigError::Invalid { field: "dedup_capacity", detail: "must be at least 1".into() });
+        }
+        Ok(())
+    }
+}
+
+/// Configuration of a [`Client`](crate::Client).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Where requests go: the server's request queue URL (sqs) or topic ARN (sns-sqs).
+    pub server: Address,
+    /// Where replies should go: this client's queue URL (sqs) or topic ARN (sns-sqs).
+    pub reply_to: Address,
+    /// The queue this client receives from (for deletes).
+    pub receive_queue_url: String,
+    /// `ClientId` on every message.
+    pub client_id: String,
+    /// Legacy (sessions) or modern (stateless) era.
+    pub era: Era,
+    /// Where `initialize` carries the reply address (legacy era).
+    pub handshake: HandshakeFields,
+    /// A request with no response after this long ends as `RequestTimedOut`.
+    pub request_timeout: Duration,
+    /// Options shared with the server.
+    pub common: Common,
+}
+
+impl ClientConfig {
+    /// A legacy-era client with default options.
+    pub fn new(
+        server: Address,
+        reply_to: Address,
+        receive_queue_url: impl Into<String>,
+        client_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            server,
+            reply_to,
+            receive_queue_url: receive_queue_url.into(),
+            client_id: client_id.into(),
+            era: Era::Legacy,
+            handshake: HandshakeFields::default(),
+            request_timeout: Duration::from_secs(60),
+            common: Common::default(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.common.validate()?;
+        if self.client_id.is_empty() {
+            return Err(ConfigError::Invalid { field: "client_id", detail: "must not be empty".into() });
+        }
+        if self.request_timeout.is_zero() {
+            return Err(ConfigError::Invalid { field: "request_timeout", detail: "must be positive".into() });
+        }
+        Ok(())
+    }
+}
+
+/// When a server deletes an inbound request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AckPolicy {
+    /// After its response was sent (the default: a crash mid-request loses nothing).
+    AfterResponse,
+    /// As soon as it is delivered to the application (Python asyncmcp's behaviour).
+    OnDelivery,
+}
+
+/// Configuration of a [`Server`](crate::Server).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The request queue the server receives from.
+    pub queue_url: String,
+    /// Reply addresses the server may send to.
+    pub allow_reply: AllowList,
+    /// A legacy session with no traffic for this long is closed.
+    pub session_idle_timeout: Duration,
+    /// The request queue's visibility timeout.
+    pub visibility_timeout: Duration,
+    /// Extend a running request's visibility once it has run this fraction of the
+    /// visibility timeout (0 < f < 1).
+    pub heartbeat_fraction: f64,
+    /// At most this many requests are being handled at once (receive backpressure).
+    pub max_in_flight: usize,
+    /// When inbound requests are deleted.
+    pub ack: AckPolicy,
+    /// How long sent responses are kept to answer a redelivered request again.
+    pub response_cache_window: Duration,
+    /// At most this many responses are kept.
+    pub response_cache_capacity: usize,
+    /// Options shared with the client.
+    pub common: Common,
+}
+
+impl ServerConfig {
+    /// A server on `queue_url` that replies only to addresses `allow_reply` allows.
+    pub fn new(queue_url: impl Into<String>, allow_reply: AllowList) -> Self {
+        Self {
+            queue_url: queue_url.into(),
+            allow_reply,
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            visibility_timeout: Duration::from_secs(30),
+            heartbeat_fraction: 0.5,
+            max_in_flight: 64,
+            ack: AckPolicy::AfterResponse,
+            response_cache_window: Duration::from_secs(15 * 60),
+            response_cache_capacity: 1_000,
+            common: Common::default(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.common.validate()?;
+        if !(self.heartbeat_fraction > 0.0 && self.heartbeat_fraction < 1.0) {
+            return Err(ConfigError::Invalid {
+                field: "heartbeat_fraction",
+                detail: format!("{} is not between 0 and 1", self.heartbeat_fraction),
+            });
+        }
+        if self.visibility_timeout < Duration::from_secs(1) || self.visibility_timeout > Duration::from_secs(43_200) {
+            return Err(ConfigError::Invalid {
+                field: "visibility_timeout",
+                detail: "must be between 1 s and 12 h (SQS's range)".into(),
+            });
+        }
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::Invalid { field: "max_in_flight", detail: "must be at least 1".into() });
+        }
+        if self.response_cache_capacity == 0 {
+            return Err(ConfigError::Invalid { field: "response_cache_capacity", detail: "must be at least 1".into() });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! What the state machines report to the application.
+
+use std::fmt;
+
+use crate::address::Address;
+use crate::error::{DecodeError, OpFailure};
+use crate::jsonrpc::{JsonRpcMessage, RequestId};
+use crate::reassembly::ReassemblyError;
+use crate::session_id::SessionId;
+
+/// What became of an inbound message that was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fate {
+    /// A `Delete` op was issued for it.
+    Deleted,
+    /// It stays on the queue: it will be redelivered, and after the queue's
+    /// `maxReceiveCount` it moves to the dead-letter queue.
+    LeftForRedelivery,
+}
+
+/// Why an inbound message was not delivered to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The body or attributes could not be decoded.
+    Decode(DecodeError),
+    /// The same message (by SQS message id, or by peer and JSON-RPC id) was already
+    /// handled.
+    Duplicate,
+    /// The `SessionId` names no live session.
+    UnknownSession(SessionId),
+    /// The reply address is not on the allow-list.
+    ReplyNotAllowed(Address),
+    /// A request that gives no way to answer it (no session, no `ReplyTo`).
+    NoReplyAddress,
+    /// A fragmented message could not be reassembled.
+    Reassembly(ReassemblyError),
+    /// A response to a request id this client never sent (or forgot).
+    UnknownResponse(RequestId),
+    /// The message belongs to another session than this client's.
+    WrongSession(SessionId),
+    /// The endpoint is closed.
+    Closed,
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::Decode(e) => write!(f, "undecodable: {e}"),
+            RejectReason::Duplicate => f.write_str("duplicate delivery"),
+            RejectReason::UnknownSession(s) => write!(f, "unknown session {s}"),
+            RejectReason::ReplyNotAllowed(a) => write!(f, "reply address {a} is not on the allow-list"),
+            RejectReason::NoReplyAddress => f.write_str("request has no session and no ReplyTo attribute"),
+            RejectReason::Reassembly(e) => write!(f, "reassembly failed: {e}"),
+            RejectReason::UnknownResponse(id) => write!(f, "response to unknown request id {id}"),
+            RejectReason::WrongSession(s) => write!(f, "message for another session {s}"),
+            RejectReason::Closed => f.write_str("endpoint closed"),
+        }
+    }
+}
+
+/// An inbound message that was not delivered, why, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The SQS message id.
+    pub message_id: String,
+    /// Why.
+    pub reason: RejectReason,
+    /// What became of it.
+    pub fate: Fate,
+}
+
+/// Why a legacy session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client sent the close notification (or the local client closed).
+    Closed,
+    /// No traffic for the idle timeout.
+    Idle,
+    /// The server application closed it.
+    ServerClosed,
+}
+
+/// Events of a [`Client`](crate::Client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// A message from the server: the response to a pending request, or a server
+    /// request or notification.
+    Message(JsonRpcMessage),
+    /// A request got no response within the request timeout.
+    RequestTimedOut {
+        /// The request's id.
+        id: RequestId,
+    },
+    /// A response arrived after its request timed out or was cancelled.
+    LateResponse(JsonRpcMessage),
+    /// The server opened a legacy session.
+    SessionOpened {
+        /// The id the server minted.
+        session_id: SessionId,
+    },
+    /// The session ended.
+    SessionClosed {
+        /// Why.
+        reason: CloseReason,
+    },
+    /// An inbound message was not delivered.
+    Rejected(Rejection),
+    /// A message could not be sent, after retries.
+    SendFailed {
+        /// The request's id, when the message was a request (it will get no response).
+        id: Option<RequestId>,
+        /// The method of a request or notification.
+        method: Option<String>,
+        /// The last failure.
+        error: OpFailure,
+    },
+    /// Deleting a received message failed for good: it will be redelivered and
+    /// dropped then as a duplicate.
+    AckFailed {
+        /// The SQS message id.
+        message_id: String,
+        /// The failure.
+        error: OpFailure,
+    },
+}
+
+/// An opaque handle for one modern-era request being served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestToken(pub(crate) u64);
+
+/// Where a server-side message belongs, and where replies to it go.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Route {
+    /// A legacy session.
+    Session(SessionId),
+    /// One modern-era request: reply (and send progress notifications) on it until
+    /// its response is submitted.
+    Request(RequestToken),
+    /// A modern-era notification: there is nothing to reply to.
+    Detached,
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::Session(s) => write!(f, "session {s}"),
+            Route::Request(t) => write!(f, "request #{}", t.0),
+            Route::Detached => f.write_str("detached"),
+        }
+    }
+}
+
+/// Events of a [`Server`](crate::Server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A client opened a legacy session with `initialize` (delivered next as a
+    /// [`ServerEvent::Message`] on [`Route::Session`]).
+    SessionOpened {
+        /// The minted id.
+        session_id: SessionId,
+        /// The client's `ClientId`, if it sent one.
+        client_id: Option<String>,
+        /// Where the session's messages go.
+        reply_to: Address,
+    },
+    /// A legacy session ended.
+    SessionClosed {
+        /// Which.
+        session_id: SessionId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A message for the application. Answer requests with
+    /// [`Server::submit`](crate::Server::submit) on the same route.
+    Message {
+        /// Where it belongs.
+        route: Route,
+        /// The message.
+        message: JsonRpcMessage,
+    },
+    /// An inbound message was not delivered.
+    Rejected(Rejection),
+    /// A redelivered request was answered again from the response cache.
+    ResponseReplayed {
+        /// Where the response went.
+        to: Address,
+        /// The request's id.
+        id: RequestId,
+    },
+    /// A message could not be sent, after retries. A request it answered stays on
+    /// the queue and will be redelivered.
+    SendFailed {
+        /// Where it belonged.
+        route: Route,
+        /// The id of the response or request.
+        id: Option<RequestId>,
+        /// The last failure.
+        error: OpFailure,
+    },
+    /// Deleting a handled request failed for good: it will be redelivered and
+    /// answered from the response cache.
+    AckFailed {
+        /// The SQS message id.
+        message_id: String,
+        /// The failure.
+        error: OpFailure,
+    },
+}

@@ -1,0 +1,209 @@
+//! Inbound pipeline shared by the client and the server: decode, drop redeliveries
+//! by SQS message id, reassemble fragments, and put numbered messages in order.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::codec::{self, Payload, WireMeta};
+use crate::config::Common;
+use crate::dedup::DedupWindow;
+use crate::event::RejectReason;
+use crate::inbound::InboundMessage;
+use crate::jsonrpc::JsonRpcMessage;
+use crate::ordering::Reorder;
+use crate::reassembly::{Pushed, Reassembly};
+
+/// One received SQS message that is still ours to delete or release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Receipt {
+    pub(crate) message_id: String,
+    pub(crate) receipt_handle: String,
+}
+
+/// A whole message ready for routing, with every SQS message it came in.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    pub(crate) receipts: Vec<Receipt>,
+    pub(crate) meta: WireMeta,
+    pub(crate) message: JsonRpcMessage,
+}
+
+/// What the pipeline made of its input.
+#[derive(Debug)]
+pub(crate) enum Intake {
+    Deliver(Box<Delivery>),
+    Reject(Receipt, RejectReason),
+    /// A redelivery of a message id already seen (not held here).
+    Duplicate(Receipt),
+}
+
+/// Key of the sender for reassembly and ordering: its session id, else its client
+/// id, else its reply address.
+fn peer_key(meta: &WireMeta) -> String {
+    if let Some(s) = &meta.session_id {
+        return format!("s:{s}");
+    }
+    if let Some(c) = &meta.client_id {
+        return format!("c:{c}");
+    }
+    meta.reply_to.as_ref().map(|a| format!("r:{a}")).unwrap_or_default()
+}
+
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    seen: DedupWindow<String>,
+    reassembly: Reassembly<String>,
+    /// Receipts of fragments held for reassembly, by (peer, group).
+    held: BTreeMap<(String, String), Vec<Receipt>>,
+    /// Where each held message id sits, to update its receipt on redelivery.
+    held_ids: BTreeMap<String, (String, String)>,
+    ordering: Option<crate::config::Ordering>,
+    reorder: BTreeMap<String, Reorder<Delivery>>,
+}
+
+impl Inbox {
+    pub(crate) fn new(common: &Common) -> Self {
+        Self {
+            seen: DedupWindow::new(common.dedup_window, common.dedup_capacity),
+            reassembly: Reassembly::new(common.reassembly),
+            held: BTreeMap::new(),
+            held_ids: BTreeMap::new(),
+            ordering: common.ordering,
+            reorder: BTreeMap::new(),
+        }
+    }
+
+    /// Takes one received message; appends what it produced to `out`.
+    pub(crate) fn handle(&mut self, msg: InboundMessage, now: Instant, out: &mut Vec<Intake>) {
+        let receipt = Receipt { message_id: msg.message_id.clone(), receipt_handle: msg.receipt_handle.clone() };
+        if let Some(slot) = self.held_ids.get(&msg.message_id) {
+            // A held fragment came back (its visibility ran out): keep the newest receipt.
+            if let Some(receipts) = self.held.get_mut(slot) {
+                for r in receipts.iter_mut().filter(|r| r.message_id == msg.message_id) {
+                    r.receipt_handle = msg.receipt_handle.clone();
+                }
+            }
+            return;
+        }
+        if !self.seen.insert(msg.message_id.clone(), now) {
+            out.push(Intake::Duplicate(receipt));
+            return;
+        }
+        let decoded = match codec::decode(&msg) {
+            Ok(d) => d,
+            Err(e) => {
+                out.push(Intake::Reject(receipt, RejectReason::Decode(e)));
+                return;
+            }
+        };
+        let meta = decoded.meta;
+        let delivery = match decoded.payload {
+            Payload::Message(message) => Delivery { receipts: vec![receipt], meta, message },
+            Payload::Fragment { header, data } => {
+                let peer = peer_key(&meta);
+                let slot = (peer.clone(), header.group.clone());
+                match self.reassembly.push(peer, &header, data, now) {
+                    Pushed::Incomplete => {
+                        self.held_ids.insert(receipt.message_id.clone(), slot.clone());
+                        self.held.entry(slot).or_default().push(receipt);
+                        return;
+                    }
+                    Pushed::Duplicate => {
+                        out.push(Intake::Duplicate(receipt));
+                        return;
+                    }
+                    Pushed::Rejected(e) => {
+                        for r in self.release(&slot) {
+                            out.push(Intake::Reject(r, RejectReason::Reassembly(e.clone())));
+                        }
+                        out.push(Intake::Reject(receipt, RejectReason::Reassembly(e)));
+                        return;
+                    }
+                    Pushed::Complete(bytes) => {
+                        let mut receipts = self.release(&slot);
+                        receipts.push(receipt);
+                        match JsonRpcMessage::parse(bytes) {
+                            Ok(message) => {
+                                let mut meta = meta;
+                                meta.ext.fragment = None;
+                                Delivery { receipts, meta, message }
+                            }
+                            Err(e) => {
+                                for r in receipts {
+                                    out.push(Intake::Reject(r, RejectReason::Decode(e.clone())));
+                                }
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        self.order(delivery, now, out);
+    }
+
+    fn release(&mut self, slot: &(String, String)) -> Vec<Receipt> {
+        let receipts = self.held.remove(slot).unwrap_or_default();
+        for r in &receipts {
+            self.held_ids.remove(&r.message_id);
+        }
+        receipts
+    }
+
+    fn order(&mut self, delivery: Delivery, now: Instant, out: &mut Vec<Intake>) {
+        let (Some(ordering), Some(seq)) = (self.ordering, delivery.meta.ext.seq) else {
+            out.push(Intake::Deliver(Box::new(delivery)));
+            return;
+        };
+        let peer = peer_key(&delivery.meta);
+        let reorder =
+            self.reorder.entry(peer).or_insert_with(|| Reorder::new(ordering.gap_timeout, ordering.max_buffered));
+        match reorder.push(seq, delivery, now) {
+            Ok(ready) => out.extend(ready.into_iter().map(|d| Intake::Deliver(Box::new(d)))),
+            Err(late) => {
+                for r in late.receipts {
+                    out.push(Intake::Duplicate(r));
+                }
+            }
+        }
+    }
+
+    /// Fires due timers: expired reassemblies, ordering gaps, dedup expiry.
+    pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Intake>) {
+        self.seen.expire(now);
+        for (peer, group, e) in self.reassembly.handle_timeout(now) {
+            for r in self.release(&(peer, group)) {
+                out.push(Intake::Reject(r, RejectReason::Reassembly(e.clone())));
+            }
+        }
+        for reorder in self.reorder.values_mut() {
+            out.extend(reorder.handle_timeout(now).into_iter().map(|d| Intake::Deliver(Box::new(d))));
+        }
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let reorder = self.reorder.values().filter_map(Reorder::poll_timeout).min();
+        [self.seen.poll_timeout(), self.reassembly.poll_timeout(), reorder].into_iter().flatten().min()
+    }
+
+    /// Forgets a session's ordering stream and unfinished fragments; returns the
+    /// receipts of messages that were still held for it.
+    pub(crate) fn forget_session(&mut self, session: &crate::SessionId) -> Vec<Receipt> {
+        let peer = format!("s:{session}");
+        let mut receipts = Vec::new();
+        if let Some(reorder) = self.reorder.remove(&peer) {
+            receipts.extend(reorder.into_buffered().into_iter().flat_map(|d| d.receipts));
+        }
+        self.reassembly.remove_peer(&peer);
+        let slots: Vec<(String, String)> = self
+            .held
+            .range((peer.clone(), String::new())..)
+            .map(|(k, _)| k.clone())
+            .take_while(|(p, _)| *p == peer)
+            .collect();
+        for slot in slots {
+            receipts.extend(self.release(&slot));
+        }
+        receipts
+    }
+}

@@ -1,0 +1,78 @@
+//! Turning one outbound JSON-RPC message into `Send` ops: attributes, timestamp,
+//! size budget, fragments and FIFO fields. Shared by the client and the server.
+
+use std::time::Instant;
+
+use crate::address::Address;
+use crate::codec::{self, WireMeta};
+use crate::config::Common;
+use crate::error::ApiError;
+use crate::jsonrpc::{JsonRpcMessage, MessageKind};
+use crate::op::{OpKind, SendOp};
+use crate::rng::Rng;
+
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    start: Instant,
+    start_unix_millis: u64,
+}
+
+impl Outbound {
+    pub(crate) fn new(start: Instant, start_unix_millis: u64) -> Self {
+        Self { start, start_unix_millis }
+    }
+
+    /// Unix seconds at `now`, from the wall-clock anchor given at construction.
+    pub(crate) fn unix_secs(&self, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.start).as_millis();
+        let millis = u128::from(self.start_unix_millis).saturating_add(elapsed);
+        u64::try_from(millis / 1000).unwrap_or(u64::MAX)
+    }
+
+    /// Encodes `message` for `to`. `meta` carries the routing attributes the caller
+    /// chose (session, client id, reply address); this fills in the rest.
+    ///
+    /// `fifo_group` is the `MessageGroupId` for FIFO destinations.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sends(
+        &self,
+        common: &Common,
+        message: &JsonRpcMessage,
+        mut meta: WireMeta,
+        to: &Address,
+        fifo_group: &str,
+        peer_takes_fragments: bool,
+        rng: &mut Rng,
+        now: Instant,
+    ) -> Result<Vec<OpKind>, ApiError> {
+        meta.timestamp = Some(self.unix_secs(now));
+        if message.kind() == MessageKind::Request {
+            meta.request_id = message.id().map(|id| id.to_attribute());
+        }
+        if message.kind().has_method() {
+            meta.method = message.method().map(str::to_owned);
+        }
+        meta.ext.takes_fragments = common.takes_fragments;
+        meta.custom = common.custom_attributes.clone();
+        let mut limits = common.limits;
+        limits.envelope = limits.envelope && to.is_topic();
+        let group = (peer_takes_fragments || common.peer_takes_fragments).then(|| rng.hex128());
+        let encoded = codec::encode(message, &meta, &limits, group.as_deref())?;
+        let fifo = to.is_fifo();
+        let dedup = if fifo { rng.hex128() } else { String::new() };
+        let many = encoded.len() > 1;
+        Ok(encoded
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                OpKind::Send(SendOp {
+                    to: to.clone(),
+                    body: e.body,
+                    attributes: e.attributes,
+                    group_id: fifo.then(|| fifo_group.to_owned()),
+                    dedup_id: fifo.then(|| if many { format!("{dedup}-{i}") } else { dedup.clone() }),
+                })
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The lint gates CI enforces. Usage: bash scripts/lint.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== rustfmt"
+cargo fmt --all --check
+echo "== clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== rustdoc"
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
+echo "== purity gate: asyncmcp-proto depends on no runtime, no I/O stack, no AWS crate"
+banned=$(cargo tree -p asyncmcp-proto -e normal --prefix none --locked \
+  | awk '{print $1}' | sort -u \
+  | grep -E '^(tokio|futures|futures-.*|async-std|async-io|mio|hyper|hyper-.*|aws-.*)$' || true)
+if [ -n "$banned" ]; then
+  echo "asyncmcp-proto must stay sans-IO, but its dependency tree holds: $banned" >&2
+  exit 1
+fi
+echo "purity gate: ok"
