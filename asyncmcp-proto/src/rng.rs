@@ -12,18 +12,20 @@ pub(crate) struct Rng {
 }
 
 impl Rng {
-    /// Seeds the generator. An all-zero seed is replaced by a fixed non-zero state
-    /// (xoshiro's state must not be all zero).
-    #[cfg_attr(not(test), allow(dead_code))] // used by the state machines
+    /// Seeds the generator. The seed's words are mixed through SplitMix64, so a
+    /// low-entropy seed (mostly zeros, as tests use) still gives a well-mixed state;
+    /// the state is never all zero, as xoshiro requires.
     pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
+        let mut acc = 0x9E37_79B9_7F4A_7C15u64;
         let mut s = [0u64; 4];
         for (word, chunk) in s.iter_mut().zip(seed.chunks_exact(8)) {
             let mut bytes = [0u8; 8];
             bytes.copy_from_slice(chunk);
-            *word = u64::from_le_bytes(bytes);
+            acc = splitmix64(acc ^ u64::from_le_bytes(bytes));
+            *word = acc;
         }
         if s == [0; 4] {
-            s = [0x9E37_79B9_7F4A_7C15, 0xBF58_476D_1CE4_E5B9, 0x94D0_49BB_1331_11EB, 0x2545_F491_4F6C_DD1D];
+            s = [1, 2, 3, 4];
         }
         Self { s }
     }
@@ -82,6 +84,13 @@ impl Rng {
     pub(crate) fn hex128(&mut self) -> String {
         format!("{:032x}", self.next_u128())
     }
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]

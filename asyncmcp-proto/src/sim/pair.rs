@@ -1,0 +1,479 @@
+//! A client, a server and a broker, stepped together in simulated time.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::{Broker, Faults, QueueOptions, SimConfig};
+use crate::address::{Address, AllowList};
+use crate::client::Client;
+use crate::config::{ClientConfig, Era, ServerConfig};
+use crate::error::ConfigError;
+use crate::event::{ClientEvent, Route, ServerEvent};
+use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
+use crate::server::Server;
+
+/// How the client and the server reach each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Topology {
+    /// Each side owns a queue; messages go with `SendMessage`.
+    Sqs,
+    /// Each side owns a topic with its queue subscribed; messages go with `Publish`.
+    SnsSqs {
+        /// Raw message delivery on both subscriptions (else SNS envelopes).
+        raw_delivery: bool,
+    },
+}
+
+/// How the simulated server application answers requests.
+pub type Responder = Box<dyn FnMut(&Route, &JsonRpcMessage) -> Option<JsonRpcMessage>>;
+
+/// The livelock guard of [`Pair::drive_until`] tripped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no outcome after {steps} steps (simulated time {elapsed:?}): livelock or a condition that never holds")]
+pub struct Livelock {
+    /// Steps taken.
+    pub steps: usize,
+    /// Simulated time elapsed since the pair was built.
+    pub elapsed: Duration,
+}
+
+type Tweak<C> = Box<dyn FnOnce(&mut C)>;
+
+/// Builds a [`Pair`].
+pub struct PairBuilder {
+    topology: Topology,
+    era: Era,
+    seed: u8,
+    faults: Faults,
+    fifo: bool,
+    queue: QueueOptions,
+    client: Vec<Tweak<ClientConfig>>,
+    server: Vec<Tweak<ServerConfig>>,
+    responder: Option<Responder>,
+    answer_delay: Duration,
+}
+
+impl PairBuilder {
+    /// The topology (default: [`Topology::Sqs`]).
+    pub fn topology(mut self, topology: Topology) -> Self {
+        self.topology = topology;
+        self
+    }
+
+    /// The client's era (default: [`Era::Legacy`]).
+    pub fn era(mut self, era: Era) -> Self {
+        self.era = era;
+        self
+    }
+
+    /// Seeds the broker, client and server (each gets its own stream).
+    pub fn seed(mut self, seed: u8) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Faults the broker injects.
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// FIFO queues and topics everywhere.
+    pub fn fifo(mut self, fifo: bool) -> Self {
+        self.fifo = fifo;
+        self
+    }
+
+    /// Options of every queue (visibility timeout, size limit, redrive).
+    pub fn queue_options(mut self, options: QueueOptions) -> Self {
+        self.queue = options;
+        self
+    }
+
+    /// Adjusts the client's configuration.
+    pub fn client(mut self, f: impl FnOnce(&mut ClientConfig) + 'static) -> Self {
+        self.client.push(Box::new(f));
+        self
+    }
+
+    /// Adjusts the server's configuration.
+    pub fn server(mut self, f: impl FnOnce(&mut ServerConfig) + 'static) -> Self {
+        self.server.push(Box::new(f));
+        self
+    }
+
+    /// How the server application answers (default: [`echo_responder`]); `None`
+    /// from it leaves the request unanswered (answer by hand with
+    /// [`Server::submit`]).
+    pub fn responder(mut self, responder: Responder) -> Self {
+        self.responder = Some(responder);
+        self
+    }
+
+    /// The server application takes this long to answer each request.
+    pub fn answer_delay(mut self, delay: Duration) -> Self {
+        self.answer_delay = delay;
+        self
+    }
+
+    /// Creates the queues (and topics), and the client and server.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] from a configuration the adjustments made invalid.
+    pub fn build(self, now: Instant) -> Result<Pair, ConfigError> {
+        let seed = |role: u8| {
+            let mut s = [self.seed; 32];
+            if let Some(first) = s.first_mut() {
+                *first = role;
+            }
+            s
+        };
+        let mut broker = Broker::new(SimConfig { faults: self.faults, ..SimConfig::default() }, now, seed(0));
+        let suffix = if self.fifo { ".fifo" } else { "" };
+        let server_queue = broker.create_queue(&format!("server{suffix}"), self.queue.clone());
+        let client_queue = broker.create_queue(&format!("client{suffix}"), self.queue.clone());
+        let (server_address, client_address, envelope) = match self.topology {
+            Topology::Sqs => (Address::Queue(server_queue.clone()), Address::Queue(client_queue.clone()), false),
+            Topology::SnsSqs { raw_delivery } => {
+                let server_topic = broker.create_topic(&format!("server{suffix}"));
+                let client_topic = broker.create_topic(&format!("client{suffix}"));
+                let sub = |b: &mut Broker, t: &str, q: &str| {
+                    b.subscribe(t, q, raw_delivery)
+                        .map_err(|e| ConfigError::Invalid { field: "topology", detail: e.to_string() })
+                };
+                sub(&mut broker, &server_topic, &server_queue)?;
+                sub(&mut broker, &client_topic, &client_queue)?;
+                (Address::Topic(server_topic), Address::Topic(client_topic), !raw_delivery)
+            }
+        };
+        let unix = broker.unix_millis(now);
+        let mut cc =
+            ClientConfig::new(server_address.clone(), client_address.clone(), client_queue.clone(), "sim-client");
+        cc.era = self.era;
+        cc.common.start_unix_millis = unix;
+        cc.common.limits.envelope = envelope;
+        let mut sc = ServerConfig::new(
+            server_queue.clone(),
+            AllowList::new().prefix(super::SimConfig::default().endpoint).prefix("arn:aws:sns:"),
+        );
+        sc.visibility_timeout = self.queue.visibility_timeout;
+        sc.common.start_unix_millis = unix;
+        sc.common.limits.envelope = envelope;
+        for f in self.client {
+            f(&mut cc);
+        }
+        for f in self.server {
+            f(&mut sc);
+        }
+        let client = Client::new(cc, now, seed(1))?;
+        let server = Server::new(sc, now, seed(2))?;
+        Ok(Pair {
+            client,
+            server,
+            broker,
+            now,
+            start: now,
+            client_queue,
+            server_queue,
+            server_address,
+            client_address,
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            responder: self.responder.unwrap_or_else(|| Box::new(echo_responder)),
+            answer_delay: self.answer_delay,
+            answers: BTreeMap::new(),
+            next_answer: 0,
+            next_id: 0,
+        })
+    }
+}
+
+/// A [`Client`] and a [`Server`] connected through a [`Broker`], with a simulated
+/// clock: [`step`](Pair::step) moves messages while anything can move, then jumps time
+/// to the earliest deadline. Everything is deterministic from the seed.
+///
+/// ```
+/// use std::time::Instant;
+/// use asyncmcp_proto::sim::{Pair, Topology};
+/// use asyncmcp_proto::{ClientEvent, Era};
+///
+/// let mut pair = Pair::builder().topology(Topology::Sqs).era(Era::Modern).build(Instant::now()).unwrap();
+/// let id = pair.request("tools/list", None);
+/// pair.drive_until(1_000, |p| p.response(&id).is_some()).unwrap();
+/// assert!(pair.response(&id).unwrap().as_str().contains("echo"));
+/// ```
+pub struct Pair {
+    /// The client.
+    pub client: Client,
+    /// The server.
+    pub server: Server,
+    /// The broker between them.
+    pub broker: Broker,
+    /// Simulated time.
+    pub now: Instant,
+    start: Instant,
+    /// The queue the client receives from.
+    pub client_queue: String,
+    /// The queue the server receives from.
+    pub server_queue: String,
+    /// Where the client sends.
+    pub server_address: Address,
+    /// Where the server replies.
+    pub client_address: Address,
+    /// Every event the client emitted, in order.
+    pub client_events: Vec<ClientEvent>,
+    /// Every event the server emitted, in order.
+    pub server_events: Vec<ServerEvent>,
+    responder: Responder,
+    answer_delay: Duration,
+    answers: BTreeMap<(Instant, u64), (Route, JsonRpcMessage)>,
+    next_answer: u64,
+    next_id: i64,
+}
+
+impl std::fmt::Debug for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pair").field("now", &self.now.saturating_duration_since(self.start)).finish_non_exhaustive()
+    }
+}
+
+impl Pair {
+    /// Starts a builder with the defaults: sqs, legacy era, no faults, echo server.
+    pub fn builder() -> PairBuilder {
+        PairBuilder {
+            topology: Topology::Sqs,
+            era: Era::Legacy,
+            seed: 0,
+            faults: Faults::default(),
+            fifo: false,
+            queue: QueueOptions::default(),
+            client: Vec::new(),
+            server: Vec::new(),
+            responder: None,
+            answer_delay: Duration::ZERO,
+        }
+    }
+
+    /// Simulated time since the pair was built.
+    pub fn elapsed(&self) -> Duration {
+        self.now.saturating_duration_since(self.start)
+    }
+
+    /// Submits a request with the next free numeric id; returns the id.
+    ///
+    /// # Panics
+    /// If the client refuses it (a test bug).
+    pub fn request(&mut self, method: &str, params: Option<serde_json::Value>) -> RequestId {
+        self.next_id += 1;
+        let id = RequestId::Number(self.next_id);
+        let message = JsonRpcMessage::request(id.clone(), method, params);
+        if let Err(e) = self.client.submit(message, self.now) {
+            panic!("client refused {method}: {e}");
+        }
+        id
+    }
+
+    /// Submits the legacy `initialize` request and, once answered,
+    /// `notifications/initialized`; returns the request id.
+    ///
+    /// # Panics
+    /// If the client refuses it (a test bug).
+    pub fn initialize(&mut self) -> RequestId {
+        let params = serde_json::json!({
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "sim", "version": "0"}
+        });
+        let id = self.request("initialize", Some(params));
+        let note = JsonRpcMessage::notification("notifications/initialized", None);
+        if let Err(e) = self.client.submit(note, self.now) {
+            panic!("client refused notifications/initialized: {e}");
+        }
+        id
+    }
+
+    /// The response (or error) the client received for `id`, if any.
+    pub fn response(&self, id: &RequestId) -> Option<&JsonRpcMessage> {
+        self.client_events.iter().find_map(|e| match e {
+            ClientEvent::Message(m) if m.kind().is_reply() && m.id() == Some(id) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// Moves everything that can move at the current instant; true if anything did.
+    pub fn pump(&mut self) -> bool {
+        let mut moved = false;
+        let now = self.now;
+        while let Some(op) = self.client.poll_op() {
+            let result = self.broker.handle_op(&op, now);
+            self.client.handle_op_result(op.id, result, now);
+            moved = true;
+        }
+        while let Some(op) = self.server.poll_op() {
+            let result = self.broker.handle_op(&op, now);
+            self.server.handle_op_result(op.id, result, now);
+            moved = true;
+        }
+        while let Some(event) = self.client.poll_event() {
+            self.client_events.push(event);
+            moved = true;
+        }
+        while let Some(event) = self.server.poll_event() {
+            if let ServerEvent::Message { route, message } = &event
+                && message.kind() == MessageKind::Request
+                && let Some(answer) = (self.responder)(route, message)
+            {
+                self.answers.insert((now + self.answer_delay, self.next_answer), (route.clone(), answer));
+                self.next_answer += 1;
+            }
+            self.server_events.push(event);
+            moved = true;
+        }
+        while let Some(entry) = self.answers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (route, answer) = entry.remove();
+            // The route may be gone (session closed, server closed): that is the test's
+            // business, visible in the events.
+            let _ = self.server.submit(&route, answer, now);
+            moved = true;
+        }
+        let credit = self.server.receive_credit();
+        for message in self.broker.receive(&self.server_queue, credit, now) {
+            self.server.handle_inbound(message, now);
+            moved = true;
+        }
+        let credit = self.client.receive_credit();
+        for message in self.broker.receive(&self.client_queue, credit, now) {
+            self.client.handle_inbound(message, now);
+            moved = true;
+        }
+        moved
+    }
+
+    /// The earliest deadline of anyone.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.client.poll_timeout(),
+            self.server.poll_timeout(),
+            self.broker.poll_timeout(),
+            self.answers.keys().next().map(|(t, _)| *t),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Pumps; when nothing moved, jumps to the earliest deadline and fires timers.
+    /// False when nothing moved and no deadline is left.
+    pub fn step(&mut self) -> bool {
+        if self.pump() {
+            return true;
+        }
+        let Some(next) = self.next_deadline() else { return false };
+        self.now = self.now.max(next);
+        self.client.handle_timeout(self.now);
+        self.server.handle_timeout(self.now);
+        self.broker.handle_timeout(self.now);
+        true
+    }
+
+    /// Steps until `done` holds, at most `max_steps` times.
+    ///
+    /// # Errors
+    /// [`Livelock`] when `done` still does not hold after `max_steps` steps, or when
+    /// nothing is left to happen and it never will.
+    pub fn drive_until(&mut self, max_steps: usize, mut done: impl FnMut(&Pair) -> bool) -> Result<(), Livelock> {
+        for steps in 0..max_steps {
+            if done(self) {
+                return Ok(());
+            }
+            if !self.step() {
+                return if done(self) { Ok(()) } else { Err(Livelock { steps, elapsed: self.elapsed() }) };
+            }
+        }
+        if done(self) { Ok(()) } else { Err(Livelock { steps: max_steps, elapsed: self.elapsed() }) }
+    }
+
+    /// Steps until simulated time reaches `now + duration` (without passing it), at
+    /// most `max_steps` times.
+    ///
+    /// # Errors
+    /// [`Livelock`] when the steps run out first.
+    pub fn run_for(&mut self, duration: Duration, max_steps: usize) -> Result<(), Livelock> {
+        let until = self.now + duration;
+        for _ in 0..max_steps {
+            if self.pump() {
+                continue;
+            }
+            match self.next_deadline() {
+                Some(next) if next <= until => {
+                    self.now = self.now.max(next);
+                    self.client.handle_timeout(self.now);
+                    self.server.handle_timeout(self.now);
+                    self.broker.handle_timeout(self.now);
+                }
+                _ => {
+                    self.now = until;
+                    return Ok(());
+                }
+            }
+        }
+        Err(Livelock { steps: max_steps, elapsed: self.elapsed() })
+    }
+
+    /// Steps until nothing is left to happen, at most `max_steps` times.
+    ///
+    /// # Errors
+    /// [`Livelock`] when the steps run out first.
+    pub fn drive_bounded(&mut self, max_steps: usize) -> Result<usize, Livelock> {
+        for steps in 0..max_steps {
+            if !self.step() {
+                return Ok(steps);
+            }
+        }
+        Err(Livelock { steps: max_steps, elapsed: self.elapsed() })
+    }
+}
+
+/// A small MCP server: answers `initialize`, `server/discover`, `tools/list`, `ping`
+/// and `tools/call` of the `echo` tool (returns `arguments.text`); every other method
+/// gets "method not found".
+pub fn echo_responder(_route: &Route, request: &JsonRpcMessage) -> Option<JsonRpcMessage> {
+    let id = request.id()?.clone();
+    let value = request.to_value();
+    let params = value.get("params").cloned().unwrap_or(serde_json::Value::Null);
+    let result = match request.method()? {
+        "initialize" => serde_json::json!({
+            "protocolVersion": params.get("protocolVersion").cloned().unwrap_or_else(|| "2025-11-25".into()),
+            "capabilities": {"tools": {"listChanged": false}},
+            "serverInfo": {"name": "sim-echo", "version": "0"}
+        }),
+        "server/discover" => serde_json::json!({
+            "supportedVersions": ["2026-07-28", "2025-11-25"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "sim-echo", "version": "0"}
+        }),
+        "ping" => serde_json::json!({}),
+        "tools/list" => serde_json::json!({"tools": [{
+            "name": "echo",
+            "description": "Returns its text argument",
+            "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}
+        }]}),
+        "tools/call" if params.get("name").and_then(|n| n.as_str()) == Some("echo") => {
+            let text = params.pointer("/arguments/text").and_then(|t| t.as_str()).unwrap_or_default();
+            serde_json::json!({"content": [{"type": "text", "text": text}], "isError": false})
+        }
+        other => {
+            return Some(JsonRpcMessage::error(
+                id,
+                error_codes::METHOD_NOT_FOUND,
+                &format!("method not found: {other}"),
+                None,
+            ));
+        }
+    };
+    Some(JsonRpcMessage::response(id, result))
+}
