@@ -1,0 +1,60 @@
+//! The queue service, abstracted to what the core's operations need.
+
+use std::time::Duration;
+
+use asyncmcp_proto::{InboundMessage, OpFailure, OpId, OpResult, QueueOp};
+
+use crate::runtime::BoxFuture;
+
+/// How an SQS or SNS call failed: retryable (throttling, 5xx, timeouts) or not
+/// (access denied, missing queue or topic, invalid parameters), with a message that
+/// names the queue or topic and what to check.
+pub type TransportError = OpFailure;
+
+/// One `ReceiveMessage` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveRequest {
+    /// The queue to receive from.
+    pub queue_url: String,
+    /// 1 to 10 messages.
+    pub max_messages: usize,
+    /// Long-poll wait, 0 to 20 s.
+    pub wait: Duration,
+}
+
+/// A queue service: SQS and SNS through the AWS SDK ([`AwsQueueClient`](crate::AwsQueueClient),
+/// feature `aws`), or the in-memory broker ([`MemoryQueue`](crate::MemoryQueue)).
+///
+/// Calls take and return plain values of `asyncmcp-proto`; no SDK type appears here.
+pub trait QueueClient: Send + Sync + 'static {
+    /// `ReceiveMessage` with long polling; must ask for the `ApproximateReceiveCount`
+    /// and `SentTimestamp` system attributes and all message attributes.
+    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>>;
+
+    /// Performs one operation.
+    fn execute(&self, op: QueueOp) -> BoxFuture<'static, OpResult>;
+
+    /// Performs operations that share a kind and a destination (at most 10, at most
+    /// 256 KiB of bodies) as ONE call where the service has a batch form
+    /// (`SendMessageBatch`, `PublishBatch`, `DeleteMessageBatch`,
+    /// `ChangeMessageVisibilityBatch`), reporting each entry's own outcome: a partly
+    /// failed batch fails only its failed entries. The default performs them one by
+    /// one.
+    fn execute_batch(&self, ops: Vec<QueueOp>) -> BoxFuture<'static, Vec<(OpId, OpResult)>> {
+        let futures: Vec<_> = ops
+            .into_iter()
+            .map(|op| {
+                let id = op.id;
+                let fut = self.execute(op);
+                async move { (id, fut.await) }
+            })
+            .collect();
+        Box::pin(futures::future::join_all(futures))
+    }
+
+    /// Whether [`execute_batch`](Self::execute_batch) makes one call per batch (true
+    /// for AWS) or one per entry; the driver's call counts follow it.
+    fn batches(&self) -> bool {
+        false
+    }
+}
