@@ -2,8 +2,35 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
+mod client;
+mod error;
+mod event_loop;
+mod machine;
+mod memory;
 mod queue_client;
 mod runtime;
+mod server;
+mod stats;
 
+pub use client::{ClientEvents, ClientHandle, spawn_client};
+pub use error::{DriverError, RequestError};
+pub use event_loop::DriverConfig;
+pub use memory::MemoryQueue;
 pub use queue_client::{QueueClient, ReceiveRequest, TransportError};
 pub use runtime::{BoxFuture, Runtime, boxed};
+pub use server::{ServerEvents, ServerHandle, spawn_server};
+pub use stats::StatsSnapshot;
+
+/// 32 bytes from the operating system's secure random source, to seed a state
+/// machine (session ids must not be guessable). Falls back to a time-and-address
+/// mix only if the OS source fails, which on supported platforms it does not.
+pub fn seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    if getrandom::fill(&mut seed).is_err() {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let addr = &seed as *const _ as usize as u128;
+        seed[..16].copy_from_slice(&(t ^ addr.rotate_left(64)).to_le_bytes());
+    }
+    seed
+}

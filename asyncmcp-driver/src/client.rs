@@ -1,0 +1,270 @@
+//! The client side: a handle for the application and the machine wrapper the event
+//! loop drives.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::channel::{mpsc, oneshot};
+use futures::{SinkExt, StreamExt};
+
+use asyncmcp_proto::{
+    ApiError, Client, ClientConfig, ClientEvent, ConfigError, InboundMessage, JsonRpcMessage, MessageKind, OpId,
+    OpResult, QueueOp, RequestId,
+};
+
+use crate::error::{DriverError, RequestError};
+use crate::event_loop::{Control, DriverConfig, run};
+use crate::machine::Machine;
+use crate::queue_client::QueueClient;
+use crate::runtime::Runtime;
+use crate::stats::{Stats, StatsSnapshot};
+
+type Reply = oneshot::Sender<Result<(), ApiError>>;
+type Waiter = oneshot::Sender<Result<JsonRpcMessage, RequestError>>;
+
+pub(crate) enum ClientCommand {
+    Submit(JsonRpcMessage, Reply),
+    Request(JsonRpcMessage, Waiter),
+    Cancel(RequestId, Option<String>),
+}
+
+struct ClientMachine {
+    client: Client,
+    waiters: BTreeMap<RequestId, Waiter>,
+    queue_url: String,
+}
+
+impl ClientMachine {
+    fn resolve(&mut self, id: &RequestId, outcome: Result<JsonRpcMessage, RequestError>) -> bool {
+        match self.waiters.remove(id) {
+            Some(w) => {
+                let _ = w.send(outcome);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Machine for ClientMachine {
+    type Event = ClientEvent;
+    type Command = ClientCommand;
+
+    fn handle_inbound(&mut self, message: InboundMessage, now: Instant) {
+        self.client.handle_inbound(message, now);
+    }
+    fn handle_op_result(&mut self, id: OpId, result: OpResult, now: Instant) {
+        self.client.handle_op_result(id, result, now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.client.handle_timeout(now);
+    }
+    fn poll_op(&mut self) -> Option<QueueOp> {
+        self.client.poll_op()
+    }
+    fn poll_event(&mut self) -> Option<ClientEvent> {
+        loop {
+            let event = self.client.poll_event()?;
+            let consumed = match &event {
+                ClientEvent::Message(m) if m.kind().is_reply() => match m.id() {
+                    Some(id) => {
+                        let id = id.clone();
+                        self.resolve(&id, Ok(m.clone()))
+                    }
+                    None => false,
+                },
+                ClientEvent::RequestTimedOut { id } => {
+                    let id = id.clone();
+                    self.resolve(&id, Err(RequestError::TimedOut))
+                }
+                ClientEvent::SendFailed { id: Some(id), error, .. } => {
+                    let (id, error) = (id.clone(), error.clone());
+                    self.resolve(&id, Err(RequestError::SendFailed(error)))
+                }
+                _ => false,
+            };
+            if !consumed {
+                return Some(event);
+            }
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.client.poll_timeout()
+    }
+    fn receive_credit(&self) -> usize {
+        self.client.receive_credit()
+    }
+    fn queue_url(&self) -> String {
+        self.queue_url.clone()
+    }
+    fn command(&mut self, command: ClientCommand, now: Instant) {
+        match command {
+            ClientCommand::Submit(message, reply) => {
+                let _ = reply.send(self.client.submit(message, now));
+            }
+            ClientCommand::Request(message, waiter) => {
+                let Some(id) = message.id().cloned().filter(|_| message.kind() == MessageKind::Request) else {
+                    let _ = waiter.send(Err(RequestError::NotARequest));
+                    return;
+                };
+                match self.client.submit(message, now) {
+                    Ok(()) => {
+                        self.waiters.insert(id, waiter);
+                    }
+                    Err(e) => {
+                        let _ = waiter.send(Err(RequestError::Api(e)));
+                    }
+                }
+            }
+            ClientCommand::Cancel(id, reason) => {
+                if self.client.cancel(&id, reason.as_deref(), now).is_ok() {
+                    self.resolve(&id, Err(RequestError::Cancelled));
+                }
+            }
+        }
+    }
+    fn begin_shutdown(&mut self, now: Instant) {
+        self.client.close(now);
+    }
+    fn drained(&self) -> bool {
+        self.client.pending_requests() == 0
+    }
+    fn finish(&mut self, _now: Instant) {
+        for (_, waiter) in std::mem::take(&mut self.waiters) {
+            let _ = waiter.send(Err(RequestError::Closed));
+        }
+    }
+}
+
+/// The application's handle on a running client. Cheap to clone; the driver task
+/// stops when [`shutdown`](Self::shutdown) is called or every handle is dropped.
+#[derive(Clone)]
+pub struct ClientHandle {
+    control: mpsc::Sender<Control<ClientCommand>>,
+    stats: Arc<Stats>,
+    next_id: Arc<AtomicI64>,
+}
+
+impl std::fmt::Debug for ClientHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientHandle").finish_non_exhaustive()
+    }
+}
+
+/// Events of a running client that no `request` call consumed: server requests and
+/// notifications, responses to messages sent with `submit`, timeouts, rejections.
+#[derive(Debug)]
+pub struct ClientEvents {
+    rx: mpsc::Receiver<ClientEvent>,
+}
+
+impl ClientEvents {
+    /// The next event; `None` once the driver stopped.
+    pub async fn next(&mut self) -> Option<ClientEvent> {
+        self.rx.next().await
+    }
+
+    /// The underlying stream.
+    pub fn into_stream(self) -> mpsc::Receiver<ClientEvent> {
+        self.rx
+    }
+}
+
+/// Starts a client driver on `runtime`: returns the handle and the event stream.
+/// The seed of the state machine comes from the operating system's secure source.
+///
+/// # Errors
+/// [`ConfigError`] for a configuration that cannot work.
+pub fn spawn_client<R: Runtime, Q: QueueClient>(
+    config: ClientConfig,
+    runtime: R,
+    queue: Arc<Q>,
+    driver: DriverConfig,
+) -> Result<(ClientHandle, ClientEvents), ConfigError> {
+    let now = runtime.now();
+    let queue_url = config.receive_queue_url.clone();
+    let client = Client::new(config, now, crate::seed())?;
+    let machine = ClientMachine { client, waiters: BTreeMap::new(), queue_url };
+    let (control_tx, control_rx) = mpsc::channel(driver.command_capacity);
+    let (event_tx, event_rx) = mpsc::channel(driver.event_capacity);
+    let stats = Arc::new(Stats::default());
+    let runtime = Arc::new(runtime);
+    let task = run(machine, Arc::clone(&runtime), queue, control_rx, event_tx, Arc::clone(&stats), driver);
+    runtime.spawn(Box::pin(task));
+    Ok((
+        ClientHandle { control: control_tx, stats, next_id: Arc::new(AtomicI64::new(1)) },
+        ClientEvents { rx: event_rx },
+    ))
+}
+
+impl ClientHandle {
+    async fn send(&self, command: ClientCommand) -> Result<(), DriverError> {
+        self.control.clone().send(Control::Command(command)).await.map_err(|_| DriverError::Stopped)
+    }
+
+    /// Sends a JSON-RPC message (request, notification, or a response to a server
+    /// request). A request's response then arrives as a [`ClientEvent::Message`].
+    ///
+    /// # Errors
+    /// [`DriverError::Api`] when the client refuses the message;
+    /// [`DriverError::Stopped`] when the driver has stopped.
+    pub async fn submit(&self, message: JsonRpcMessage) -> Result<(), DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(ClientCommand::Submit(message, tx)).await?;
+        rx.await.map_err(|_| DriverError::Stopped)?.map_err(DriverError::Api)
+    }
+
+    /// Sends `request` and waits for its response (a result or a JSON-RPC error, both
+    /// as the message).
+    ///
+    /// # Errors
+    /// [`RequestError`]: timed out, could not be sent, cancelled, refused, or the
+    /// driver stopped.
+    pub async fn request(&self, request: JsonRpcMessage) -> Result<JsonRpcMessage, RequestError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(ClientCommand::Request(request, tx)).await.map_err(|_| RequestError::Closed)?;
+        rx.await.map_err(|_| RequestError::Closed)?
+    }
+
+    /// Sends a request for `method` with a fresh numeric id and waits for its response.
+    ///
+    /// # Errors
+    /// As [`request`](Self::request).
+    pub async fn call(&self, method: &str, params: Option<serde_json::Value>) -> Result<JsonRpcMessage, RequestError> {
+        let id = RequestId::Number(self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.request(JsonRpcMessage::request(id, method, params)).await
+    }
+
+    /// Sends a notification.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit).
+    pub async fn notify(&self, method: &str, params: Option<serde_json::Value>) -> Result<(), DriverError> {
+        self.submit(JsonRpcMessage::notification(method, params)).await
+    }
+
+    /// Cancels a pending request (`notifications/cancelled`); a `request` waiting for
+    /// it returns [`RequestError::Cancelled`].
+    ///
+    /// # Errors
+    /// [`DriverError::Stopped`] when the driver has stopped.
+    pub async fn cancel(&self, id: RequestId, reason: Option<String>) -> Result<(), DriverError> {
+        self.send(ClientCommand::Cancel(id, reason)).await
+    }
+
+    /// Closes the session (legacy era: sends the close notification), waits up to
+    /// `drain` for pending requests, and stops the driver.
+    pub async fn shutdown(&self, drain: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.control.clone().send(Control::Shutdown { drain, done: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// How many SQS/SNS calls this client made, by kind.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+}

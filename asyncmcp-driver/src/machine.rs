@@ -1,0 +1,29 @@
+//! What the event loop needs from a state machine; implemented by the client and
+//! server wrappers so that one loop drives both.
+
+use std::time::Instant;
+
+use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
+
+pub(crate) trait Machine: Send + 'static {
+    type Event: Send + 'static;
+    type Command: Send + 'static;
+
+    fn handle_inbound(&mut self, message: InboundMessage, now: Instant);
+    fn handle_op_result(&mut self, id: OpId, result: OpResult, now: Instant);
+    fn handle_timeout(&mut self, now: Instant);
+    fn poll_op(&mut self) -> Option<QueueOp>;
+    /// The next event for the application (after the wrapper kept what it consumes
+    /// itself, such as responses awaited by `request`).
+    fn poll_event(&mut self) -> Option<Self::Event>;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn receive_credit(&self) -> usize;
+    fn queue_url(&self) -> String;
+    fn command(&mut self, command: Self::Command, now: Instant);
+    /// Shutdown begins: stop producing new work.
+    fn begin_shutdown(&mut self, now: Instant);
+    /// Nothing is left running that shutdown should wait for.
+    fn drained(&self) -> bool;
+    /// Shutdown ends: release what is left.
+    fn finish(&mut self, now: Instant);
+}

@@ -1,0 +1,140 @@
+//! `MemoryQueue`: the embedded in-memory SQS/SNS, for demos and offline tests.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::FutureExt;
+use futures::channel::oneshot;
+
+use asyncmcp_proto::sim::{Broker, QueueDepth, QueueOptions, SimConfig, SimStats};
+use asyncmcp_proto::{InboundMessage, OpFailure, OpKind, OpResult, QueueOp};
+
+use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
+use crate::runtime::{BoxFuture, Runtime};
+
+struct Inner {
+    broker: Broker,
+    /// Long polls waiting for a message to arrive.
+    waiting: Vec<oneshot::Sender<()>>,
+}
+
+/// A [`QueueClient`] over the deterministic broker of
+/// [`asyncmcp_proto::sim`], on the runtime's clock: the same semantics as SQS and SNS
+/// (visibility timeouts, redelivery, envelopes, FIFO), in one process, with nothing
+/// installed. Clones share the broker.
+pub struct MemoryQueue<R: Runtime> {
+    inner: Arc<Mutex<Inner>>,
+    runtime: Arc<R>,
+}
+
+impl<R: Runtime> Clone for MemoryQueue<R> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner), runtime: Arc::clone(&self.runtime) }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for MemoryQueue<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryQueue").finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> MemoryQueue<R> {
+    /// An empty broker (no queues yet) with no injected faults.
+    pub fn new(runtime: Arc<R>) -> Self {
+        Self::with_config(runtime, SimConfig::default(), crate::seed())
+    }
+
+    /// A broker with `config` (for example injected faults) and a fixed seed.
+    pub fn with_config(runtime: Arc<R>, config: SimConfig, seed: [u8; 32]) -> Self {
+        let broker = Broker::new(config, runtime.now(), seed);
+        Self { inner: Arc::new(Mutex::new(Inner { broker, waiting: Vec::new() })), runtime }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves a usable broker.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates a queue (idempotent); returns its URL.
+    pub fn create_queue(&self, name: &str, options: QueueOptions) -> String {
+        self.lock().broker.create_queue(name, options)
+    }
+
+    /// Creates a topic (idempotent); returns its ARN.
+    pub fn create_topic(&self, name: &str) -> String {
+        self.lock().broker.create_topic(name)
+    }
+
+    /// Subscribes a queue to a topic.
+    ///
+    /// # Errors
+    /// When the topic or queue does not exist, or FIFO-ness differs.
+    pub fn subscribe(&self, topic_arn: &str, queue_url: &str, raw_delivery: bool) -> Result<String, OpFailure> {
+        self.lock().broker.subscribe(topic_arn, queue_url, raw_delivery)
+    }
+
+    /// Messages in a queue, by state.
+    pub fn queue_depth(&self, queue_url: &str) -> Option<QueueDepth> {
+        let now = self.runtime.now();
+        let mut inner = self.lock();
+        inner.broker.handle_timeout(now);
+        inner.broker.queue_depth(queue_url)
+    }
+
+    /// The broker's counters.
+    pub fn sim_stats(&self) -> SimStats {
+        self.lock().broker.stats().clone()
+    }
+}
+
+impl<R: Runtime> QueueClient for MemoryQueue<R> {
+    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let deadline = this.runtime.now() + request.wait;
+            loop {
+                let (next, arrived) = {
+                    let now = this.runtime.now();
+                    let mut inner = this.lock();
+                    inner.broker.handle_timeout(now);
+                    if inner.broker.queue_depth(&request.queue_url).is_none() {
+                        return Err(OpFailure::fatal(format!(
+                            "queue {} does not exist in the in-memory broker: create it with MemoryQueue::create_queue",
+                            request.queue_url
+                        )));
+                    }
+                    let messages = inner.broker.receive(&request.queue_url, request.max_messages.clamp(1, 10), now);
+                    if !messages.is_empty() || now >= deadline {
+                        return Ok(messages);
+                    }
+                    let (tx, rx) = oneshot::channel();
+                    inner.waiting.push(tx);
+                    (inner.broker.poll_timeout(), rx)
+                };
+                let wake = next.map_or(deadline, |t| t.min(deadline));
+                let sleep = this.runtime.sleep_until(wake).fuse();
+                let arrived = arrived.fuse();
+                futures::pin_mut!(sleep, arrived);
+                futures::select_biased! {
+                    _ = arrived => {}
+                    _ = sleep => {}
+                }
+            }
+        })
+    }
+
+    fn execute(&self, op: QueueOp) -> BoxFuture<'static, OpResult> {
+        let now = self.runtime.now();
+        let result = {
+            let mut inner = self.lock();
+            let result = inner.broker.handle_op(&op, now);
+            if matches!(op.kind, OpKind::Send(_) | OpKind::ChangeVisibility { .. }) && result == OpResult::Ok {
+                for waiter in inner.waiting.drain(..) {
+                    let _ = waiter.send(());
+                }
+            }
+            result
+        };
+        Box::pin(async move { result })
+    }
+}

@@ -1,0 +1,174 @@
+//! The server side: a handle for the application and the machine wrapper the event
+//! loop drives.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::channel::{mpsc, oneshot};
+use futures::{SinkExt, StreamExt};
+
+use asyncmcp_proto::{
+    ApiError, ConfigError, InboundMessage, JsonRpcMessage, OpId, OpResult, QueueOp, Route, Server, ServerConfig,
+    ServerEvent, SessionId,
+};
+
+use crate::error::DriverError;
+use crate::event_loop::{Control, DriverConfig, run};
+use crate::machine::Machine;
+use crate::queue_client::QueueClient;
+use crate::runtime::Runtime;
+use crate::stats::{Stats, StatsSnapshot};
+
+type Reply = oneshot::Sender<Result<(), ApiError>>;
+
+pub(crate) enum ServerCommand {
+    Submit(Route, JsonRpcMessage, Reply),
+    CloseSession(SessionId, Reply),
+}
+
+struct ServerMachine {
+    server: Server,
+}
+
+impl Machine for ServerMachine {
+    type Event = ServerEvent;
+    type Command = ServerCommand;
+
+    fn handle_inbound(&mut self, message: InboundMessage, now: Instant) {
+        self.server.handle_inbound(message, now);
+    }
+    fn handle_op_result(&mut self, id: OpId, result: OpResult, now: Instant) {
+        self.server.handle_op_result(id, result, now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.server.handle_timeout(now);
+    }
+    fn poll_op(&mut self) -> Option<QueueOp> {
+        self.server.poll_op()
+    }
+    fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.server.poll_event()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.server.poll_timeout()
+    }
+    fn receive_credit(&self) -> usize {
+        self.server.receive_credit()
+    }
+    fn queue_url(&self) -> String {
+        self.server.config().queue_url.clone()
+    }
+    fn command(&mut self, command: ServerCommand, now: Instant) {
+        match command {
+            ServerCommand::Submit(route, message, reply) => {
+                let _ = reply.send(self.server.submit(&route, message, now));
+            }
+            ServerCommand::CloseSession(id, reply) => {
+                let _ = reply.send(self.server.close_session(&id, now));
+            }
+        }
+    }
+    fn begin_shutdown(&mut self, _now: Instant) {}
+    fn drained(&self) -> bool {
+        self.server.in_flight() == 0
+    }
+    fn finish(&mut self, now: Instant) {
+        self.server.close(now);
+    }
+}
+
+/// The application's handle on a running server. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    control: mpsc::Sender<Control<ServerCommand>>,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle").finish_non_exhaustive()
+    }
+}
+
+/// Events of a running server: sessions opening and closing, and every message for
+/// the application ([`ServerEvent::Message`] with the [`Route`] to answer on).
+#[derive(Debug)]
+pub struct ServerEvents {
+    rx: mpsc::Receiver<ServerEvent>,
+}
+
+impl ServerEvents {
+    /// The next event; `None` once the driver stopped.
+    pub async fn next(&mut self) -> Option<ServerEvent> {
+        self.rx.next().await
+    }
+
+    /// The underlying stream.
+    pub fn into_stream(self) -> mpsc::Receiver<ServerEvent> {
+        self.rx
+    }
+}
+
+/// Starts a server driver on `runtime`: returns the handle and the event stream.
+/// The seed of the state machine (session ids) comes from the operating system's
+/// secure source.
+///
+/// # Errors
+/// [`ConfigError`] for a configuration that cannot work.
+pub fn spawn_server<R: Runtime, Q: QueueClient>(
+    config: ServerConfig,
+    runtime: R,
+    queue: Arc<Q>,
+    driver: DriverConfig,
+) -> Result<(ServerHandle, ServerEvents), ConfigError> {
+    let server = Server::new(config, runtime.now(), crate::seed())?;
+    let (control_tx, control_rx) = mpsc::channel(driver.command_capacity);
+    let (event_tx, event_rx) = mpsc::channel(driver.event_capacity);
+    let stats = Arc::new(Stats::default());
+    let runtime = Arc::new(runtime);
+    let task =
+        run(ServerMachine { server }, Arc::clone(&runtime), queue, control_rx, event_tx, Arc::clone(&stats), driver);
+    runtime.spawn(Box::pin(task));
+    Ok((ServerHandle { control: control_tx, stats }, ServerEvents { rx: event_rx }))
+}
+
+impl ServerHandle {
+    async fn ask(&self, command: impl FnOnce(Reply) -> ServerCommand) -> Result<(), DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.control.clone().send(Control::Command(command(tx))).await.map_err(|_| DriverError::Stopped)?;
+        rx.await.map_err(|_| DriverError::Stopped)?.map_err(DriverError::Api)
+    }
+
+    /// Sends `message` on `route`: the response to a request delivered there, a
+    /// notification (progress, logging), or, in a legacy session, a server request.
+    ///
+    /// # Errors
+    /// [`DriverError::Api`] when the server refuses it (unknown route, too large...);
+    /// [`DriverError::Stopped`] when the driver has stopped.
+    pub async fn submit(&self, route: Route, message: JsonRpcMessage) -> Result<(), DriverError> {
+        self.ask(|tx| ServerCommand::Submit(route, message, tx)).await
+    }
+
+    /// Ends a legacy session.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit).
+    pub async fn close_session(&self, session: SessionId) -> Result<(), DriverError> {
+        self.ask(|tx| ServerCommand::CloseSession(session, tx)).await
+    }
+
+    /// Graceful shutdown: stops receiving at once, waits up to `drain` for requests in
+    /// flight to be answered, releases the rest (visibility 0) so another worker takes
+    /// them, and stops the driver.
+    pub async fn shutdown(&self, drain: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.control.clone().send(Control::Shutdown { drain, done: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// How many SQS/SNS calls this server made, by kind.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+}

@@ -1,0 +1,123 @@
+//! Counts of the SQS and SNS calls a driver made: what a deployment pays for.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters, shared between the driver task and its handles.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    receives: AtomicU64,
+    empty_receives: AtomicU64,
+    messages_received: AtomicU64,
+    sends: AtomicU64,
+    send_batches: AtomicU64,
+    publishes: AtomicU64,
+    publish_batches: AtomicU64,
+    deletes: AtomicU64,
+    delete_batches: AtomicU64,
+    visibility_changes: AtomicU64,
+    visibility_batches: AtomicU64,
+    failed_calls: AtomicU64,
+}
+
+/// Which call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Call {
+    Send,
+    Publish,
+    Delete,
+    Visibility,
+}
+
+impl Stats {
+    pub(crate) fn receive(&self, messages: usize, failed: bool) {
+        self.receives.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.failed_calls.fetch_add(1, Ordering::Relaxed);
+        } else if messages == 0 {
+            self.empty_receives.fetch_add(1, Ordering::Relaxed);
+        }
+        self.messages_received.fetch_add(messages as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn call(&self, call: Call, batch: bool) {
+        let counter = match (call, batch) {
+            (Call::Send, false) => &self.sends,
+            (Call::Send, true) => &self.send_batches,
+            (Call::Publish, false) => &self.publishes,
+            (Call::Publish, true) => &self.publish_batches,
+            (Call::Delete, false) => &self.deletes,
+            (Call::Delete, true) => &self.delete_batches,
+            (Call::Visibility, false) => &self.visibility_changes,
+            (Call::Visibility, true) => &self.visibility_batches,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn failed(&self, n: u64) {
+        self.failed_calls.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatsSnapshot {
+            receives: get(&self.receives),
+            empty_receives: get(&self.empty_receives),
+            messages_received: get(&self.messages_received),
+            sends: get(&self.sends),
+            send_batches: get(&self.send_batches),
+            publishes: get(&self.publishes),
+            publish_batches: get(&self.publish_batches),
+            deletes: get(&self.deletes),
+            delete_batches: get(&self.delete_batches),
+            visibility_changes: get(&self.visibility_changes),
+            visibility_batches: get(&self.visibility_batches),
+            failed_calls: get(&self.failed_calls),
+        }
+    }
+}
+
+/// How many SQS and SNS calls a driver made, by kind. Each batch call counts once,
+/// however many entries it carried: this is what AWS bills.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatsSnapshot {
+    /// `ReceiveMessage` calls (long polls), empty ones included.
+    pub receives: u64,
+    /// `ReceiveMessage` calls that returned no message.
+    pub empty_receives: u64,
+    /// Messages those calls returned.
+    pub messages_received: u64,
+    /// `SendMessage` calls.
+    pub sends: u64,
+    /// `SendMessageBatch` calls.
+    pub send_batches: u64,
+    /// SNS `Publish` calls.
+    pub publishes: u64,
+    /// SNS `PublishBatch` calls.
+    pub publish_batches: u64,
+    /// `DeleteMessage` calls.
+    pub deletes: u64,
+    /// `DeleteMessageBatch` calls.
+    pub delete_batches: u64,
+    /// `ChangeMessageVisibility` calls.
+    pub visibility_changes: u64,
+    /// `ChangeMessageVisibilityBatch` calls.
+    pub visibility_batches: u64,
+    /// Calls or batch entries that failed.
+    pub failed_calls: u64,
+}
+
+impl StatsSnapshot {
+    /// Every API call, of any kind.
+    pub fn total_calls(&self) -> u64 {
+        self.receives
+            + self.sends
+            + self.send_batches
+            + self.publishes
+            + self.publish_batches
+            + self.deletes
+            + self.delete_batches
+            + self.visibility_changes
+            + self.visibility_batches
+    }
+}
