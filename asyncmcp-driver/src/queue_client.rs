@@ -22,7 +22,7 @@ pub struct ReceiveRequest {
     pub wait: Duration,
 }
 
-/// A queue service: SQS and SNS through the AWS SDK ([`AwsQueueClient`](crate::AwsQueueClient),
+/// A queue service: SQS and SNS through the AWS SDK (`AwsQueueClient`,
 /// feature `aws`), or the in-memory broker ([`MemoryQueue`](crate::MemoryQueue)).
 ///
 /// Calls take and return plain values of `asyncmcp-proto`; no SDK type appears here.
