@@ -96,7 +96,7 @@ fn legacy_handshake_opens_a_session_in_every_topology() {
         let client_sends = sends(&rec.client_ops);
         assert_eq!(client_sends.len(), 3, "{topology:?}");
         assert_eq!(method_attr(client_sends[0]), Some("initialize"));
-        assert!(client_sends[0].attributes.get(names::SESSION_ID).is_none());
+        assert!(!client_sends[0].attributes.contains_key(names::SESSION_ID));
         for send in &client_sends[1..] {
             assert_eq!(send.attributes.get(names::SESSION_ID).map(|v| v.value.as_str()), Some(sid.as_str()));
         }
@@ -136,7 +136,7 @@ fn modern_requests_need_no_session_and_server_discover_is_answered() {
         }
         assert_ne!(delivered[0].0, delivered[1].0, "each request gets its own route");
         for send in sends(&rec.client_ops) {
-            assert!(send.attributes.get(names::SESSION_ID).is_none());
+            assert!(!send.attributes.contains_key(names::SESSION_ID));
             assert_eq!(
                 send.attributes.get(names::REPLY_TO).map(|v| v.value.as_str()),
                 Some(pair.client_address.as_str())
