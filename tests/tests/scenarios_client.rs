@@ -6,8 +6,8 @@ use std::time::Duration;
 use asyncmcp_proto::attributes::{AttributeValue, Attributes, names};
 use asyncmcp_proto::sim::{Pair, Topology};
 use asyncmcp_proto::{
-    Address, ClientEvent, Era, JsonRpcMessage, MessageKind, OpId, OpKind, OpResult, QueueOp, RequestId, Route, SendOp,
-    error_codes,
+    Address, ClientEvent, Era, JsonRpcMessage, MessageKind, OpId, OpKind, OpResult, QueueOp, RejectReason, RequestId,
+    Route, SendOp, SessionId, error_codes,
 };
 use asyncmcp_tests::{TOPOLOGIES, outcomes, server_messages_with_method, server_request_ids, settle, t0};
 
@@ -178,4 +178,34 @@ fn python_placeholder_error_goes_to_the_oldest_pending_request() {
     assert_eq!(error.to_value()["error"]["code"], error_codes::INTERNAL_ERROR);
     assert!(pair.response(&second).is_none());
     assert_eq!(pair.client.pending_requests(), 1);
+}
+
+#[test]
+fn placeholder_error_of_another_session_is_rejected() {
+    // Arrange: an open session with one request the application never answers.
+    let mut pair = Pair::builder()
+        .responder(Box::new(|route, request| {
+            (request.method() != Some("tools/call")).then(|| asyncmcp_proto::sim::echo_responder(route, request))?
+        }))
+        .build(t0())
+        .unwrap();
+    let init = pair.initialize();
+    pair.drive_until(1_000, |p| p.response(&init).is_some()).unwrap();
+    let call = pair.request("tools/call", None);
+    pair.run_for(Duration::from_secs(1), 1_000).unwrap();
+    let other = SessionId::parse("0123456789abcdef0123456789abcdef").unwrap();
+
+    // Act
+    inject_placeholder_error(&mut pair, Some(other.as_str()));
+    pair.run_for(Duration::from_secs(1), 1_000).unwrap();
+
+    // Assert: not ours, so it answers nothing.
+    assert!(pair.response(&call).is_none());
+    assert_eq!(pair.client.pending_requests(), 1);
+    let wrong: Vec<_> = pair
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Rejected(r) if r.reason == RejectReason::WrongSession(other.clone())))
+        .collect();
+    assert_eq!(wrong.len(), 1, "{:?}", pair.client_events);
 }

@@ -292,3 +292,54 @@ fn undecodable_messages_left_for_redrive_end_in_the_dead_letter_queue() {
     assert_eq!(depths(&pair), (EMPTY, EMPTY));
     assert_eq!(pair.broker.queue_depth(&dlq).unwrap().visible, 2);
 }
+
+#[test]
+fn duplicate_copies_are_deleted_at_once_when_requests_are_acked_on_delivery() {
+    // Arrange
+    let faults = Faults { duplicate: 1.0, ..Faults::none() };
+    let mut pair = Pair::builder()
+        .faults(faults)
+        .server(|s| s.ack = asyncmcp_proto::AckPolicy::OnDelivery)
+        .answer_delay(Duration::from_secs(2))
+        .build(t0())
+        .unwrap();
+    let ids = submit_calls(&mut pair, Era::Legacy, 3);
+
+    // Act
+    pair.drive_until(10_000, all_answered(&ids)).unwrap();
+    settle(&mut pair);
+
+    // Assert
+    assert_no_repeats(&server_request_ids(&pair), "the server application");
+    // Each request's second copy arrived while it ran, already acked: rejected and deleted.
+    let dups = server_rejections(&pair, |r| *r == RejectReason::Duplicate);
+    assert!(dups.len() >= ids.len(), "{:?}", pair.server_events);
+    assert!(dups.iter().all(|r| r.fate == Fate::Deleted));
+    assert_eq!(depths(&pair), (EMPTY, EMPTY));
+}
+
+#[test]
+fn duplicated_fragments_are_reassembled_once_and_every_copy_deleted() {
+    for topology in asyncmcp_tests::SIZE_TOPOLOGIES {
+        // Arrange
+        let faults = Faults { duplicate: 1.0, ..Faults::none() };
+        let mut pair = Pair::builder().topology(topology).faults(faults).build(t0()).unwrap();
+        let init = pair.initialize();
+        pair.drive_until(1_000, |p| p.response(&init).is_some()).unwrap();
+        let text = "z".repeat(700 * 1024);
+
+        // Act
+        let id = pair.request("tools/call", Some(echo_params(&text)));
+        pair.drive_until(10_000, |p| p.response(&id).is_some()).unwrap();
+        let answered_at = pair.now;
+        settle(&mut pair);
+
+        // Assert
+        let reply = pair.response(&id).unwrap().to_value();
+        assert_eq!(reply["result"]["content"][0]["text"].as_str().map(str::len), Some(text.len()));
+        assert_no_repeats(&server_request_ids(&pair), "the server application");
+        assert_no_repeats(&client_reply_ids(&pair), "the client application");
+        assert_eq!(pair.now, answered_at);
+        assert_eq!(depths(&pair), (EMPTY, EMPTY), "{topology:?}");
+    }
+}
