@@ -77,11 +77,11 @@ impl Inbox {
     pub(crate) fn handle(&mut self, msg: InboundMessage, now: Instant, out: &mut Vec<Intake>) {
         let receipt = Receipt { message_id: msg.message_id.clone(), receipt_handle: msg.receipt_handle.clone() };
         if let Some(slot) = self.held_ids.get(&msg.message_id) {
-            // A held fragment came back (its visibility ran out): keep the newest receipt.
+            // A held fragment came back: redelivered after its visibility ran out, or a
+            // second stored copy. Keep this receipt beside the first so that every copy
+            // is deleted with the message (an outdated handle deletes nothing, harmlessly).
             if let Some(receipts) = self.held.get_mut(slot) {
-                for r in receipts.iter_mut().filter(|r| r.message_id == msg.message_id) {
-                    r.receipt_handle = msg.receipt_handle.clone();
-                }
+                receipts.push(receipt);
             }
             return;
         }
@@ -92,7 +92,7 @@ impl Inbox {
         let decoded = match codec::decode(&msg) {
             Ok(d) => d,
             Err(e) => {
-                out.push(Intake::Reject(receipt, RejectReason::Decode(e)));
+                self.reject(receipt, RejectReason::Decode(e), out);
                 return;
             }
         };
@@ -114,9 +114,9 @@ impl Inbox {
                     }
                     Pushed::Rejected(e) => {
                         for r in self.release(&slot) {
-                            out.push(Intake::Reject(r, RejectReason::Reassembly(e.clone())));
+                            self.reject(r, RejectReason::Reassembly(e.clone()), out);
                         }
-                        out.push(Intake::Reject(receipt, RejectReason::Reassembly(e)));
+                        self.reject(receipt, RejectReason::Reassembly(e), out);
                         return;
                     }
                     Pushed::Complete(bytes) => {
@@ -130,7 +130,7 @@ impl Inbox {
                             }
                             Err(e) => {
                                 for r in receipts {
-                                    out.push(Intake::Reject(r, RejectReason::Decode(e.clone())));
+                                    self.reject(r, RejectReason::Decode(e.clone()), out);
                                 }
                                 return;
                             }
@@ -140,6 +140,14 @@ impl Inbox {
             }
         };
         self.order(delivery, now, out);
+    }
+
+    /// Rejects a received message and forgets its id: if it is left for redrive, each
+    /// redelivery must be rejected the same way (until the queue moves it to its
+    /// dead-letter queue), not deleted as a duplicate.
+    fn reject(&mut self, receipt: Receipt, reason: RejectReason, out: &mut Vec<Intake>) {
+        self.seen.remove(&receipt.message_id);
+        out.push(Intake::Reject(receipt, reason));
     }
 
     fn release(&mut self, slot: &(String, String)) -> Vec<Receipt> {
@@ -173,7 +181,7 @@ impl Inbox {
         self.seen.expire(now);
         for (peer, group, e) in self.reassembly.handle_timeout(now) {
             for r in self.release(&(peer, group)) {
-                out.push(Intake::Reject(r, RejectReason::Reassembly(e.clone())));
+                self.reject(r, RejectReason::Reassembly(e.clone()), out);
             }
         }
         for reorder in self.reorder.values_mut() {

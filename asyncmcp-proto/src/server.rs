@@ -196,14 +196,19 @@ impl Server {
         }
     }
 
-    /// The same SQS message again: while its request runs, keep its newest receipt
-    /// (only that one can delete it); otherwise it was handled: delete it.
+    /// The same SQS message again. While its request runs (and is not acked yet),
+    /// keep this receipt beside the others: it may be a redelivery of the same copy
+    /// (then only the newest handle deletes it) or a second stored copy (SQS is
+    /// at-least-once; then each copy needs its own handle), and deleting with an
+    /// outdated handle is harmless. Otherwise it was handled: delete it.
     fn duplicate(&mut self, r: Receipt) {
-        for flight in self.in_flight.values_mut() {
-            if let Some(old) = flight.receipts.iter_mut().find(|o| o.message_id == r.message_id) {
-                old.receipt_handle = r.receipt_handle;
-                return;
-            }
+        let running = self
+            .in_flight
+            .values_mut()
+            .find(|flight| !flight.acked && flight.receipts.iter().any(|o| o.message_id == r.message_id));
+        if let Some(flight) = running {
+            flight.receipts.push(r);
+            return;
         }
         self.reject(vec![r], RejectReason::Duplicate, Disposition::Delete);
     }
