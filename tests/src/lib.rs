@@ -36,34 +36,28 @@ pub struct Recorder {
     pub timer_firings: usize,
 }
 
-/// Drains the client's and the server's pending ops into `rec` and the broker,
-/// feeding each result back; true if any op moved.
-///
-/// Ops created inside [`Pair::pump`] (by answers, receives and timers) are caught
-/// here on the next call, so calling this before every pump records every `Send`.
+/// Performs the client's and the server's pending ops ([`Pair::perform_ops`]) and
+/// copies every op the pair logged since the last call into `rec`; true if any op
+/// moved.
 pub fn drain_ops(pair: &mut Pair, rec: &mut Recorder) -> bool {
-    let mut moved = false;
-    let now = pair.now;
-    while let Some(op) = pair.client.poll_op() {
-        let result = pair.broker.handle_op(&op, now);
-        pair.client.handle_op_result(op.id, result, now);
-        rec.client_ops.push(op);
-        moved = true;
-    }
-    while let Some(op) = pair.server.poll_op() {
-        let result = pair.broker.handle_op(&op, now);
-        pair.server.handle_op_result(op.id, result, now);
-        rec.server_ops.push(op);
-        moved = true;
-    }
+    let moved = pair.perform_ops();
+    sync_ops(pair, rec);
     moved
+}
+
+/// Copies the ops the pair logged since the last call into `rec`.
+fn sync_ops(pair: &Pair, rec: &mut Recorder) {
+    rec.client_ops.extend_from_slice(pair.client_ops.get(rec.client_ops.len()..).unwrap_or_default());
+    rec.server_ops.extend_from_slice(pair.server_ops.get(rec.server_ops.len()..).unwrap_or_default());
 }
 
 /// Like [`Pair::step`], but records the ops it drives and checks, after every timer
 /// firing, that each endpoint's next deadline moved past `now`.
 pub fn step_checked(pair: &mut Pair, rec: &mut Recorder) -> bool {
     let drained = drain_ops(pair, rec);
-    if pair.pump() || drained {
+    let pumped = pair.pump();
+    sync_ops(pair, rec);
+    if pumped || drained {
         return true;
     }
     let Some(next) = pair.next_deadline() else { return false };

@@ -10,6 +10,7 @@ use crate::config::{ClientConfig, Era, ServerConfig};
 use crate::error::ConfigError;
 use crate::event::{ClientEvent, Route, ServerEvent};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
+use crate::op::QueueOp;
 use crate::server::Server;
 
 /// How the client and the server reach each other.
@@ -180,6 +181,8 @@ impl PairBuilder {
             client_address,
             client_events: Vec::new(),
             server_events: Vec::new(),
+            client_ops: Vec::new(),
+            server_ops: Vec::new(),
             responder: self.responder.unwrap_or_else(|| Box::new(echo_responder)),
             answer_delay: self.answer_delay,
             answers: BTreeMap::new(),
@@ -225,6 +228,10 @@ pub struct Pair {
     pub client_events: Vec<ClientEvent>,
     /// Every event the server emitted, in order.
     pub server_events: Vec<ServerEvent>,
+    /// Every op the client emitted and the harness performed, in order.
+    pub client_ops: Vec<QueueOp>,
+    /// Every op the server emitted and the harness performed, in order.
+    pub server_ops: Vec<QueueOp>,
     responder: Responder,
     answer_delay: Duration,
     answers: BTreeMap<(Instant, u64), (Route, JsonRpcMessage)>,
@@ -305,31 +312,8 @@ impl Pair {
     pub fn pump(&mut self) -> bool {
         let mut moved = false;
         let now = self.now;
-        while let Some(op) = self.client.poll_op() {
-            let result = self.broker.handle_op(&op, now);
-            self.client.handle_op_result(op.id, result, now);
-            moved = true;
-        }
-        while let Some(op) = self.server.poll_op() {
-            let result = self.broker.handle_op(&op, now);
-            self.server.handle_op_result(op.id, result, now);
-            moved = true;
-        }
-        while let Some(event) = self.client.poll_event() {
-            self.client_events.push(event);
-            moved = true;
-        }
-        while let Some(event) = self.server.poll_event() {
-            if let ServerEvent::Message { route, message } = &event
-                && message.kind() == MessageKind::Request
-                && let Some(answer) = (self.responder)(route, message)
-            {
-                self.answers.insert((now + self.answer_delay, self.next_answer), (route.clone(), answer));
-                self.next_answer += 1;
-            }
-            self.server_events.push(event);
-            moved = true;
-        }
+        moved |= self.perform_ops();
+        moved |= self.drain_events();
         while let Some(entry) = self.answers.first_entry() {
             if entry.key().0 > now {
                 break;
@@ -348,6 +332,52 @@ impl Pair {
         let credit = self.client.receive_credit();
         for message in self.broker.receive(&self.client_queue, credit, now) {
             self.client.handle_inbound(message, now);
+            moved = true;
+        }
+        // What the deliveries produced (deletes, events) happens in the same pump.
+        moved |= self.perform_ops();
+        moved |= self.drain_events();
+        moved
+    }
+
+    /// Performs both sides' pending ops against the broker, feeding back each result
+    /// and logging each op in [`client_ops`](Self::client_ops) /
+    /// [`server_ops`](Self::server_ops); true if there were any.
+    pub fn perform_ops(&mut self) -> bool {
+        let mut moved = false;
+        let now = self.now;
+        while let Some(op) = self.client.poll_op() {
+            let result = self.broker.handle_op(&op, now);
+            self.client.handle_op_result(op.id, result, now);
+            self.client_ops.push(op);
+            moved = true;
+        }
+        while let Some(op) = self.server.poll_op() {
+            let result = self.broker.handle_op(&op, now);
+            self.server.handle_op_result(op.id, result, now);
+            self.server_ops.push(op);
+            moved = true;
+        }
+        moved
+    }
+
+    /// Collects both sides' events, queueing the responder's answers.
+    fn drain_events(&mut self) -> bool {
+        let mut moved = false;
+        let now = self.now;
+        while let Some(event) = self.client.poll_event() {
+            self.client_events.push(event);
+            moved = true;
+        }
+        while let Some(event) = self.server.poll_event() {
+            if let ServerEvent::Message { route, message } = &event
+                && message.kind() == MessageKind::Request
+                && let Some(answer) = (self.responder)(route, message)
+            {
+                self.answers.insert((now + self.answer_delay, self.next_answer), (route.clone(), answer));
+                self.next_answer += 1;
+            }
+            self.server_events.push(event);
             moved = true;
         }
         moved
