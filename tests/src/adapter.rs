@@ -299,7 +299,7 @@ pub async fn backpressure<R: Runtime + Clone>(runtime: R) {
     for i in 0..total {
         client.notify("notifications/message", Some(serde_json::json!({"n": i}))).await.unwrap();
     }
-    runtime.sleep_until(runtime.now() + Duration::from_secs(30)).await;
+    runtime.sleep_until(runtime.now() + Duration::from_secs(3)).await;
     let depth = rig.queue.queue_depth(&rig.requests).unwrap();
     assert!(depth.visible > 0, "the server stopped receiving while its events were unread: {depth:?}");
     let mut received = 0;
@@ -311,4 +311,68 @@ pub async fn backpressure<R: Runtime + Clone>(runtime: R) {
         }
     }
     assert_eq!(received, total);
+}
+
+/// Declares one test per adapter scenario, each with the test attribute `#[$test]`
+/// and the runtime `$runtime`: every adapter crate runs the same list.
+#[macro_export]
+macro_rules! adapter_scenarios {
+    (#[$test:meta] $runtime:expr) => {
+        use $crate::adapter::{self, Transport};
+
+        #[$test]
+        async fn legacy_handshake_sqs() {
+            adapter::legacy_handshake($runtime, Transport::Sqs).await;
+        }
+
+        #[$test]
+        async fn legacy_handshake_sns_envelope() {
+            adapter::legacy_handshake($runtime, Transport::SnsSqs(false)).await;
+        }
+
+        #[$test]
+        async fn legacy_handshake_sns_raw() {
+            adapter::legacy_handshake($runtime, Transport::SnsSqs(true)).await;
+        }
+
+        #[$test]
+        async fn modern_requests_sqs() {
+            adapter::modern_requests($runtime, Transport::Sqs).await;
+        }
+
+        #[$test]
+        async fn modern_requests_sns_envelope() {
+            adapter::modern_requests($runtime, Transport::SnsSqs(false)).await;
+        }
+
+        #[$test]
+        async fn duplicates() {
+            adapter::duplicates($runtime).await;
+        }
+
+        #[$test]
+        async fn reordering() {
+            adapter::reordering($runtime).await;
+        }
+
+        #[$test]
+        async fn visibility_heartbeat() {
+            adapter::visibility_heartbeat($runtime).await;
+        }
+
+        #[$test]
+        async fn cancel() {
+            adapter::cancel($runtime).await;
+        }
+
+        #[$test]
+        async fn timeout_then_late() {
+            adapter::timeout_then_late($runtime).await;
+        }
+
+        #[$test]
+        async fn backpressure() {
+            adapter::backpressure($runtime).await;
+        }
+    };
 }

@@ -1,0 +1,86 @@
+//! asyncmcp on async-std (and smol): MCP servers and clients over AWS SQS and SNS,
+//! driven by the same runtime-agnostic driver as `asyncmcp-tokio`.
+//!
+//! This crate is runtime glue and constructors only: [`AsyncStdRuntime`] (timers from
+//! `async-io`, tasks from async-std) and, with the `smol` feature, `SmolRuntime`.
+//! Everything else — the client and server handles, [`MemoryQueue`], the event loop —
+//! is `asyncmcp-driver`'s, re-exported here, so code written against
+//! `asyncmcp-tokio`'s plain message API differs only in the crate name.
+//!
+//! **async-std is deprecated** in favour of smol (advisory RUSTSEC-2025-0052, "async-std
+//! has been discontinued"). Both runtimes run on `async-io`, which is what this crate
+//! uses for timers, so moving to smol is the `smol` feature and a rename.
+//!
+//! **rmcp needs tokio.** The official Rust MCP SDK (`rmcp`) requires a tokio reactor;
+//! rmcp users pick `asyncmcp-tokio`. Here, use the plain message API: raw JSON-RPC
+//! with [`ClientHandle::call`], [`ClientHandle::notify`] and [`ServerHandle::submit`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use asyncmcp_async_std::proto::sim::QueueOptions;
+//! use asyncmcp_async_std::proto::{Address, AllowList, ClientConfig, Era, JsonRpcMessage, ServerConfig, ServerEvent};
+//!
+//! async_std::task::block_on(async {
+//!     let queue = Arc::new(asyncmcp_async_std::memory_queue());
+//!     let requests = queue.create_queue("requests", QueueOptions::default());
+//!     let replies = queue.create_queue("replies", QueueOptions::default());
+//!     let (server, mut events) =
+//!         asyncmcp_async_std::spawn_server(ServerConfig::new(requests.clone(), AllowList::new().exact(replies.clone())), queue.clone()).unwrap();
+//!     async_std::task::spawn(async move {
+//!         while let Some(ServerEvent::Message { route, message }) = events.next().await {
+//!             if let Some(id) = message.id().cloned() {
+//!                 let _ = server.submit(route, JsonRpcMessage::response(id, serde_json::json!({"pong": true}))).await;
+//!             }
+//!         }
+//!     });
+//!     let mut config = ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "doc");
+//!     config.era = Era::Modern;
+//!     let (client, _events) = asyncmcp_async_std::spawn_client(config, queue).unwrap();
+//!     let answer = client.call("ping", None).await.unwrap();
+//!     assert_eq!(answer.to_value()["result"]["pong"], true);
+//! });
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod runtime;
+
+pub use asyncmcp_driver::{
+    ClientEvents, ClientHandle, DriverConfig, DriverError, MemoryQueue, QueueClient, RequestError, ServerEvents,
+    ServerHandle, StatsSnapshot,
+};
+pub use asyncmcp_proto as proto;
+pub use runtime::AsyncStdRuntime;
+#[cfg(feature = "smol")]
+pub use runtime::SmolRuntime;
+
+use std::sync::Arc;
+
+use asyncmcp_proto::{ClientConfig, ConfigError, ServerConfig};
+
+/// An in-memory SQS/SNS: no AWS account, nothing installed.
+pub fn memory_queue() -> MemoryQueue<AsyncStdRuntime> {
+    MemoryQueue::new(Arc::new(AsyncStdRuntime))
+}
+
+/// Starts a client on async-std.
+///
+/// # Errors
+/// [`ConfigError`] for a configuration that cannot work.
+pub fn spawn_client<Q: QueueClient>(
+    config: ClientConfig,
+    queue: Arc<Q>,
+) -> Result<(ClientHandle, ClientEvents), ConfigError> {
+    asyncmcp_driver::spawn_client(config, AsyncStdRuntime, queue, DriverConfig::default())
+}
+
+/// Starts a server on async-std.
+///
+/// # Errors
+/// [`ConfigError`] for a configuration that cannot work.
+pub fn spawn_server<Q: QueueClient>(
+    config: ServerConfig,
+    queue: Arc<Q>,
+) -> Result<(ServerHandle, ServerEvents), ConfigError> {
+    asyncmcp_driver::spawn_server(config, AsyncStdRuntime, queue, DriverConfig::default())
+}
