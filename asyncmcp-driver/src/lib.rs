@@ -7,3 +7,8 @@ mod runtime;
 
 pub use queue_client::{QueueClient, ReceiveRequest, TransportError};
 pub use runtime::{BoxFuture, Runtime, boxed};
+
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(feature = "aws")]
+pub use aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec};
