@@ -97,9 +97,7 @@ impl Moto {
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new(REGION))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "test", "test", None, None, "moto",
-            )))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "moto")))
             .build()
     }
 

@@ -71,17 +71,17 @@ fn delete(id: u64, url: &str, receipt: &str) -> QueueOp {
 fn visibility(id: u64, url: &str, receipt: &str, timeout_secs: u32) -> QueueOp {
     QueueOp {
         id: OpId(id),
-        kind: OpKind::ChangeVisibility {
-            queue_url: url.to_owned(),
-            receipt_handle: receipt.to_owned(),
-            timeout_secs,
-        },
+        kind: OpKind::ChangeVisibility { queue_url: url.to_owned(), receipt_handle: receipt.to_owned(), timeout_secs },
     }
 }
 
 fn failure(result: OpResult) -> OpFailure {
     match result {
-        OpResult::Failed(f) => f,
+        OpResult::Failed(f) => {
+            // Shown with --nocapture: the messages users will read.
+            eprintln!("failure: {f}");
+            f
+        }
         other => panic!("expected a failure, got {other:?}"),
     }
 }
@@ -183,8 +183,7 @@ async fn batches_of_ten_send_and_delete_in_one_call_each() {
     assert!(aws.client.batches());
     assert_eq!(results, (0..10).map(|i| (OpId(i), OpResult::Ok)).collect::<Vec<_>>());
     let received = aws.receive_n(&q.url, 10).await;
-    let mut bodies: Vec<String> =
-        received.iter().map(|m| String::from_utf8(m.body.to_vec()).expect("UTF-8")).collect();
+    let mut bodies: Vec<String> = received.iter().map(|m| String::from_utf8(m.body.to_vec()).expect("UTF-8")).collect();
     bodies.sort();
     let mut expected: Vec<String> = (0..10).map(|i| format!("{{\"n\":{i}}}")).collect();
     expected.sort();
@@ -315,6 +314,7 @@ async fn missing_queue_and_topic_are_fatal_and_say_what_to_do() {
         .expect_err("no such queue");
 
     for (f, name) in [(&queue, &url), (&topic, &arn), (&receive, &url)] {
+        eprintln!("failure: {f}");
         assert!(!f.retryable, "{f}");
         assert!(f.detail.contains(name.as_str()), "{f}");
         assert!(f.detail.contains("does not exist") && f.detail.contains("`asyncmcp infra up`"), "{f}");
@@ -337,8 +337,7 @@ async fn admin_is_idempotent() {
     let aws = aws();
     let name = unique_name("admin");
     let dlq = aws.admin.create_queue(&format!("{name}-dlq"), &QueueSpec::default()).await.expect("dlq");
-    let spec =
-        QueueSpec { fifo: false, visibility_timeout_secs: Some(45), dead_letter: Some((dlq.arn.clone(), 3)) };
+    let spec = QueueSpec { fifo: false, visibility_timeout_secs: Some(45), dead_letter: Some((dlq.arn.clone(), 3)) };
 
     let first = aws.admin.create_queue(&name, &spec).await.expect("create");
     let second = aws.admin.create_queue(&name, &spec).await.expect("create again");

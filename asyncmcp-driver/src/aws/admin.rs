@@ -110,7 +110,9 @@ impl AwsAdmin {
     pub async fn queue_url(&self, name: &str) -> Result<String, TransportError> {
         let call = Call::queue("sqs:GetQueueUrl", name);
         let out = self.clients.sqs.get_queue_url().queue_name(name).send().await.map_err(|e| from_sdk(&e, call))?;
-        out.queue_url().map(str::to_owned).ok_or_else(|| TransportError::fatal(format!("no URL returned for queue {name}")))
+        out.queue_url()
+            .map(str::to_owned)
+            .ok_or_else(|| TransportError::fatal(format!("no URL returned for queue {name}")))
     }
 
     /// The ARN of the queue at `url`.
@@ -160,7 +162,9 @@ impl AwsAdmin {
             create = create.attributes("FifoTopic", "true");
         }
         let out = create.send().await.map_err(|e| from_sdk(&e, call))?;
-        out.topic_arn().map(str::to_owned).ok_or_else(|| TransportError::fatal(format!("no ARN returned for topic {name}")))
+        out.topic_arn()
+            .map(str::to_owned)
+            .ok_or_else(|| TransportError::fatal(format!("no ARN returned for topic {name}")))
     }
 
     /// Deletes the topic `arn` (and its subscriptions); a topic that does not exist is
@@ -207,9 +211,9 @@ impl AwsAdmin {
             .send()
             .await
             .map_err(|e| from_sdk(&e, call))?;
-        out.subscription_arn()
-            .map(str::to_owned)
-            .ok_or_else(|| TransportError::fatal(format!("no subscription ARN returned for {queue_arn} on {topic_arn}")))
+        out.subscription_arn().map(str::to_owned).ok_or_else(|| {
+            TransportError::fatal(format!("no subscription ARN returned for {queue_arn} on {topic_arn}"))
+        })
     }
 
     /// Adds the statement letting `topic_arn` send to the queue, unless it is there.
@@ -262,7 +266,8 @@ fn settings(spec: &QueueSpec) -> std::collections::HashMap<QueueAttributeName, S
 /// A description when `existing` is not a JSON policy object.
 fn merged_policy(existing: Option<&str>, topic_arn: &str, queue_arn: &str) -> Result<Option<String>, String> {
     // Statement ids are alphanumeric; one per topic, so subscribing again is a no-op.
-    let sid: String = format!("asyncmcpSns{}", topic_arn.chars().filter(char::is_ascii_alphanumeric).collect::<String>());
+    let sid: String =
+        format!("asyncmcpSns{}", topic_arn.chars().filter(char::is_ascii_alphanumeric).collect::<String>());
     let statement = json!({
         "Sid": sid,
         "Effect": "Allow",

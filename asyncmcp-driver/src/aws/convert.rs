@@ -28,8 +28,7 @@ pub(crate) fn inbound(mut message: Message) -> Option<InboundMessage> {
         .get(&MessageSystemAttributeName::ApproximateReceiveCount)
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(1);
-    let sent_timestamp_ms =
-        system.get(&MessageSystemAttributeName::SentTimestamp).and_then(|v| v.parse::<u64>().ok());
+    let sent_timestamp_ms = system.get(&MessageSystemAttributeName::SentTimestamp).and_then(|v| v.parse::<u64>().ok());
     let attributes = message
         .message_attributes
         .take()
@@ -112,9 +111,12 @@ pub(crate) fn to_sns_attributes(
 
 /// A body as the SDK wants it: UTF-8 text (SQS and SNS carry nothing else).
 pub(crate) fn body_text(body: &Bytes, destination: &str) -> Result<String, OpFailure> {
-    std::str::from_utf8(body)
-        .map(str::to_owned)
-        .map_err(|e| OpFailure::fatal(format!("message for {destination} is not UTF-8 text (valid up to byte {}): SQS and SNS carry only text", e.valid_up_to())))
+    std::str::from_utf8(body).map(str::to_owned).map_err(|e| {
+        OpFailure::fatal(format!(
+            "message for {destination} is not UTF-8 text (valid up to byte {}): SQS and SNS carry only text",
+            e.valid_up_to()
+        ))
+    })
 }
 
 /// A seconds count as the SDK's `i32`, clamped to `max`.
@@ -161,10 +163,7 @@ mod tests {
         assert_eq!(inbound.receive_count, 3);
         assert_eq!(inbound.sent_timestamp_ms, Some(1_795_709_490_123));
         assert_eq!(inbound.attributes["Method"], AttributeValue::string("x"));
-        assert_eq!(
-            inbound.attributes["Blob"],
-            AttributeValue { data_type: "Binary".into(), value: "AAEC".into() }
-        );
+        assert_eq!(inbound.attributes["Blob"], AttributeValue { data_type: "Binary".into(), value: "AAEC".into() });
     }
 
     #[test]

@@ -111,8 +111,13 @@ const TRANSIENT: &[&str] = &[
     "AWS.SimpleQueueService.QueueDeletedRecently",
 ];
 
-const NOT_FOUND: &[&str] =
-    &["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue", "NotFound", "NotFoundException"];
+const NOT_FOUND: &[&str] = &[
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "NonExistentQueue",
+    "NotFound",
+    "NotFoundException",
+];
 
 const BAD_CREDENTIALS: &[&str] = &[
     "InvalidClientTokenId",
@@ -261,7 +266,10 @@ where
             if let Some(creds) = find_source::<CredentialsError>(err) {
                 return credentials_failure(creds, call);
             }
-            OpFailure::fatal(format!("{action} on {resource}: the request could not be built: {}", DisplayErrorContext(err)))
+            OpFailure::fatal(format!(
+                "{action} on {resource}: the request could not be built: {}",
+                DisplayErrorContext(err)
+            ))
         }
         // `SdkError` is non-exhaustive.
         _ => OpFailure::retryable(format!("{action} on {resource} failed: {}", DisplayErrorContext(err))),
@@ -308,12 +316,7 @@ mod tests {
     const ARN: &str = "arn:aws:sns:us-east-1:123456789012:replies";
 
     fn queue_failure(code: &str, status: u16, message: &str) -> OpFailure {
-        describe(
-            classify(Some(code), Some(status), message),
-            Call::queue("sqs:SendMessage", URL),
-            Some(code),
-            message,
-        )
+        describe(classify(Some(code), Some(status), message), Call::queue("sqs:SendMessage", URL), Some(code), message)
     }
 
     #[test]
@@ -399,7 +402,10 @@ mod tests {
         );
         assert!(!failure.retryable);
         assert!(failure.detail.contains("too large"), "{}", failure.detail);
-        assert_eq!(classify(Some("InvalidParameter"), Some(400), "Invalid parameter: Message too long"), Class::TooLarge);
+        assert_eq!(
+            classify(Some("InvalidParameter"), Some(400), "Invalid parameter: Message too long"),
+            Class::TooLarge
+        );
     }
 
     #[test]
