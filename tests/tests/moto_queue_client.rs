@@ -313,8 +313,8 @@ async fn missing_queue_and_topic_are_fatal_and_say_what_to_do() {
         .await
         .expect_err("no such queue");
 
+    eprintln!("failure: {receive}");
     for (f, name) in [(&queue, &url), (&topic, &arn), (&receive, &url)] {
-        eprintln!("failure: {f}");
         assert!(!f.retryable, "{f}");
         assert!(f.detail.contains(name.as_str()), "{f}");
         assert!(f.detail.contains("does not exist") && f.detail.contains("`asyncmcp infra up`"), "{f}");
@@ -366,4 +366,55 @@ async fn admin_is_idempotent() {
     aws.admin.delete_topic(&topic).await.expect("delete topic again");
     let gone = aws.admin.queue_arn(&first.url).await.expect_err("deleted");
     assert!(!gone.retryable && gone.detail.contains("does not exist"), "{gone}");
+}
+
+#[tokio::test]
+async fn oversized_publish_is_fatal_and_says_so() {
+    let aws = aws();
+    let topic = aws.admin.create_topic(&unique_name("large")).await.expect("create topic");
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
+
+    let too_large = failure(aws.execute(send(1, Address::Topic(topic.clone()), &body, Attributes::new())).await);
+
+    assert!(!too_large.retryable, "{too_large}");
+    assert!(too_large.detail.contains("too large") && too_large.detail.contains(&topic), "{too_large}");
+}
+
+/// Counts the API calls moto has logged (`"POST / HTTP/1.1"` lines), waiting until the
+/// count has reached at least `at_least` and stayed put briefly (moto logs after it
+/// replies).
+fn logged_calls(moto: &Moto, at_least: usize) -> usize {
+    let count = || std::fs::read_to_string(&moto.log).unwrap_or_default().matches("\"POST / HTTP/1.1\"").count();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while count() < at_least && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    count()
+}
+
+#[tokio::test]
+async fn a_batch_of_ten_is_one_call() {
+    // A private server, so its log counts only this test's calls.
+    let moto = Moto::start();
+    let config = moto.sdk_config();
+    let (client, admin) = (AwsQueueClient::new(&config), AwsAdmin::new(&config));
+    let q = admin.create_queue("calls", &QueueSpec::default()).await.expect("create");
+    let sends = (0..10).map(|i| send(i, Address::Queue(q.url.clone()), "{}", Attributes::new())).collect();
+    let before = logged_calls(&moto, 1);
+
+    let results = client.execute_batch(sends).await;
+
+    assert!(results.iter().all(|(_, r)| *r == OpResult::Ok), "{results:?}");
+    assert_eq!(logged_calls(&moto, before + 1), before + 1, "one SendMessageBatch for ten sends");
+    let request = ReceiveRequest { queue_url: q.url.clone(), max_messages: 10, wait: Duration::from_secs(1) };
+    let mut received = Vec::new();
+    while received.len() < 10 {
+        received.extend(client.receive(request.clone()).await.expect("receive"));
+    }
+    let before = logged_calls(&moto, 0);
+    let deletes = received.iter().enumerate().map(|(i, m)| delete(20 + i as u64, &q.url, &m.receipt_handle));
+    let results = client.execute_batch(deletes.collect()).await;
+    assert!(results.iter().all(|(_, r)| *r == OpResult::Ok), "{results:?}");
+    assert_eq!(logged_calls(&moto, before + 1), before + 1, "one DeleteMessageBatch for ten deletes");
 }
