@@ -26,6 +26,10 @@ use crate::runtime::BoxFuture;
 /// receipt handles and oversized messages are not. Every message names the queue URL
 /// or topic ARN and says what to check.
 ///
+/// `receive` asks for all message attributes plus `ApproximateReceiveCount` and
+/// `SentTimestamp`, takes 1 to 10 messages, and rounds the long-poll wait up to whole
+/// seconds (at most 20). `Binary` attributes travel as base64 text both ways.
+///
 /// The futures must be polled inside a tokio runtime (the SDK's HTTP stack needs one).
 /// Cloning is cheap and shares connections.
 #[derive(Debug, Clone)]
