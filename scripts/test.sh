@@ -9,5 +9,30 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-echo "== unit, doc, vector, simulation and property tests"
+# The moto tier (tests/tests/moto_*.rs) runs the real AWS SDK against a local moto
+# server. The harness (tests/src/moto.rs) uses `python3` when it can import moto and
+# otherwise installs moto[server]==5.2.1 into a venv under the target directory, which
+# needs python3 with venv/ensurepip (Debian and Ubuntu ship them as python3-venv).
+echo "== python3 and moto for the moto tier"
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "python3 not found: the moto tier needs it (Debian/Ubuntu: apt-get install -y python3 python3-venv)" >&2
+  exit 1
+fi
+if python3 -c "import moto.server" >/dev/null 2>&1; then
+  echo "moto $(python3 -c 'import moto; print(moto.__version__)') from python3"
+elif ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "python3 cannot create venvs (no ensurepip): installing python3-venv"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+  else
+    echo "python3 cannot create venvs (no ensurepip), so the harness cannot install moto." >&2
+    echo "Fix: sudo apt-get install -y python3-venv, or: python3 -m pip install 'moto[server]==5.2.1'" >&2
+    exit 1
+  fi
+else
+  echo "moto not importable from python3: the harness installs it into a venv on first use (needs network)"
+fi
+
+echo "== unit, doc, vector, simulation, property and moto tests"
 cargo test --workspace --locked

@@ -34,3 +34,8 @@ pub fn seed() -> [u8; 32] {
     }
     seed
 }
+
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(feature = "aws")]
+pub use aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec};
