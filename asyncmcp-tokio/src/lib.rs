@@ -3,6 +3,8 @@
 #![deny(missing_docs)]
 
 mod runtime;
+#[cfg(feature = "rmcp")]
+pub mod rmcp;
 
 pub use asyncmcp_driver::{
     ClientEvents, ClientHandle, DriverConfig, DriverError, MemoryQueue, QueueClient, RequestError, ServerEvents,
