@@ -2,6 +2,7 @@
 //! over sns-sqs (envelope and raw delivery). No AWS.
 #![cfg(feature = "rmcp")]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,10 +12,13 @@ use asyncmcp_tokio::rmcp::{QueueClientTransport, QueueServer};
 use asyncmcp_tokio::{MemoryQueue, TokioRuntime};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ErrorCode, ProgressNotificationParam, ProtocolVersion, RequestMetaObject,
+    CallToolRequestParams, ClientRequest, Request, CallToolResult, ErrorCode, ProgressNotificationParam, ProtocolVersion,
 };
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService, ServiceError};
-use rmcp::{ClientHandler, ErrorData, Peer, RoleClient, RoleServer, ServerHandler, ServiceExt};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RequestContext, RunningService,
+    ServiceError,
+};
+use rmcp::{ClientHandler, ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
 use rmcp::{tool, tool_handler, tool_router};
 
 // ---------------------------------------------------------------- the server
@@ -41,7 +45,10 @@ struct CountdownArgs {
 }
 
 #[derive(Debug, Clone, Default)]
-struct Tools;
+struct Tools {
+    /// Countdowns that saw their cancellation (shared by every handler of a test).
+    cancelled: Arc<AtomicUsize>,
+}
 
 #[tool_router]
 impl Tools {
@@ -59,16 +66,22 @@ impl Tools {
     async fn countdown(
         &self,
         Parameters(CountdownArgs { from }): Parameters<CountdownArgs>,
-        meta: RequestMetaObject,
-        client: Peer<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<String, ErrorData> {
-        let token = meta.get_progress_token().ok_or_else(|| ErrorData::invalid_params("no progress token", None))?;
+        let token =
+            context.meta.get_progress_token().ok_or_else(|| ErrorData::invalid_params("no progress token", None))?;
         for step in 1..=from {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::select! {
+                _ = context.ct.cancelled() => {
+                    self.cancelled.fetch_add(1, Ordering::SeqCst);
+                    return Err(ErrorData::internal_error("cancelled", None));
+                }
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
             let note = ProgressNotificationParam::new(token.clone(), f64::from(step))
                 .with_total(f64::from(from))
                 .with_message(format!("{} left", from - step));
-            client.notify_progress(note).await.map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            context.peer.notify_progress(note).await.map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         }
         Ok("liftoff".to_owned())
     }
@@ -125,7 +138,12 @@ fn setup(topology: Topology, era: Era) -> Setup {
 }
 
 fn start_server(setup: &Setup) -> asyncmcp_tokio::ServerHandle {
-    let server = QueueServer::start(Tools::default, setup.server.clone(), Arc::clone(&setup.queue)).unwrap();
+    start_server_with(setup, Tools::default())
+}
+
+fn start_server_with(setup: &Setup, tools: Tools) -> asyncmcp_tokio::ServerHandle {
+    let factory = move || tools.clone();
+    let server = QueueServer::start(factory, setup.server.clone(), Arc::clone(&setup.queue)).unwrap();
     let handle = server.handle();
     tokio::spawn(server.run());
     handle
@@ -268,4 +286,52 @@ async fn timeout_becomes_an_mcp_error() {
     let error = result.expect_err("nobody answers discover");
     assert!(error.to_string().contains("timed out"), "{error}");
     assert!(started.elapsed() >= Duration::from_secs(5));
+}
+
+// ---------------------------------------------------------------- cancellation
+
+/// The client cancels a long countdown: the server's handler stops sending progress
+/// and the request is acknowledged (deleted from the request queue), not left to
+/// be redelivered.
+async fn cancel_countdown(era: Era, lifecycle: ClientLifecycleMode) {
+    let setup = setup(Topology::Sqs, era);
+    let tools = Tools::default();
+    let cancelled = Arc::clone(&tools.cancelled);
+    let server = start_server_with(&setup, tools);
+    let recorder = Recorder::default();
+    let progress = Arc::clone(&recorder.progress);
+    let transport = QueueClientTransport::spawn(setup.client.clone(), Arc::clone(&setup.queue)).unwrap();
+    let client = recorder.serve_with_lifecycle(transport, lifecycle).await.unwrap();
+
+    let request = ClientRequest::CallToolRequest(Request::new(call("countdown", serde_json::json!({"from": 100}))));
+    let handle = client.send_cancellable_request(request, PeerRequestOptions::no_options()).await.unwrap();
+    while progress.lock().unwrap().len() < 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    handle.cancel(Some("bored".into())).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen = progress.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(progress.lock().unwrap().len(), seen, "progress went on after the cancel");
+    assert!(seen < 10, "{seen} progress notifications: the cancel came late");
+    assert_eq!(cancelled.load(Ordering::SeqCst), 1, "the handler did not see its cancellation");
+
+    let depth = setup.queue.queue_depth(&setup.server.queue_url).unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (0, 0), "the cancelled request is still on the queue");
+
+    // The connection still works afterwards.
+    let sum = client.call_tool(call("add", serde_json::json!({"a": 1, "b": 2}))).await.unwrap();
+    assert_eq!(text(&sum), "3");
+    client.cancel().await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_modern_request() {
+    cancel_countdown(Era::Modern, discover()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_legacy_session_request() {
+    cancel_countdown(Era::Legacy, ClientLifecycleMode::Initialize).await;
 }

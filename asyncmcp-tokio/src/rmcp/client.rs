@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asyncmcp_driver::{ClientEvents, ClientHandle, DriverError, QueueClient};
-use asyncmcp_proto::{ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, error_codes};
+use asyncmcp_proto::{ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, RequestId, error_codes};
 use ::rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use ::rmcp::transport::Transport;
 
@@ -96,8 +96,23 @@ fn decode<T: ::rmcp::serde::de::DeserializeOwned>(message: &JsonRpcMessage) -> R
     serde_json::from_slice(message.body())
 }
 
+/// The request id and reason of a `notifications/cancelled`.
+fn cancellation(message: &JsonRpcMessage) -> Option<(RequestId, Option<String>)> {
+    if message.method() != Some("notifications/cancelled") {
+        return None;
+    }
+    let value = message.to_value();
+    let params = &value["params"];
+    let id = match &params["requestId"] {
+        serde_json::Value::Number(n) => RequestId::Number(n.as_i64()?),
+        serde_json::Value::String(s) => RequestId::String(s.clone()),
+        _ => return None,
+    };
+    Some((id, params["reason"].as_str().map(str::to_owned)))
+}
+
 /// A local JSON-RPC error response for request `id`.
-fn local_error(id: &asyncmcp_proto::RequestId, code: i64, text: &str) -> Option<RxJsonRpcMessage<RoleClient>> {
+fn local_error(id: &RequestId, code: i64, text: &str) -> Option<RxJsonRpcMessage<RoleClient>> {
     let message = JsonRpcMessage::error(id.clone(), code, text, None);
     match decode(&message) {
         Ok(m) => Some(m),
@@ -123,7 +138,13 @@ impl Transport<RoleClient> for QueueClientTransport {
         async move {
             let text = serde_json::to_vec(&item)?;
             let message = JsonRpcMessage::parse(text)?;
-            handle.submit(message).await?;
+            if let Some((id, reason)) = cancellation(&message) {
+                // Through the driver's cancel, so a response still on its way is
+                // dropped as late and the request's timeout stops.
+                handle.cancel(id, reason).await?;
+            } else {
+                handle.submit(message).await?;
+            }
             Ok(())
         }
     }
