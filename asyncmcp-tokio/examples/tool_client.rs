@@ -39,7 +39,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server_config = ServerConfig::new(requests.clone(), AllowList::new().exact(replies.clone()));
     tokio::spawn(asyncmcp_tokio::rmcp::serve(Clock::default, server_config, Arc::clone(&queue)));
 
-    let mut config = ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "clock-client");
+    let mut config =
+        ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "clock-client");
     let lifecycle = if modern {
         config.era = Era::Modern;
         ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] }

@@ -2,9 +2,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod runtime;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
+mod runtime;
 
 pub use asyncmcp_driver::{
     ClientEvents, ClientHandle, DriverConfig, DriverError, MemoryQueue, QueueClient, RequestError, ServerEvents,

@@ -12,7 +12,8 @@ use asyncmcp_tokio::rmcp::{QueueClientTransport, QueueServer};
 use asyncmcp_tokio::{MemoryQueue, TokioRuntime};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, ClientRequest, Request, CallToolResult, ErrorCode, ProgressNotificationParam, ProtocolVersion,
+    CallToolRequestParams, CallToolResult, ClientRequest, ErrorCode, ProgressNotificationParam, ProtocolVersion,
+    Request,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RequestContext, RunningService,
@@ -159,7 +160,10 @@ fn call(name: &'static str, args: serde_json::Value) -> CallToolRequestParams {
 
 /// Lists, calls echo and add, runs the countdown with progress, and calls an
 /// unknown tool: asserts every result.
-async fn exercise(client: &RunningService<RoleClient, Recorder>, progress: &Arc<Mutex<Vec<ProgressNotificationParam>>>) {
+async fn exercise(
+    client: &RunningService<RoleClient, Recorder>,
+    progress: &Arc<Mutex<Vec<ProgressNotificationParam>>>,
+) {
     let tools = client.list_all_tools().await.unwrap();
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();

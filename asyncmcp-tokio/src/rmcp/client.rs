@@ -3,10 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use asyncmcp_driver::{ClientEvents, ClientHandle, DriverError, QueueClient};
-use asyncmcp_proto::{ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, RequestId, error_codes};
 use ::rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use ::rmcp::transport::Transport;
+use asyncmcp_driver::{ClientEvents, ClientHandle, DriverError, QueueClient};
+use asyncmcp_proto::{
+    ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, RequestId, error_codes,
+};
 
 use super::codes;
 

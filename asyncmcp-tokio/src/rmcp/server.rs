@@ -3,16 +3,16 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use ::rmcp::model::{ClientCapabilities, Implementation, InitializeRequestParams, ProtocolVersion};
+use ::rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage, serve_directly};
+use ::rmcp::transport::Transport;
+use ::rmcp::{ServerHandler, ServiceExt};
 use asyncmcp_driver::{QueueClient, ServerEvents, ServerHandle};
 use asyncmcp_proto::handshake::{INITIALIZE, META_QUEUE, META_TOPIC, PARAMS_QUEUE, PARAMS_TOPIC};
 use asyncmcp_proto::{
     ConfigError, JsonRpcMessage, MessageKind, RequestId, RequestToken, Route, ServerConfig, ServerEvent, SessionId,
     error_codes,
 };
-use ::rmcp::model::{ClientCapabilities, Implementation, InitializeRequestParams, ProtocolVersion};
-use ::rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage, serve_directly};
-use ::rmcp::transport::Transport;
-use ::rmcp::{ServerHandler, ServiceExt};
 use tokio::sync::{mpsc, watch};
 
 use super::client::QueueTransportError;
@@ -380,11 +380,12 @@ impl Link {
         async move {
             let message = JsonRpcMessage::parse(serde_json::to_vec(&item)?)?;
             let answers = message.kind().is_reply();
-            if answers && let Some(id) = message.id() {
-                if !this.open().remove(id) {
-                    tracing::debug!(route = %this.route, %id, "reply to a request already acknowledged: dropped");
-                    return Ok(true);
-                }
+            if answers
+                && let Some(id) = message.id()
+                && !this.open().remove(id)
+            {
+                tracing::debug!(route = %this.route, %id, "reply to a request already acknowledged: dropped");
+                return Ok(true);
             }
             this.handle.submit(this.route.clone(), message).await?;
             Ok(answers)
