@@ -1,56 +1,141 @@
-//! Server and client in one process over the in-memory broker: no AWS account, no
-//! moto, nothing installed. `cargo run -p asyncmcp-tokio --example demo`
+//! An rmcp `#[tool]` server and an rmcp client in one process, talking over the
+//! in-memory SQS broker: no AWS account, nothing installed.
+//! `cargo run -p asyncmcp-tokio --example demo`
 use std::sync::Arc;
 use std::time::Duration;
 
 use asyncmcp_tokio::proto::sim::QueueOptions;
-use asyncmcp_tokio::proto::{Address, AllowList, ClientConfig, JsonRpcMessage, MessageKind, ServerConfig, ServerEvent};
+use asyncmcp_tokio::proto::{Address, AllowList, ClientConfig, ServerConfig};
+use asyncmcp_tokio::rmcp::{QueueClientTransport, QueueServer};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProgressNotificationParam};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ClientHandler, ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
+use rmcp::{tool, tool_handler, tool_router};
 
-#[tokio::main(flavor = "current_thread")]
+#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+struct EchoArgs {
+    /// The text to send back.
+    text: String,
+}
+
+#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+struct AddArgs {
+    a: i64,
+    b: i64,
+}
+
+#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+struct CountdownArgs {
+    /// Seconds to count down from (one step every 200 ms in this demo).
+    from: u32,
+}
+
+/// The server: three tools.
+#[derive(Clone, Default)]
+struct Demo;
+
+#[tool_router]
+impl Demo {
+    #[tool(description = "Echo the text back")]
+    fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
+        text
+    }
+
+    #[tool(description = "Add two integers")]
+    fn add(&self, Parameters(AddArgs { a, b }): Parameters<AddArgs>) -> String {
+        (a + b).to_string()
+    }
+
+    #[tool(description = "Count down, reporting each step as progress")]
+    async fn countdown(
+        &self,
+        Parameters(CountdownArgs { from }): Parameters<CountdownArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<String, ErrorData> {
+        let token = context.meta.get_progress_token();
+        for step in 1..=from {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Some(token) = &token {
+                let note = ProgressNotificationParam::new(token.clone(), f64::from(step))
+                    .with_total(f64::from(from))
+                    .with_message(format!("T-{}", from - step));
+                let _ = context.peer.notify_progress(note).await;
+            }
+        }
+        Ok("liftoff!".to_owned())
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Demo {}
+
+/// The client: prints progress as it arrives.
+#[derive(Clone, Default)]
+struct Printer;
+
+impl ClientHandler for Printer {
+    async fn on_progress(&self, p: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {
+        let total = p.total.unwrap_or_default();
+        println!("    progress {}/{}: {}", p.progress, total, p.message.unwrap_or_default());
+    }
+}
+
+fn text(result: &CallToolResult) -> String {
+    result.content.iter().filter_map(|c| c.as_text()).map(|t| t.text.as_str()).collect()
+}
+
+fn call(name: &'static str, args: serde_json::Value) -> CallToolRequestParams {
+    let serde_json::Value::Object(args) = args else { unreachable!("arguments are an object") };
+    CallToolRequestParams::new(name).with_arguments(args)
+}
+
+#[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // One broker, a request queue for the server, a reply queue for the client.
     let queue = Arc::new(asyncmcp_tokio::memory_queue());
     let requests = queue.create_queue("demo-requests", QueueOptions::default());
     let replies = queue.create_queue("demo-replies", QueueOptions::default());
 
+    // Server: a fresh `Demo` per session or request, behind the request queue.
     let server_config = ServerConfig::new(requests.clone(), AllowList::new().exact(replies.clone()));
-    let (server, mut server_events) = asyncmcp_tokio::spawn_server(server_config, Arc::clone(&queue))?;
-    tokio::spawn(async move {
-        while let Some(event) = server_events.next().await {
-            let ServerEvent::Message { route, message } = event else { continue };
-            if message.kind() != MessageKind::Request {
-                continue;
-            }
-            let Some(id) = message.id().cloned() else { continue };
-            let params = message.to_value()["params"].clone();
-            let result = match message.method() {
-                Some("initialize") => serde_json::json!({
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {"tools": {}},
-                    "serverInfo": {"name": "demo", "version": "0.1.0"}
-                }),
-                Some("tools/list") => {
-                    serde_json::json!({"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]})
-                }
-                _ => serde_json::json!({"content": [{"type": "text", "text": params["arguments"]["text"]}]}),
-            };
-            let _ = server.submit(route, JsonRpcMessage::response(id, result)).await;
-        }
-    });
+    let server = QueueServer::start(Demo::default, server_config, Arc::clone(&queue))?;
+    let server_handle = server.handle();
+    let serving = tokio::spawn(server.run());
 
+    // Client: an ordinary rmcp client whose transport is the queue pair.
     let client_config =
         ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "demo-client");
-    let (client, _events) = asyncmcp_tokio::spawn_client(client_config, Arc::clone(&queue))?;
-    let init = client
-        .call("initialize", Some(serde_json::json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "demo", "version": "0"}})))
-        .await?;
-    println!("initialize -> {init}");
-    client.notify("notifications/initialized", None).await?;
-    println!("tools/list -> {}", client.call("tools/list", None).await?);
-    let echoed = client
-        .call("tools/call", Some(serde_json::json!({"name": "echo", "arguments": {"text": "hello over a queue"}})))
-        .await?;
-    println!("tools/call -> {echoed}");
-    client.shutdown(Duration::from_secs(1)).await;
-    println!("calls made by the client: {:?}", client.stats());
+    let transport = QueueClientTransport::spawn(client_config, Arc::clone(&queue))?;
+    let client = Printer.serve(transport).await?;
+    let info = client.peer_info().ok_or("no server info after initialize")?;
+    let (name, version) = info.server_info.as_ref().map_or(("?", "?"), |i| (i.name.as_str(), i.version.as_str()));
+    println!("connected to {name} {version} (protocol {})", info.protocol_version);
+
+    let tools = client.list_all_tools().await?;
+    println!("tools:");
+    for tool in &tools {
+        println!("  {:<10} {}", tool.name, tool.description.as_deref().unwrap_or(""));
+    }
+
+    let echoed = client.call_tool(call("echo", serde_json::json!({"text": "hello over a queue"}))).await?;
+    println!("echo      -> {}", text(&echoed));
+    let sum = client.call_tool(call("add", serde_json::json!({"a": 40, "b": 2}))).await?;
+    println!("add 40 2  -> {}", text(&sum));
+    println!("countdown 5:");
+    let done = client.call_tool(call("countdown", serde_json::json!({"from": 5}))).await?;
+    println!("countdown -> {}", text(&done));
+    match client.call_tool(call("launch", serde_json::json!({}))).await {
+        Ok(r) => println!("launch    -> {} (is_error: {:?})", text(&r), r.is_error),
+        Err(e) => println!("launch    -> error: {e}"),
+    }
+
+    client.cancel().await?;
+    server_handle.shutdown(Duration::from_secs(1)).await;
+    serving.await?;
+    println!("server calls to the queue service: {:?}", server_handle.stats());
     Ok(())
 }

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "rmcp")]
+pub mod rmcp;
 mod runtime;
 
 pub use asyncmcp_driver::{
