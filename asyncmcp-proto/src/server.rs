@@ -21,6 +21,9 @@ use crate::rng::Rng;
 use crate::session_id::SessionId;
 use crate::timers::Timers;
 
+/// The notification that cancels a request.
+const CANCELLED: &str = "notifications/cancelled";
+
 /// Events waiting to be drained past which the server asks for no more messages.
 const MAX_QUEUED_EVENTS: usize = 1024;
 
@@ -99,6 +102,8 @@ pub struct Server {
     sessions: BTreeMap<SessionId, Session>,
     idle: Timers<SessionId>,
     requests: BTreeMap<RequestToken, ModernRequest>,
+    /// The token of each running modern request, by (client, id).
+    tokens: BTreeMap<InKey, RequestToken>,
     next_token: u64,
     in_flight: BTreeMap<InKey, InFlight>,
     heartbeats: Timers<InKey>,
@@ -132,6 +137,7 @@ impl Server {
             sessions: BTreeMap::new(),
             idle: Timers::default(),
             requests: BTreeMap::new(),
+            tokens: BTreeMap::new(),
             next_token: 0,
             in_flight: BTreeMap::new(),
             heartbeats: Timers::default(),
@@ -239,7 +245,13 @@ impl Server {
     fn route(&mut self, d: Delivery, now: Instant) {
         if let Some(session_id) = d.meta.session_id.clone() {
             self.route_session(session_id, d, now);
-        } else if d.message.method() == Some(INITIALIZE) && d.message.kind() == MessageKind::Request {
+        } else if d.message.method() == Some(INITIALIZE)
+            && d.message.kind() == MessageKind::Request
+            && handshake::reply_address(&d.message).is_some()
+        {
+            // A legacy handshake names its reply address in `initialize` itself. An
+            // `initialize` with only the `ReplyTo` attribute comes from a client of the
+            // stateless era (some SDKs still send it): it is an ordinary request.
             self.open_session(d, now);
         } else {
             self.route_modern(d, now);
@@ -298,7 +310,7 @@ impl Server {
     }
 
     fn open_session(&mut self, d: Delivery, now: Instant) {
-        let Some(reply_to) = handshake::reply_address(&d.message).or_else(|| d.meta.reply_to.clone()) else {
+        let Some(reply_to) = handshake::reply_address(&d.message) else {
             return self.reject(d.receipts, RejectReason::NoReplyAddress, Disposition::Delete);
         };
         if !self.allowed(&reply_to) {
@@ -338,7 +350,8 @@ impl Server {
                 for r in &d.receipts {
                     self.delete(r);
                 }
-                self.events.push_back(ServerEvent::Message { route: Route::Detached, message: d.message });
+                let route = self.cancelled_request(&d).map_or(Route::Detached, Route::Request);
+                self.events.push_back(ServerEvent::Message { route, message: d.message });
                 return;
             }
             _ => {
@@ -360,6 +373,7 @@ impl Server {
         }
         let token = RequestToken(self.next_token);
         self.next_token += 1;
+        self.tokens.insert(key.clone(), token);
         self.requests.insert(
             token,
             ModernRequest {
@@ -370,6 +384,23 @@ impl Server {
             },
         );
         self.deliver(Route::Request(token), peer, d, now);
+    }
+
+    /// The running modern request a `notifications/cancelled` names: the same client
+    /// (by `ClientId` and `ReplyTo`) and `params.requestId`.
+    fn cancelled_request(&self, d: &Delivery) -> Option<RequestToken> {
+        if d.message.method() != Some(CANCELLED) {
+            return None;
+        }
+        let reply_to = d.meta.reply_to.as_ref()?;
+        let value = d.message.to_value();
+        let id = match value.pointer("/params/requestId")? {
+            serde_json::Value::Number(n) => RequestId::Number(n.as_i64()?),
+            serde_json::Value::String(s) => RequestId::String(s.clone()),
+            _ => return None,
+        };
+        let key = (modern_peer(d.meta.client_id.as_deref(), reply_to), id);
+        self.tokens.get(&key).copied()
     }
 
     /// A request already running or already answered: never run it twice. Returns
@@ -499,11 +530,55 @@ impl Server {
                 };
                 self.try_send(&message, meta, &to, &group, takes, purpose, now)?;
                 if answers {
-                    self.requests.remove(token);
+                    self.forget_request(*token);
                 }
                 Ok(())
             }
         }
+    }
+
+    fn forget_request(&mut self, token: RequestToken) {
+        if let Some(request) = self.requests.remove(&token) {
+            self.tokens.remove(&request.key);
+        }
+    }
+
+    /// Ends request `id` on `route` without answering it, as MCP asks for a
+    /// cancelled request: its message is deleted (unless already acknowledged) and its
+    /// route, for a modern request, ends.
+    ///
+    /// # Errors
+    /// [`ApiError::UnknownRoute`] when no such request is running there.
+    pub fn finish(&mut self, route: &Route, id: &RequestId, now: Instant) -> Result<(), ApiError> {
+        self.fire_timers(now);
+        let unknown = || ApiError::UnknownRoute(format!("{route}, request {id}"));
+        let key = match route {
+            Route::Request(token) => {
+                let request = self.requests.get(token).ok_or_else(unknown)?;
+                if request.key.1 != *id {
+                    return Err(unknown());
+                }
+                let key = request.key.clone();
+                self.forget_request(*token);
+                key
+            }
+            Route::Session(session_id) => {
+                let session = self.sessions.get(session_id).ok_or_else(unknown)?;
+                let init_key =
+                    (format!("i:{}", modern_peer(session.client_id.as_deref(), &session.reply_to)), id.clone());
+                let session_key = (session_peer(session_id), id.clone());
+                if self.in_flight.contains_key(&session_key) { session_key } else { init_key }
+            }
+            Route::Detached => return Err(unknown()),
+        };
+        let flight = self.in_flight.remove(&key).ok_or_else(unknown)?;
+        self.heartbeats.cancel(&key);
+        if !flight.acked {
+            for r in &flight.receipts {
+                self.delete(r);
+            }
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -584,6 +659,7 @@ impl Server {
             }
         }
         self.requests.clear();
+        self.tokens.clear();
         let ids: Vec<SessionId> = self.sessions.keys().cloned().collect();
         for id in ids {
             self.end_session(&id, CloseReason::ServerClosed);

@@ -7,7 +7,7 @@ use asyncmcp_proto::attributes::{AttributeValue, Attributes, names};
 use asyncmcp_proto::sim::{Pair, Topology};
 use asyncmcp_proto::{
     Address, ClientEvent, Era, JsonRpcMessage, MessageKind, OpId, OpKind, OpResult, QueueOp, RejectReason, RequestId,
-    Route, SendOp, SessionId, error_codes,
+    Route, SendOp, ServerEvent, SessionId, error_codes,
 };
 use asyncmcp_tests::{TOPOLOGIES, outcomes, server_messages_with_method, server_request_ids, settle, t0};
 
@@ -75,7 +75,16 @@ fn cancel_right_after_submit_reaches_the_server_and_the_response_is_late() {
             assert_eq!(params["requestId"], serde_json::json!(1 + i64::from(era == Era::Legacy)), "{params}");
             assert_eq!(params["reason"], "user gave up");
             match era {
-                Era::Modern => assert_eq!(*route, Route::Detached),
+                // The cancel reaches the request it names while that request is still
+                // on the server: on the request's own route.
+                Era::Modern => {
+                    let request_route = pair.server_events.iter().find_map(|e| match e {
+                        ServerEvent::Message { route, message } if message.id() == Some(&id) => Some(route.clone()),
+                        _ => None,
+                    });
+                    assert!(matches!(route, Route::Request(_)), "{route:?}");
+                    assert_eq!(Some(route.clone()), request_route);
+                }
                 _ => assert_eq!(*route, Route::Session(pair.client.session_id().cloned().unwrap())),
             }
             assert_eq!(late_responses(&pair)[0].id(), Some(&id));

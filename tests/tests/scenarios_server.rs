@@ -250,3 +250,57 @@ fn ordering_delivers_a_sessions_notifications_in_submission_order() {
         "notifications/initialized plus 30"
     );
 }
+
+#[test]
+fn finishing_a_cancelled_request_deletes_it_without_an_answer() {
+    for era in [Era::Legacy, Era::Modern] {
+        // Arrange: an application that never answers on its own.
+        let mut pair = Pair::builder().era(era).responder(Box::new(|_, _| None)).build(t0()).unwrap();
+        if era == Era::Legacy {
+            let init = pair.initialize();
+            pair.run_for(Duration::from_secs(1), 1_000).unwrap();
+            let route = server_messages(&pair)[0].0.clone();
+            let answer = asyncmcp_proto::sim::echo_responder(&route, server_messages(&pair)[0].1).unwrap();
+            pair.server.submit(&route, answer, pair.now).unwrap();
+            pair.drive_until(1_000, |p| p.response(&init).is_some()).unwrap();
+        }
+        let id = pair.request("tools/call", Some(echo_params("never")));
+        pair.run_for(Duration::from_secs(1), 1_000).unwrap();
+        let route = server_messages_with_method(&pair, "tools/call")[0].0.clone();
+        assert_eq!(pair.server.in_flight(), 1);
+
+        // Act
+        pair.server.finish(&route, &id, pair.now).unwrap();
+        settle(&mut pair);
+
+        // Assert: deleted, nothing sent, and the route is done.
+        assert_eq!(pair.server.in_flight(), 0);
+        assert_eq!(depths(&pair).1, EMPTY, "{era:?}");
+        assert!(pair.response(&id).is_none());
+        assert!(matches!(pair.server.finish(&route, &id, pair.now), Err(ApiError::UnknownRoute(_))));
+        if era == Era::Modern {
+            let late = JsonRpcMessage::response(id.clone(), serde_json::json!({}));
+            assert!(matches!(pair.server.submit(&route, late, pair.now), Err(ApiError::UnknownRoute(_))));
+        }
+    }
+}
+
+#[test]
+fn an_initialize_without_a_handshake_address_is_a_stateless_request() {
+    // Arrange: a modern-era client whose SDK still sends `initialize` (no reply address
+    // in its params, only the ReplyTo attribute).
+    let mut pair = Pair::builder().era(Era::Modern).build(t0()).unwrap();
+    let params = serde_json::json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "sdk", "version": "1"}});
+
+    // Act
+    let init = pair.request("initialize", Some(params));
+    let list = pair.request("tools/list", None);
+    pair.drive_until(1_000, |p| p.response(&init).is_some() && p.response(&list).is_some()).unwrap();
+
+    // Assert: answered on request routes; no session opened anywhere.
+    assert_eq!(pair.server.sessions(), 0);
+    assert!(!pair.server_events.iter().any(|e| matches!(e, ServerEvent::SessionOpened { .. })));
+    let routes: Vec<&Route> = server_messages(&pair).into_iter().map(|(r, _)| r).collect();
+    assert!(routes.iter().all(|r| matches!(r, Route::Request(_))), "{routes:?}");
+    assert_eq!(pair.client.session_id(), None);
+}
