@@ -51,8 +51,11 @@ struct SqsAttribute {
     string_value: String,
 }
 
+/// `(name, data type, value)` of each attribute.
+type Attrs = Vec<(String, String, String)>;
+
 /// `(name, body, attributes)` of every Python vector.
-fn vectors() -> Vec<(String, String, Vec<(String, String, String)>)> {
+fn vectors() -> Vec<(String, String, Attrs)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/python-asyncmcp");
     files(&dir)
         .into_iter()
@@ -68,10 +71,7 @@ fn vectors() -> Vec<(String, String, Vec<(String, String, String)>)> {
 }
 
 /// Malformed variants of one vector: `(suffix, body, attributes)`.
-fn variants(
-    body: &str,
-    attrs: &[(String, String, String)],
-) -> Vec<(&'static str, Vec<u8>, Vec<(String, String, String)>)> {
+fn variants(body: &str, attrs: &[(String, String, String)]) -> Vec<(&'static str, Vec<u8>, Attrs)> {
     let with = |name: &str, value: &str| {
         let mut a: Vec<_> = attrs.iter().filter(|(n, _, _)| n != name).cloned().collect();
         a.push((name.to_owned(), "String".to_owned(), value.to_owned()));

@@ -43,7 +43,7 @@ pub const DATA_TYPES: [&str; 4] = ["String", "Number", "Binary", "String.custom"
 const MAX_ATTRIBUTES: u8 = 12;
 
 /// Writes an inbound input: `attributes` as `(name, data type, value)`, then `body`.
-/// `None` when an attribute is more than [`MAX_ATTRIBUTES`] or a text longer than 255
+/// `None` when there are 12 or more attributes, or a name, type or value is longer than 255
 /// bytes (the format cannot carry it).
 pub fn inbound(body: &[u8], attributes: &[(&str, &str, &str)]) -> Option<Vec<u8>> {
     let count = u8::try_from(attributes.len()).ok().filter(|c| *c < MAX_ATTRIBUTES)?;
