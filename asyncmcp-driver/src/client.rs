@@ -125,6 +125,9 @@ impl Machine for ClientMachine {
             }
         }
     }
+    fn gauges(&self) -> (usize, usize) {
+        (usize::from(self.client.session_id().is_some()), self.client.pending_requests())
+    }
     fn begin_shutdown(&mut self, now: Instant) {
         self.client.close(now);
     }

@@ -192,6 +192,8 @@ pub(crate) async fn run<M, R, Q>(
             }
         }
 
+        stats.gauges(machine.gauges());
+
         // 2. Shutdown progress.
         if let Some(sd) = shutdown.as_mut() {
             if !sd.finished && (machine.drained() || runtime.now() >= sd.deadline) {

@@ -20,6 +20,8 @@ pub(crate) trait Machine: Send + 'static {
     fn receive_credit(&self) -> usize;
     fn queue_url(&self) -> String;
     fn command(&mut self, command: Self::Command, now: Instant);
+    /// (live sessions, requests in flight) for the stats snapshot.
+    fn gauges(&self) -> (usize, usize);
     /// Shutdown begins: stop producing new work.
     fn begin_shutdown(&mut self, now: Instant);
     /// Nothing is left running that shutdown should wait for.

@@ -8,8 +8,8 @@ use futures::channel::{mpsc, oneshot};
 use futures::{SinkExt, StreamExt};
 
 use asyncmcp_proto::{
-    ApiError, ConfigError, InboundMessage, JsonRpcMessage, OpId, OpResult, QueueOp, Route, Server, ServerConfig,
-    ServerEvent, SessionId,
+    ApiError, ConfigError, InboundMessage, JsonRpcMessage, OpId, OpResult, QueueOp, RequestId, Route, Server,
+    ServerConfig, ServerEvent, SessionId,
 };
 
 use crate::error::DriverError;
@@ -23,6 +23,7 @@ type Reply = oneshot::Sender<Result<(), ApiError>>;
 
 pub(crate) enum ServerCommand {
     Submit(Route, JsonRpcMessage, Reply),
+    Finish(Route, RequestId, Reply),
     CloseSession(SessionId, Reply),
 }
 
@@ -63,10 +64,16 @@ impl Machine for ServerMachine {
             ServerCommand::Submit(route, message, reply) => {
                 let _ = reply.send(self.server.submit(&route, message, now));
             }
+            ServerCommand::Finish(route, id, reply) => {
+                let _ = reply.send(self.server.finish(&route, &id, now));
+            }
             ServerCommand::CloseSession(id, reply) => {
                 let _ = reply.send(self.server.close_session(&id, now));
             }
         }
+    }
+    fn gauges(&self) -> (usize, usize) {
+        (self.server.sessions(), self.server.in_flight())
     }
     fn begin_shutdown(&mut self, _now: Instant) {}
     fn drained(&self) -> bool {
@@ -149,6 +156,15 @@ impl ServerHandle {
         self.ask(|tx| ServerCommand::Submit(route, message, tx)).await
     }
 
+    /// Ends request `id` on `route` without answering it (MCP sends no response to a
+    /// cancelled request): its queue message is deleted.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit).
+    pub async fn finish(&self, route: Route, id: RequestId) -> Result<(), DriverError> {
+        self.ask(|tx| ServerCommand::Finish(route, id, tx)).await
+    }
+
     /// Ends a legacy session.
     ///
     /// # Errors
@@ -167,7 +183,8 @@ impl ServerHandle {
         }
     }
 
-    /// How many SQS/SNS calls this server made, by kind.
+    /// How many SQS/SNS calls this server made, by kind, and its live sessions and
+    /// requests in flight.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
     }

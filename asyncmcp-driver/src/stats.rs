@@ -17,6 +17,8 @@ pub(crate) struct Stats {
     visibility_changes: AtomicU64,
     visibility_batches: AtomicU64,
     failed_calls: AtomicU64,
+    sessions: AtomicU64,
+    in_flight: AtomicU64,
 }
 
 /// Which call.
@@ -53,6 +55,11 @@ impl Stats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn gauges(&self, (sessions, in_flight): (usize, usize)) {
+        self.sessions.store(sessions as u64, Ordering::Relaxed);
+        self.in_flight.store(in_flight as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn failed(&self, n: u64) {
         self.failed_calls.fetch_add(n, Ordering::Relaxed);
     }
@@ -72,6 +79,8 @@ impl Stats {
             visibility_changes: get(&self.visibility_changes),
             visibility_batches: get(&self.visibility_batches),
             failed_calls: get(&self.failed_calls),
+            sessions: get(&self.sessions),
+            in_flight: get(&self.in_flight),
         }
     }
 }
@@ -105,6 +114,11 @@ pub struct StatsSnapshot {
     pub visibility_batches: u64,
     /// Calls or batch entries that failed.
     pub failed_calls: u64,
+    /// Live legacy sessions (a client: 1 once it has one).
+    pub sessions: u64,
+    /// Requests in flight: a server's delivered and not yet answered, a client's sent
+    /// and not yet ended.
+    pub in_flight: u64,
 }
 
 impl StatsSnapshot {

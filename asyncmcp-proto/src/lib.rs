@@ -157,6 +157,9 @@ mod config;
 mod dedup;
 mod error;
 mod event;
+#[cfg(any(fuzzing, feature = "__fuzz"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 mod inbound;
 mod inbox;

@@ -265,6 +265,20 @@ mod tests {
     }
 
     #[test]
+    fn json_rpc_with_envelope_members_is_not_unwrapped() {
+        // Caught by the `roundtrip` fuzz body's property on a hand-written input: this
+        // used to decode as the inner message
+        // (id 2), so a re-encoded message decoded as another one.
+        let inner = r#"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"x\"}"#;
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"ping","Type":"Notification","Message":"{inner}","MessageId":"m","TopicArn":"t"}}"#
+        );
+        let decoded = decode(&inbound(body, &[])).unwrap();
+        assert_eq!(message(&decoded).id(), Some(&RequestId::Number(1)));
+        assert!(decoded.sns.is_none());
+    }
+
+    #[test]
     fn fragments_are_not_parsed() {
         let msg = inbound("{\"jsonrpc\":\"2.0\",\"me", &[("AsyncMcpExt", AttributeValue::string("frag=g1/0/2"))]);
         let decoded = decode(&msg).unwrap();

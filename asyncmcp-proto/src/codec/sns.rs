@@ -45,6 +45,9 @@ struct Shape<'a> {
     timestamp: Option<&'a RawValue>,
     #[serde(rename = "MessageAttributes", borrow)]
     attributes: Option<&'a RawValue>,
+    /// Never in an SNS envelope, always in a JSON-RPC message.
+    #[serde(borrow)]
+    jsonrpc: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +59,8 @@ struct EnvelopeAttribute<'a> {
 }
 
 /// Unwraps `text` when it is an SNS envelope: a JSON object holding both `Type` and
-/// `Message` as strings. Returns `Ok(None)` for anything else (a raw JSON-RPC body,
+/// `Message` as strings, and no `jsonrpc` member (that makes it a JSON-RPC message,
+/// whatever other members it has). Returns `Ok(None)` for anything else (a raw JSON-RPC body,
 /// a fragment, garbage), which the caller then decodes as a raw body.
 ///
 /// Keys are matched as AWS and moto write them (unescaped, any order, any
@@ -70,6 +74,11 @@ pub(crate) fn unwrap(text: &str) -> Result<Option<Envelope>, DecodeError> {
     let Ok(shape) = serde_json::from_str::<Shape<'_>>(text) else {
         return Ok(None);
     };
+    // A JSON-RPC message may carry extra top-level members, including ones named like
+    // the envelope's: it is still the message, not an envelope around another one.
+    if shape.jsonrpc.is_some() {
+        return Ok(None);
+    }
     let (Some(kind), Some(message)) = (shape.kind.and_then(string), shape.message.and_then(string)) else {
         return Ok(None);
     };
@@ -159,6 +168,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
             r#"{"jsonrpc":"2.0","method":"x","params":{"Type":"Notification","Message":"m"}}"#,
             r#"{"Type":"Notification"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","Type":"Notification","Message":"{}","MessageId":"m","TopicArn":"t"}"#,
             r#"{"Type":1,"Message":"m"}"#,
             r#"{"Type":"Notification","Message":{"a":1}}"#,
             r#"{"Type":"Notification","Message":"x""#,

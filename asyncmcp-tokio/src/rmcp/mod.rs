@@ -57,6 +57,4 @@ pub use server::{QueueServer, serve};
 pub mod codes {
     /// The request timed out waiting for its response on the queue.
     pub const REQUEST_TIMEOUT: i64 = -32001;
-    /// The request was cancelled by the client (answer used only to acknowledge it).
-    pub const REQUEST_CANCELLED: i64 = -32800;
 }

@@ -8,7 +8,7 @@ use ::rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage, serve_dire
 use ::rmcp::transport::Transport;
 use ::rmcp::{ServerHandler, ServiceExt};
 use asyncmcp_driver::{QueueClient, ServerEvents, ServerHandle};
-use asyncmcp_proto::handshake::{INITIALIZE, META_QUEUE, META_TOPIC, PARAMS_QUEUE, PARAMS_TOPIC};
+use asyncmcp_proto::handshake::INITIALIZE;
 use asyncmcp_proto::{
     ConfigError, JsonRpcMessage, MessageKind, RequestId, RequestToken, Route, ServerConfig, ServerEvent, SessionId,
     error_codes,
@@ -16,7 +16,6 @@ use asyncmcp_proto::{
 use tokio::sync::{mpsc, watch};
 
 use super::client::QueueTransportError;
-use super::codes;
 
 const CANCELLED: &str = "notifications/cancelled";
 
@@ -130,7 +129,6 @@ struct SessionEntry {
 
 /// One modern request: its JSON-RPC id and where a cancellation goes.
 struct RequestEntry {
-    id: RequestId,
     cancel: mpsc::UnboundedSender<JsonRpcMessage>,
 }
 
@@ -193,19 +191,13 @@ where
             refuse(&self.handle, &route, &message, "the session's MCP service is not running").await;
             return;
         }
-        // A modern-era asyncmcp client gives its reply address only as an attribute:
-        // answer its `initialize` and close the session it will never use.
-        let close_after = (!names_reply_address(&message)).then(|| message.id().cloned()).flatten();
         let (inbox, rx) = mpsc::unbounded_channel();
         if inbox.send(message).is_err() {
             return;
         }
         self.sessions.insert(session_id.clone(), SessionEntry { inbox });
-        let transport = SessionTransport {
-            link: Link::new(self.handle.clone(), Route::Session(session_id.clone())),
-            inbox: rx,
-            close_after,
-        };
+        let transport =
+            SessionTransport { link: Link::new(self.handle.clone(), Route::Session(session_id.clone())), inbox: rx };
         let handler = (self.factory)();
         let done = self.done_tx.clone();
         tokio::spawn(async move {
@@ -223,6 +215,14 @@ where
 
     async fn request(&mut self, token: RequestToken, message: JsonRpcMessage) {
         let route = Route::Request(token);
+        if message.kind() == MessageKind::Notification {
+            // The core routes a `notifications/cancelled` to the request it names.
+            match self.requests.get(&token) {
+                Some(entry) if entry.cancel.send(message).is_ok() => {}
+                _ => tracing::debug!(%route, "notification for a request that already ended"),
+            }
+            return;
+        }
         let first: RxJsonRpcMessage<RoleServer> = match serde_json::from_slice(message.body()) {
             Ok(m) => m,
             Err(e) => {
@@ -231,7 +231,9 @@ where
                 return;
             }
         };
-        let Some(id) = message.id().cloned() else { return };
+        if message.id().is_none() {
+            return;
+        }
         let (cancel, cancel_rx) = mpsc::unbounded_channel();
         let link = Link::new(self.handle.clone(), route);
         link.track(&message);
@@ -245,7 +247,7 @@ where
             answered_tx: Arc::new(answered_tx),
             answered,
         };
-        self.requests.insert(token, RequestEntry { id, cancel });
+        self.requests.insert(token, RequestEntry { cancel });
         // Requests without per-request `_meta` (a client that used `initialize`) are
         // served as the newest handshake version; `_meta.protocolVersion` wins.
         let peer_info = InitializeRequestParams::new(ClientCapabilities::default(), Implementation::default())
@@ -260,28 +262,10 @@ where
         });
     }
 
-    /// A modern notification: only `notifications/cancelled` means something here.
+    /// A modern notification for no running request (a cancel that arrived after its
+    /// request ended, for example): nothing to do.
     fn detached(&mut self, message: JsonRpcMessage) {
-        if message.method() != Some(CANCELLED) {
-            tracing::debug!(method = ?message.method(), "detached notification ignored");
-            return;
-        }
-        let Some(id) = cancelled_id(&message) else {
-            tracing::warn!("notifications/cancelled without a readable requestId");
-            return;
-        };
-        let mut matches = self.requests.values().filter(|r| r.id == id);
-        match (matches.next(), matches.next()) {
-            (Some(entry), None) => {
-                if entry.cancel.send(message).is_err() {
-                    tracing::debug!(%id, "cancel for a request that already ended");
-                }
-            }
-            (None, _) => tracing::debug!(%id, "cancel for no running request"),
-            (Some(_), Some(_)) => {
-                tracing::warn!(%id, "cancel ignored: several running requests have this id and the sender is unknown");
-            }
-        }
+        tracing::debug!(method = ?message.method(), "detached notification ignored");
     }
 
     async fn finished(&mut self, done: Done) {
@@ -300,17 +284,6 @@ where
             }
         }
     }
-}
-
-/// Whether an `initialize` names its reply address in `params` (legacy clients do;
-/// a modern-era asyncmcp client sends it only as the `ReplyTo` attribute).
-fn names_reply_address(message: &JsonRpcMessage) -> bool {
-    let value = message.to_value();
-    let params = &value["params"];
-    let meta = &params["_meta"];
-    [&params[PARAMS_QUEUE], &params[PARAMS_TOPIC], &meta[META_QUEUE], &meta[META_TOPIC]]
-        .iter()
-        .any(|v| v.as_str().is_some_and(|s| !s.is_empty()))
 }
 
 /// The `requestId` of a `notifications/cancelled`.
@@ -359,15 +332,13 @@ impl Link {
     }
 
     /// rmcp drops the response of a cancelled request, but the queue message must
-    /// still be deleted: acknowledge it with an error the client drops as late.
+    /// still be deleted: end the request without an answer, as MCP asks.
     async fn acknowledge_cancelled(&self, id: &RequestId) {
         if !self.open().remove(id) {
             return;
         }
-        let error =
-            JsonRpcMessage::error(id.clone(), codes::REQUEST_CANCELLED, "request cancelled by the client", None);
-        if let Err(e) = self.handle.submit(self.route.clone(), error).await {
-            tracing::debug!(route = %self.route, %id, %e, "could not acknowledge a cancelled request");
+        if let Err(e) = self.handle.finish(self.route.clone(), id.clone()).await {
+            tracing::debug!(route = %self.route, %id, %e, "could not end a cancelled request");
         }
     }
 
@@ -397,8 +368,6 @@ impl Link {
 struct SessionTransport {
     link: Link,
     inbox: mpsc::UnboundedReceiver<JsonRpcMessage>,
-    /// A modern-era client's `initialize`: close the session once it is answered.
-    close_after: Option<RequestId>,
 }
 
 impl Transport<RoleServer> for SessionTransport {
@@ -408,20 +377,9 @@ impl Transport<RoleServer> for SessionTransport {
         &mut self,
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        let id = reply_id(&item);
-        let close = self.close_after.clone().filter(|c| Some(c) == id.as_ref());
-        let link = self.link.clone();
         let send = self.link.send(item);
         async move {
             send.await?;
-            if close.is_some()
-                && let Route::Session(session_id) = &link.route
-            {
-                tracing::debug!(%session_id, "modern-era initialize answered: closing its session");
-                if let Err(e) = link.handle.close_session(session_id.clone()).await {
-                    tracing::debug!(%session_id, %e, "session already closed");
-                }
-            }
             Ok(())
         }
     }
@@ -450,19 +408,6 @@ impl Transport<RoleServer> for SessionTransport {
     async fn close(&mut self) -> Result<(), Self::Error> {
         self.inbox.close();
         Ok(())
-    }
-}
-
-/// The id of a response or error rmcp sends.
-fn reply_id(item: &TxJsonRpcMessage<RoleServer>) -> Option<RequestId> {
-    let value = serde_json::to_value(item).ok()?;
-    if value.get("method").is_some() {
-        return None;
-    }
-    match value.get("id")? {
-        serde_json::Value::Number(n) => n.as_i64().map(RequestId::Number),
-        serde_json::Value::String(s) => Some(RequestId::String(s.clone())),
-        _ => None,
     }
 }
 
