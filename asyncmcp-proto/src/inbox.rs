@@ -12,6 +12,7 @@ use crate::inbound::InboundMessage;
 use crate::jsonrpc::JsonRpcMessage;
 use crate::ordering::Reorder;
 use crate::reassembly::{Pushed, Reassembly};
+use crate::timers::Timers;
 
 /// One received SQS message that is still ours to delete or release.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,8 @@ pub(crate) struct Inbox {
     held_ids: BTreeMap<String, (String, String)>,
     ordering: Option<crate::config::Ordering>,
     reorder: BTreeMap<String, Reorder<Delivery>>,
+    /// Each stream's gap deadline, so the earliest is found in O(log n).
+    gaps: Timers<String>,
 }
 
 impl Inbox {
@@ -70,6 +73,7 @@ impl Inbox {
             held_ids: BTreeMap::new(),
             ordering: common.ordering,
             reorder: BTreeMap::new(),
+            gaps: Timers::default(),
         }
     }
 
@@ -164,8 +168,10 @@ impl Inbox {
             return;
         };
         let peer = peer_key(&delivery.meta);
-        let reorder =
-            self.reorder.entry(peer).or_insert_with(|| Reorder::new(ordering.gap_timeout, ordering.max_buffered));
+        let reorder = self
+            .reorder
+            .entry(peer.clone())
+            .or_insert_with(|| Reorder::new(ordering.gap_timeout, ordering.max_buffered));
         match reorder.push(seq, delivery, now) {
             Ok(ready) => out.extend(ready.into_iter().map(|d| Intake::Deliver(Box::new(d)))),
             Err(late) => {
@@ -173,6 +179,15 @@ impl Inbox {
                     out.push(Intake::Duplicate(r));
                 }
             }
+        }
+        let deadline = reorder.poll_timeout();
+        self.set_gap(peer, deadline);
+    }
+
+    fn set_gap(&mut self, peer: String, deadline: Option<Instant>) {
+        match deadline {
+            Some(t) => self.gaps.set(peer, t),
+            None => self.gaps.cancel(&peer),
         }
     }
 
@@ -184,14 +199,16 @@ impl Inbox {
                 self.reject(r, RejectReason::Reassembly(e.clone()), out);
             }
         }
-        for reorder in self.reorder.values_mut() {
+        while let Some(peer) = self.gaps.pop_due(now) {
+            let Some(reorder) = self.reorder.get_mut(&peer) else { continue };
             out.extend(reorder.handle_timeout(now).into_iter().map(|d| Intake::Deliver(Box::new(d))));
+            let deadline = reorder.poll_timeout();
+            self.set_gap(peer, deadline);
         }
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let reorder = self.reorder.values().filter_map(Reorder::poll_timeout).min();
-        [self.seen.poll_timeout(), self.reassembly.poll_timeout(), reorder].into_iter().flatten().min()
+        [self.seen.poll_timeout(), self.reassembly.poll_timeout(), self.gaps.next()].into_iter().flatten().min()
     }
 
     /// Forgets a session's ordering stream and unfinished fragments; returns the
@@ -199,6 +216,7 @@ impl Inbox {
     pub(crate) fn forget_session(&mut self, session: &crate::SessionId) -> Vec<Receipt> {
         let peer = format!("s:{session}");
         let mut receipts = Vec::new();
+        self.gaps.cancel(&peer);
         if let Some(reorder) = self.reorder.remove(&peer) {
             receipts.extend(reorder.into_buffered().into_iter().flat_map(|d| d.receipts));
         }

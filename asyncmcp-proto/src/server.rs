@@ -740,7 +740,10 @@ impl Server {
         }
         while let Some(session_id) = self.idle.pop_due(now) {
             let peer = session_peer(&session_id);
-            if self.in_flight.keys().any(|(p, _)| *p == peer) {
+            // The smallest possible key of this peer: any request of the session sorts
+            // at or after it (O(log n), not a scan).
+            let first = (peer.clone(), RequestId::Number(i64::MIN));
+            if self.in_flight.range(first..).next().is_some_and(|((p, _), _)| *p == peer) {
                 // Work is still running in it: not idle.
                 self.idle.set(session_id, now + self.config.session_idle_timeout);
             } else {
