@@ -12,12 +12,15 @@
 //! The harness (`asyncmcp_tests::python`) installs the pinned Python packages into a
 //! venv under the target directory on first use; see its docs.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueClient, QueueSpec};
+use asyncmcp_driver::{AwsAdmin, AwsQueueClient, BoxFuture, QueueClient, QueueSpec, ReceiveRequest, TransportError};
 use asyncmcp_proto::attributes::{AttributeValue, Attributes, names};
-use asyncmcp_proto::{Address, AllowList, ClientConfig, OpId, OpKind, OpResult, QueueOp, SendOp, ServerConfig};
+use asyncmcp_proto::{
+    Address, AllowList, ClientConfig, InboundMessage, OpId, OpKind, OpResult, QueueOp, SendOp, ServerConfig,
+};
 use asyncmcp_tests::moto::{Moto, unique_name};
 use asyncmcp_tests::python::PyProcess;
 use asyncmcp_tokio::rmcp::{QueueClientTransport, QueueServer};
@@ -128,6 +131,147 @@ impl Net {
     fn queue_client(&self) -> Arc<AwsQueueClient> {
         Arc::new(AwsQueueClient::new(&self.moto.sdk_config()))
     }
+
+    fn recording(&self) -> Arc<Recording> {
+        Arc::new(Recording { inner: self.queue_client(), log: Arc::default() })
+    }
+}
+
+// ---------------------------------------------------------------- what crossed the wire
+
+/// One message as it crossed the wire, seen from our side.
+#[derive(Debug, Clone)]
+struct Wire {
+    /// Sent by us (true) or received by us (false).
+    sent: bool,
+    /// The JSON-RPC text exactly as on the wire (out of the SNS envelope if any).
+    text: String,
+    /// Message attributes: name -> (data type, value), from SQS or from the envelope.
+    attributes: BTreeMap<String, (String, String)>,
+    /// Whether it arrived inside an SNS envelope.
+    envelope: bool,
+}
+
+impl Wire {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    fn attribute(&self, name: &str) -> Option<(&str, &str)> {
+        self.attributes.get(name).map(|(t, v)| (t.as_str(), v.as_str()))
+    }
+
+    /// `-> initialize #0 [ClientId, MessageType, ...]`, for the test log.
+    fn summary(&self) -> String {
+        let v = self.json();
+        let what = match (v.get("method").and_then(Value::as_str), v.get("id")) {
+            (Some(m), Some(id)) => format!("request {m} id={id}"),
+            (Some(m), None) => format!("notification {m}"),
+            (None, id) if v.get("error").is_some() => format!("error id={} {}", id.unwrap_or(&Value::Null), v["error"]),
+            (None, id) => format!("response id={}", id.unwrap_or(&Value::Null)),
+        };
+        let attributes: Vec<String> = self.attributes.iter().map(|(k, (t, _))| format!("{k}:{t}")).collect();
+        format!(
+            "{} {what} ({} bytes{}) [{}]",
+            if self.sent { "->" } else { "<-" },
+            self.text.len(),
+            if self.envelope { ", in an SNS envelope" } else { "" },
+            attributes.join(", ")
+        )
+    }
+}
+
+fn wire_out(send: &SendOp) -> Wire {
+    let attributes = send.attributes.iter().map(|(k, a)| (k.clone(), (a.data_type.clone(), a.value.clone()))).collect();
+    Wire { sent: true, text: String::from_utf8_lossy(&send.body).into_owned(), attributes, envelope: false }
+}
+
+fn wire_in(message: &InboundMessage) -> Wire {
+    let body = String::from_utf8_lossy(&message.body).into_owned();
+    let mut attributes: BTreeMap<String, (String, String)> = message
+        .attributes
+        .iter()
+        .map(|(k, a)| (k.clone(), (a.data_type.clone(), a.value.clone())))
+        .collect();
+    let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if let (Some(_), Some(inner)) = (parsed.get("Type"), parsed.get("Message").and_then(Value::as_str)) {
+        for (k, a) in parsed["MessageAttributes"].as_object().into_iter().flatten() {
+            let (t, v) = (a["Type"].as_str().unwrap_or_default(), a["Value"].as_str().unwrap_or_default());
+            attributes.entry(k.clone()).or_insert_with(|| (t.to_owned(), v.to_owned()));
+        }
+        return Wire { sent: false, text: inner.to_owned(), attributes, envelope: true };
+    }
+    Wire { sent: false, text: body, attributes, envelope: false }
+}
+
+/// A [`QueueClient`] that records every message sent and received through it.
+#[derive(Debug, Clone)]
+struct Recording {
+    inner: Arc<AwsQueueClient>,
+    log: Arc<Mutex<Vec<Wire>>>,
+}
+
+impl Recording {
+    fn record_op(&self, op: &QueueOp) {
+        if let OpKind::Send(send) = &op.kind {
+            self.log.lock().expect("log").push(wire_out(send));
+        }
+    }
+
+    fn wire(&self) -> Vec<Wire> {
+        self.log.lock().expect("log").clone()
+    }
+}
+
+impl QueueClient for Recording {
+    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>> {
+        let inner = self.inner.receive(request);
+        let log = Arc::clone(&self.log);
+        Box::pin(async move {
+            let messages = inner.await?;
+            log.lock().expect("log").extend(messages.iter().map(wire_in));
+            Ok(messages)
+        })
+    }
+
+    fn execute(&self, op: QueueOp) -> BoxFuture<'static, OpResult> {
+        self.record_op(&op);
+        self.inner.execute(op)
+    }
+
+    fn execute_batch(&self, ops: Vec<QueueOp>) -> BoxFuture<'static, Vec<(OpId, OpResult)>> {
+        ops.iter().for_each(|op| self.record_op(op));
+        self.inner.execute_batch(ops)
+    }
+
+    fn batches(&self) -> bool {
+        self.inner.batches()
+    }
+}
+
+/// Prints what crossed the wire (shown with `--nocapture`, and on failure).
+fn print_wire(title: &str, wire: &[Wire]) {
+    eprintln!("{title}:");
+    for w in wire {
+        eprintln!("  {}", w.summary());
+    }
+}
+
+/// Checks what every combination must show: every message is one JSON-RPC object,
+/// every message Python sent carries `MessageType=jsonrpc` and `Timestamp` as a
+/// Number, and the SNS envelope is there exactly when it should be.
+fn check_common(wire: &[Wire], topology: Topology) {
+    for w in wire {
+        let v = w.json();
+        assert_eq!(v["jsonrpc"], "2.0", "{}", w.text);
+        assert_eq!(w.attribute(names::MESSAGE_TYPE), Some(("String", "jsonrpc")), "{}", w.summary());
+        let (kind, value) = w.attribute(names::TIMESTAMP).unwrap_or_else(|| panic!("no Timestamp: {}", w.summary()));
+        assert_eq!(kind, "Number", "{}", w.summary());
+        assert!(value.parse::<u64>().is_ok_and(|t| t > 1_700_000_000), "Timestamp {value}");
+        if !w.sent {
+            assert_eq!(w.envelope, matches!(topology, Topology::SnsSqs { raw: false }), "{}", w.summary());
+        }
+    }
 }
 
 /// Waits (without blocking the runtime, which also runs our side) until `process`
@@ -172,9 +316,10 @@ async fn python_server_rust_client(topology: Topology) {
     let started = Instant::now();
     let net = Net::create(topology).await;
     let server = start_python_server(&net, topology).await;
+    let recording = net.recording();
 
     // initialize + notifications/initialized, with the default handshake fields.
-    let transport = QueueClientTransport::spawn(rust_client_config(&net), net.queue_client()).expect("client config");
+    let transport = QueueClientTransport::spawn(rust_client_config(&net), Arc::clone(&recording)).expect("client config");
     let client = ().serve(transport).await.unwrap_or_else(|e| panic!("initialize failed: {e}\n{}", server.logs()));
     let info = client.peer_info().expect("the server's initialize result");
     let name = info.server_info.as_ref().map(|i| i.name.as_str());
@@ -209,7 +354,52 @@ async fn python_server_rust_client(topology: Topology) {
     }
 
     client.cancel().await.expect("close");
-    eprintln!("{topology:?}: python server, rust client: {:?}", started.elapsed());
+    let elapsed = started.elapsed();
+    let wire = recording.wire();
+    print_wire(&format!("{topology:?}: python server, rust client ({elapsed:?})"), &wire);
+    check_common(&wire, topology);
+    check_rust_client_wire(&wire, &net);
+}
+
+/// Our client's side of a session with the Python server.
+fn check_rust_client_wire(wire: &[Wire], net: &Net) {
+    let sent: Vec<&Wire> = wire.iter().filter(|w| w.sent).collect();
+    let received: Vec<&Wire> = wire.iter().filter(|w| !w.sent).collect();
+    let methods: Vec<String> = sent.iter().filter_map(|w| w.json()["method"].as_str().map(str::to_owned)).collect();
+    let want = ["initialize", "notifications/initialized", "tools/list", "tools/call", "resources/list"];
+    for m in want {
+        assert!(methods.iter().any(|x| x == m), "{m} never sent: {methods:?}");
+    }
+    assert_eq!(methods[0], "initialize");
+    assert_eq!(methods.iter().filter(|m| *m == "tools/call").count(), 3, "{methods:?}");
+
+    // The handshake: the reply address in both the 0.2.1 field and `_meta`.
+    let init = sent[0].json();
+    let (field, meta) = match &net.reply_to {
+        Address::Topic(_) => ("client_topic_arn", "clientTopicArn"),
+        _ => ("response_queue_url", "responseQueueUrl"),
+    };
+    assert_eq!(init["params"][field], net.reply_to.as_str(), "{init}");
+    assert_eq!(init["params"]["_meta"][meta], net.reply_to.as_str(), "{init}");
+    assert_eq!(sent[0].attribute(names::SESSION_ID), None);
+
+    // Python minted the session id and sends it on everything; we adopted it.
+    let session = received
+        .iter()
+        .find(|w| w.json()["id"] == init["id"])
+        .and_then(|w| w.attribute(names::SESSION_ID))
+        .map(|(_, v)| v.to_owned())
+        .expect("the initialize response carries SessionId");
+    assert!(session.len() == 32 && session.bytes().all(|b| b.is_ascii_hexdigit()), "{session}");
+    for w in &received {
+        assert_eq!(w.attribute(names::SESSION_ID).map(|(_, v)| v), Some(session.as_str()), "{}", w.summary());
+    }
+    for w in &sent[1..] {
+        assert_eq!(w.attribute(names::SESSION_ID).map(|(_, v)| v), Some(session.as_str()), "{}", w.summary());
+    }
+    // The big result crossed as one message (no fragments towards or from Python).
+    assert!(received.iter().any(|w| w.text.len() > BIG), "no message over {BIG} bytes arrived");
+    assert!(wire.iter().all(|w| w.attribute(names::EXT).is_none_or(|(_, v)| !v.contains("frag="))));
 }
 
 #[tokio::test]
@@ -289,7 +479,8 @@ async fn rust_server_python_client(topology: Topology) {
     let started = Instant::now();
     let net = Net::create(topology).await;
     let config = ServerConfig::new(&net.server_queue, AllowList::new().exact(net.reply_to.as_str()));
-    let server = QueueServer::start(|| Tools, config, net.queue_client()).expect("server config");
+    let recording = net.recording();
+    let server = QueueServer::start(|| Tools, config, Arc::clone(&recording)).expect("server config");
     let handle = server.handle();
     let serving = tokio::spawn(server.run());
 
@@ -355,7 +546,44 @@ async fn rust_server_python_client(topology: Topology) {
     assert!(status.success(), "{status}\n{logs}");
     handle.shutdown(Duration::from_secs(1)).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
-    eprintln!("{topology:?}: rust server, python client: {:?}", started.elapsed());
+    let elapsed = started.elapsed();
+    let wire = recording.wire();
+    print_wire(&format!("{topology:?}: rust server, python client ({elapsed:?})"), &wire);
+    check_common(&wire, topology);
+    check_rust_server_wire(&wire, &net);
+}
+
+/// Our server's side of a session with the Python client.
+fn check_rust_server_wire(wire: &[Wire], net: &Net) {
+    let sent: Vec<&Wire> = wire.iter().filter(|w| w.sent).collect();
+    let received: Vec<&Wire> = wire.iter().filter(|w| !w.sent).collect();
+    let methods: Vec<String> = received.iter().filter_map(|w| w.json()["method"].as_str().map(str::to_owned)).collect();
+    assert_eq!(methods, ["initialize", "notifications/initialized", "tools/list", "tools/call", "tools/call", "tools/call"]);
+
+    // Python 0.2.1's handshake: json.dumps separators, the reply address in params
+    // only, no session id, no ReplyTo.
+    let init = received[0];
+    assert!(init.text.starts_with(r#"{"method": "initialize", "params": {"#), "{}", init.text);
+    let field = match &net.reply_to {
+        Address::Topic(_) => "client_topic_arn",
+        _ => "response_queue_url",
+    };
+    assert_eq!(init.json()["params"][field], net.reply_to.as_str());
+    assert!(init.json()["params"].get("_meta").is_none());
+    assert_eq!(init.attribute(names::SESSION_ID), None);
+    assert_eq!(init.attribute(names::REPLY_TO), None);
+    assert_eq!(init.attribute(names::CLIENT_ID), Some(("String", "py-client")));
+    // Everything else compact.
+    assert!(received[1..].iter().all(|w| !w.text.contains("\": ")), "Python sent a non-compact message");
+
+    // We minted the session id; Python adopted it from the initialize response and
+    // sent it on everything after.
+    let session = sent[0].attribute(names::SESSION_ID).map(|(_, v)| v.to_owned()).expect("SessionId on our answer");
+    for w in sent.iter().chain(&received[1..]) {
+        assert_eq!(w.attribute(names::SESSION_ID).map(|(_, v)| v), Some(session.as_str()), "{}", w.summary());
+    }
+    assert!(sent.iter().any(|w| w.text.len() > BIG), "no message over {BIG} bytes was sent");
+    assert!(sent.iter().all(|w| w.attribute(names::EXT).is_none_or(|(_, v)| !v.contains("frag="))));
 }
 
 #[tokio::test]
