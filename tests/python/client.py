@@ -12,6 +12,7 @@ Prints `DONE` at the end.
 """
 
 import argparse
+import logging
 import json
 from datetime import timedelta
 
@@ -54,6 +55,7 @@ async def main() -> None:
     parser.add_argument("--big-size", type=int, default=100 * 1024)
     args = parser.parse_args()
     exit_when_stdin_closes()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     sqs, sns = aws_clients(args.endpoint)
     if args.transport == "sqs":

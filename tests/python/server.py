@@ -10,6 +10,7 @@ Prints `READY` once the manager polls.
 """
 
 import argparse
+import logging
 
 import anyio
 import mcp.types as types
@@ -69,6 +70,7 @@ async def main() -> None:
     parser.add_argument("--queue-url", required=True)
     args = parser.parse_args()
     exit_when_stdin_closes()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     sqs, sns = aws_clients(args.endpoint)
     manager = None

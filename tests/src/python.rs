@@ -42,15 +42,29 @@ fn requirements() -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// The interpreter that makes the venv: `$ASYNCMCP_TEST_PYTHON` (to try another
+/// Python version; its venv is `py-venv-<file name>`), else `python3`.
+fn base_python() -> (PathBuf, PathBuf) {
+    match std::env::var_os("ASYNCMCP_TEST_PYTHON") {
+        Some(python) => {
+            let python = PathBuf::from(python);
+            let name = python.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let venv = target_dir().join(format!("py-venv-{name}"));
+            (python, venv)
+        }
+        None => (PathBuf::from("python3"), target_dir().join("py-venv")),
+    }
+}
+
 fn find_or_install() -> PathBuf {
-    let venv = target_dir().join("py-venv");
+    let (python3, venv) = base_python();
     let python = venv.join("bin").join("python");
     let wanted = requirements();
     let installed = std::fs::read_to_string(venv.join("requirements.txt")).unwrap_or_default();
     if installed == wanted && imports_asyncmcp(&python) {
         return python;
     }
-    install(&venv, &wanted);
+    install(&python3, &venv, &wanted);
     python
 }
 
@@ -69,12 +83,12 @@ fn imports_asyncmcp(python: &Path) -> bool {
 const HOW: &str = "the Python interop tier needs python3 (3.10 to 3.13) with venv and pip, and network access \
                    to PyPI on first run. On Debian/Ubuntu: `apt-get install -y python3 python3-venv`";
 
-fn install(venv: &Path, requirements: &str) {
-    let staging = venv.with_file_name(format!("py-venv.tmp-{}", std::process::id()));
+fn install(python3: &Path, venv: &Path, requirements: &str) {
+    let name = venv.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = venv.with_file_name(format!("{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     eprintln!("python: installing asyncmcp=={ASYNCMCP_VERSION} and its pinned dependencies into {}", venv.display());
-    let python3 = std::env::var_os("ASYNCMCP_TEST_PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from);
-    match Command::new(&python3).arg("-m").arg("venv").arg(&staging).output() {
+    match Command::new(python3).arg("-m").arg("venv").arg(&staging).output() {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!(
             "`{} -m venv {}` failed ({}): {}\n{HOW}",
@@ -223,6 +237,9 @@ impl Drop for PyProcess {
         let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!("python process logs: {}", self.logs());
+        } else {
+            let _ = std::fs::remove_file(&self.stdout_log);
+            let _ = std::fs::remove_file(&self.stderr_log);
         }
     }
 }
