@@ -33,8 +33,15 @@ pub fn scripts_dir() -> PathBuf {
 /// When the venv cannot be created or the requirements cannot be installed; the
 /// message says what to install.
 pub fn venv_python() -> PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(find_or_install).clone()
+    // A failed install is remembered, so the other tests fail at once with its message
+    // instead of each trying again.
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let venv = PYTHON.get_or_init(|| {
+        std::panic::catch_unwind(find_or_install).map_err(|e| {
+            e.downcast_ref::<String>().cloned().unwrap_or_else(|| "the Python venv could not be made".to_owned())
+        })
+    });
+    venv.clone().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn requirements() -> String {
@@ -43,13 +50,17 @@ fn requirements() -> String {
 }
 
 /// The interpreter that makes the venv: `$ASYNCMCP_TEST_PYTHON` (to try another
-/// Python version; its venv is `py-venv-<file name>`), else `python3`.
+/// Python version; its venv is `py-venv-<its path>`), else `python3`.
 fn base_python() -> (PathBuf, PathBuf) {
     match std::env::var_os("ASYNCMCP_TEST_PYTHON") {
         Some(python) => {
             let python = PathBuf::from(python);
-            let name = python.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let venv = target_dir().join(format!("py-venv-{name}"));
+            let name: String = python
+                .to_string_lossy()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+                .collect();
+            let venv = target_dir().join(format!("py-venv-{}", name.trim_matches('_')));
             (python, venv)
         }
         None => (PathBuf::from("python3"), target_dir().join("py-venv")),

@@ -188,11 +188,8 @@ fn wire_out(send: &SendOp) -> Wire {
 
 fn wire_in(message: &InboundMessage) -> Wire {
     let body = String::from_utf8_lossy(&message.body).into_owned();
-    let mut attributes: BTreeMap<String, (String, String)> = message
-        .attributes
-        .iter()
-        .map(|(k, a)| (k.clone(), (a.data_type.clone(), a.value.clone())))
-        .collect();
+    let mut attributes: BTreeMap<String, (String, String)> =
+        message.attributes.iter().map(|(k, a)| (k.clone(), (a.data_type.clone(), a.value.clone()))).collect();
     let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     if let (Some(_), Some(inner)) = (parsed.get("Type"), parsed.get("Message").and_then(Value::as_str)) {
         for (k, a) in parsed["MessageAttributes"].as_object().into_iter().flatten() {
@@ -319,7 +316,8 @@ async fn python_server_rust_client(topology: Topology) {
     let recording = net.recording();
 
     // initialize + notifications/initialized, with the default handshake fields.
-    let transport = QueueClientTransport::spawn(rust_client_config(&net), Arc::clone(&recording)).expect("client config");
+    let transport =
+        QueueClientTransport::spawn(rust_client_config(&net), Arc::clone(&recording)).expect("client config");
     let client = ().serve(transport).await.unwrap_or_else(|e| panic!("initialize failed: {e}\n{}", server.logs()));
     let info = client.peer_info().expect("the server's initialize result");
     let name = info.server_info.as_ref().map(|i| i.name.as_str());
@@ -558,7 +556,10 @@ fn check_rust_server_wire(wire: &[Wire], net: &Net) {
     let sent: Vec<&Wire> = wire.iter().filter(|w| w.sent).collect();
     let received: Vec<&Wire> = wire.iter().filter(|w| !w.sent).collect();
     let methods: Vec<String> = received.iter().filter_map(|w| w.json()["method"].as_str().map(str::to_owned)).collect();
-    assert_eq!(methods, ["initialize", "notifications/initialized", "tools/list", "tools/call", "tools/call", "tools/call"]);
+    assert_eq!(
+        methods,
+        ["initialize", "notifications/initialized", "tools/list", "tools/call", "tools/call", "tools/call"]
+    );
 
     // Python 0.2.1's handshake: json.dumps separators, the reply address in params
     // only, no session id, no ReplyTo.

@@ -278,7 +278,8 @@ fn python_vectors_round_trip_through_our_encoder() {
 #[test]
 fn our_server_opens_a_session_from_every_python_initialize() {
     use asyncmcp_proto::{Address, AllowList, OpKind, Server, ServerConfig, ServerEvent};
-    let inits: Vec<(String, Vector)> = vectors().into_iter().filter(|(name, _)| expected(name).reply.is_some()).collect();
+    let inits: Vec<(String, Vector)> =
+        vectors().into_iter().filter(|(name, _)| expected(name).reply.is_some()).collect();
     let names: Vec<&str> = inits.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -315,7 +316,9 @@ fn our_server_opens_a_session_from_every_python_initialize() {
         let route = events
             .iter()
             .find_map(|e| match e {
-                ServerEvent::Message { route, message } if message.method() == Some("initialize") => Some(route.clone()),
+                ServerEvent::Message { route, message } if message.method() == Some("initialize") => {
+                    Some(route.clone())
+                }
                 _ => None,
             })
             .unwrap_or_else(|| panic!("{name}: initialize not delivered: {events:?}"));
