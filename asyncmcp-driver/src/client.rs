@@ -181,11 +181,12 @@ impl ClientEvents {
 /// # Errors
 /// [`ConfigError`] for a configuration that cannot work.
 pub fn spawn_client<R: Runtime, Q: QueueClient>(
-    config: ClientConfig,
+    mut config: ClientConfig,
     runtime: R,
     queue: Arc<Q>,
     driver: DriverConfig,
 ) -> Result<(ClientHandle, ClientEvents), ConfigError> {
+    crate::fill_wall_clock(&mut config.common);
     let now = runtime.now();
     let queue_url = config.receive_queue_url.clone();
     let client = Client::new(config, now, crate::seed())?;

@@ -123,11 +123,12 @@ impl ServerEvents {
 /// # Errors
 /// [`ConfigError`] for a configuration that cannot work.
 pub fn spawn_server<R: Runtime, Q: QueueClient>(
-    config: ServerConfig,
+    mut config: ServerConfig,
     runtime: R,
     queue: Arc<Q>,
     driver: DriverConfig,
 ) -> Result<(ServerHandle, ServerEvents), ConfigError> {
+    crate::fill_wall_clock(&mut config.common);
     let server = Server::new(config, runtime.now(), crate::seed())?;
     let (control_tx, control_rx) = mpsc::channel(driver.command_capacity);
     let (event_tx, event_rx) = mpsc::channel(driver.event_capacity);

@@ -90,7 +90,9 @@ pub struct Common {
     /// [`MAX_CUSTOM_ATTRIBUTES`](crate::attributes::MAX_CUSTOM_ATTRIBUTES)).
     pub custom_attributes: Attributes,
     /// Unix milliseconds at the `now` passed to the constructor: the `Timestamp`
-    /// attribute is derived from it (the core reads no clock).
+    /// attribute is derived from it (the core reads no clock). 0, the default, makes
+    /// the `asyncmcp-driver` drivers fill in the wall clock when they start; a core
+    /// used without a driver must set it, or peers see timestamps near 1970.
     pub start_unix_millis: u64,
     /// What to do with inbound messages that cannot be decoded or routed.
     pub undecodable: Disposition,

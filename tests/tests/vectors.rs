@@ -269,3 +269,71 @@ fn python_vectors_round_trip_through_our_encoder() {
         assert!(redecoded.sns.is_none(), "{name}");
     }
 }
+
+/// Every captured Python `initialize` (0.2.1's `params.response_queue_url` /
+/// `params.client_topic_arn`, in an SNS envelope or raw, and main's
+/// `params._meta.responseQueueUrl` of sqs-07) opens a session on our server, which
+/// answers the address the vector names, with the request's id and the new
+/// `SessionId`.
+#[test]
+fn our_server_opens_a_session_from_every_python_initialize() {
+    use asyncmcp_proto::{Address, AllowList, OpKind, Server, ServerConfig, ServerEvent};
+    let inits: Vec<(String, Vector)> =
+        vectors().into_iter().filter(|(name, _)| expected(name).reply.is_some()).collect();
+    let names: Vec<&str> = inits.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "sns-01-initialize-request-envelope.json",
+            "sns-05-initialize-request-raw-delivery.json",
+            "sqs-01-initialize-request.json",
+            "sqs-07-initialize-request-main-meta.json"
+        ]
+    );
+    for (name, vector) in inits {
+        // Arrange
+        let (pointer, reply) = expected(&name).reply.unwrap();
+        let config = ServerConfig::new("http://127.0.0.1:47691/123456789012/server", AllowList::new().exact(reply));
+        let now = std::time::Instant::now();
+        let mut server = Server::new(config, now, [7; 32]).unwrap();
+
+        // Act
+        server.handle_inbound(inbound(&vector), now);
+
+        // Assert: a session, replying to the vector's address...
+        let events: Vec<ServerEvent> = std::iter::from_fn(|| server.poll_event()).collect();
+        let opened = events.iter().find_map(|e| match e {
+            ServerEvent::SessionOpened { session_id, reply_to, client_id } => Some((session_id, reply_to, client_id)),
+            _ => None,
+        });
+        let (session, reply_to, client) = opened.unwrap_or_else(|| panic!("{name}: no session: {events:?}"));
+        assert_eq!(reply_to.as_str(), reply, "{name} ({pointer})");
+        assert_eq!(matches!(reply_to, Address::Topic(_)), reply.starts_with("arn:aws:sns:"), "{name}");
+        assert_eq!(client.as_deref(), expected(&name).client, "{name}");
+        assert_eq!(server.sessions(), 1, "{name}");
+
+        // ...which gets the answer to the initialize, with its id and the session id.
+        let route = events
+            .iter()
+            .find_map(|e| match e {
+                ServerEvent::Message { route, message } if message.method() == Some("initialize") => {
+                    Some(route.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name}: initialize not delivered: {events:?}"));
+        let result = serde_json::json!({"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "t", "version": "0"}});
+        server.submit(&route, JsonRpcMessage::response(RequestId::Number(0), result), now).unwrap();
+        let sends: Vec<_> = std::iter::from_fn(|| server.poll_op())
+            .filter_map(|op| match op.kind {
+                OpKind::Send(send) => Some(send),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sends.len(), 1, "{name}: {sends:?}");
+        assert_eq!(sends[0].to.as_str(), reply, "{name}");
+        assert_eq!(sends[0].attributes["SessionId"].value, session.as_str(), "{name}");
+        let answer: serde_json::Value = serde_json::from_slice(&sends[0].body).unwrap();
+        assert_eq!(answer["id"], 0, "{name}");
+    }
+}
