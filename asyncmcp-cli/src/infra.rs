@@ -22,6 +22,16 @@ pub(crate) enum Transport {
     SnsSqs,
 }
 
+impl Transport {
+    /// The name as written on the command line.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Transport::Sqs => "sqs",
+            Transport::SnsSqs => "sns-sqs",
+        }
+    }
+}
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Output {
@@ -129,7 +139,7 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
         return Err(CliError::new("--raw-delivery applies to --transport sns-sqs only"));
     }
     let admin = AwsAdmin::new(&args.aws.sdk_config().await?);
-    eprintln!("asyncmcp infra up: {} ({:?})", args.name, args.transport);
+    eprintln!("asyncmcp infra up: {} ({})", args.name, args.transport.as_str());
 
     progress(&format!("dead-letter queue {} ...", names.dlq));
     let dlq_spec = QueueSpec { fifo: args.fifo, visibility_timeout_secs: None, dead_letter: None };
@@ -160,7 +170,7 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
     match args.output {
         Output::Json => {
             let value = json!({
-                "transport": match args.transport { Transport::Sqs => "sqs", Transport::SnsSqs => "sns-sqs" },
+                "transport": args.transport.as_str(),
                 "fifo": args.fifo,
                 "raw_delivery": args.raw_delivery,
                 "request_queue_url": queue.url,
@@ -179,10 +189,7 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
                 println!("request topic      {topic}");
                 println!("subscription       {subscription}");
             }
-            let transport = match args.transport {
-                Transport::Sqs => "sqs",
-                Transport::SnsSqs => "sns-sqs",
-            };
+            let transport = args.transport.as_str();
             let endpoint = args.aws.endpoint_url.as_deref().map(|e| format!(" --endpoint-url {e}")).unwrap_or_default();
             let target = match &topic {
                 Some(topic) => format!("--server-topic-arn {topic}"),
@@ -190,8 +197,8 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
             };
             println!();
             println!("next:");
-            println!("  asyncmcp{endpoint} serve --transport {transport} --queue-url {} -- YOUR-MCP-SERVER ARGS", queue.url);
-            println!("  asyncmcp{endpoint} call --transport {transport} {target} TOOL key=value ...");
+            println!("  asyncmcp serve{endpoint} --transport {transport} --queue-url {} -- YOUR-MCP-SERVER ARGS", queue.url);
+            println!("  asyncmcp call{endpoint} --transport {transport} {target} TOOL key=value ...");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -200,7 +207,7 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
 async fn down(args: &InfraArgs) -> CliResult<ExitCode> {
     let names = args.names()?;
     let admin = AwsAdmin::new(&args.aws.sdk_config().await?);
-    eprintln!("asyncmcp infra down: {} ({:?})", args.name, args.transport);
+    eprintln!("asyncmcp infra down: {} ({})", args.name, args.transport.as_str());
 
     // Queue URLs and ARNs are looked up; a missing queue is already gone.
     let queue_url = lookup(&admin, &names.queue).await;

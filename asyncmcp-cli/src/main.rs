@@ -103,8 +103,8 @@ fn init_tracing(command: &Command) {
     use tracing_subscriber::EnvFilter;
     // The demo's own output is the show; keep its logs quiet unless asked.
     let default = match command {
-        Command::Demo(_) => "warn",
-        _ => "warn,asyncmcp=info",
+        Command::Demo(_) => "warn,aws_config=error",
+        _ => "warn,asyncmcp=info,aws_config=error",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();

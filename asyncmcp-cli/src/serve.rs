@@ -114,7 +114,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     config.visibility_timeout = Duration::from_secs(args.visibility_timeout);
     config.max_in_flight = args.max_in_flight.max(1);
     let (handle, mut events) = asyncmcp_tokio::spawn_server(config, queue)?;
-    tracing::info!("serving `{}` on {} ({:?})", spec.display(), args.queue_url, args.transport);
+    tracing::info!("serving `{}` on {} ({})", spec.display(), args.queue_url, args.transport.as_str());
     tracing::info!("replies allowed to: {}", allowed.join(", "));
 
     let (out_tx, mut out_rx) = mpsc::unbounded_channel();
