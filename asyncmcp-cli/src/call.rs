@@ -137,7 +137,10 @@ fn print_content(result: &Value) {
             _ => println!("{item}"),
         }
     }
-    if let Some(structured) = result.get("structuredContent") {
+    // Structured output duplicates the text by convention; show it only when alone.
+    if content.is_empty()
+        && let Some(structured) = result.get("structuredContent")
+    {
         println!("{structured}");
     }
 }

@@ -86,7 +86,7 @@ impl ClientArgs {
             None => {
                 let fifo = server.is_fifo();
                 let name = format!("asyncmcp-{client_id_prefix}-{id}{}", if fifo { ".fifo" } else { "" });
-                tracing::info!("creating private reply queue {name}");
+                tracing::debug!("creating private reply queue {name}");
                 let spec = QueueSpec { fifo, visibility_timeout_secs: Some(30), dead_letter: None };
                 let created = admin.create_queue(&name, &spec).await;
                 let queue = created.map_err(|e| {
@@ -143,13 +143,13 @@ impl Connection {
 async fn remove(admin: &AwsAdmin, cleanup: &Cleanup) {
     if let Some(arn) = &cleanup.topic_arn {
         match admin.delete_topic(arn).await {
-            Ok(()) => tracing::info!("deleted private reply topic {arn}"),
+            Ok(()) => tracing::debug!("deleted private reply topic {arn}"),
             Err(e) => tracing::warn!("could not delete the private reply topic: {}", e.detail),
         }
     }
     if let Some(url) = &cleanup.queue_url {
         match admin.delete_queue(url).await {
-            Ok(()) => tracing::info!("deleted private reply queue {url}"),
+            Ok(()) => tracing::debug!("deleted private reply queue {url}"),
             Err(e) => tracing::warn!("could not delete the private reply queue: {}", e.detail),
         }
     }
