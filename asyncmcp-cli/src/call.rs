@@ -15,14 +15,13 @@ use crate::reply::ClientArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  asyncmcp call --server-queue-url https://sqs.us-east-1.amazonaws.com/123456789012/weather-requests echo message=hello
-  asyncmcp call --server-queue-url URL get-sum a=40 b=2
-  asyncmcp call --transport sns-sqs --server-topic-arn arn:aws:sns:us-east-1:123456789012:weather-requests \\
-      trigger-long-running-operation duration=3 steps=3
+  asyncmcp call --server-queue-url $QUEUE echo message=hello
+  asyncmcp call --server-queue-url $QUEUE get-sum a=40 b=2
+  asyncmcp call --transport sns-sqs --server-topic-arn $TOPIC slow-tool duration=3 --json
 
 Each key=value becomes one argument; the value is read as JSON when it parses (40, true,
-[1,2], {\"k\":1}, \"quoted\") and as a string otherwise. Progress notifications are shown on
-stderr. Exit status: 0 on success, 1 on an MCP error, a tool error or no answer.";
+[1,2], {\"k\":1}, \"quoted\") and as a string otherwise. Progress notifications are shown
+on stderr. Exit status: 0 on success; 1 on an MCP error, a tool error or no answer.";
 
 /// The options of `asyncmcp call`.
 #[derive(Debug, Args)]
@@ -78,7 +77,11 @@ pub(crate) async fn run(args: CallArgs) -> CliResult<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn call(handle: &asyncmcp_driver::ClientHandle, args: &CallArgs, arguments: Map<String, Value>) -> CliResult<Value> {
+async fn call(
+    handle: &asyncmcp_driver::ClientHandle,
+    args: &CallArgs,
+    arguments: Map<String, Value>,
+) -> CliResult<Value> {
     let target = args.client.server_queue_url.as_deref().or(args.client.server_topic_arn.as_deref()).unwrap_or("?");
     if !args.client.modern {
         let init = json!({

@@ -190,7 +190,12 @@ pub(crate) async fn run(args: DemoArgs) -> CliResult<ExitCode> {
 }
 
 /// Sends a request, waits for its response, returns the `result`.
-async fn request(client: &asyncmcp_driver::ClientHandle, method: &str, params: Value, verbose: bool) -> CliResult<Value> {
+async fn request(
+    client: &asyncmcp_driver::ClientHandle,
+    method: &str,
+    params: Value,
+    verbose: bool,
+) -> CliResult<Value> {
     let reply: JsonRpcMessage =
         client.call(method, Some(params)).await.map_err(|e| CliError::new(format!("{method}: {e}")))?;
     if verbose {
@@ -204,11 +209,5 @@ async fn request(client: &asyncmcp_driver::ClientHandle, method: &str, params: V
 }
 
 fn text(result: &Value) -> String {
-    result["content"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["text"].as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
+    result["content"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect::<Vec<_>>().join(" ")
 }

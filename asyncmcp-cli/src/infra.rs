@@ -43,9 +43,9 @@ pub(crate) enum Output {
 
 const UP_HELP: &str = "\
 Examples:
-  asyncmcp infra up --name weather --transport sqs
+  asyncmcp infra up --name weather
   asyncmcp infra up --name weather --transport sns-sqs --raw-delivery --output json
-  asyncmcp --help  (for AWS credentials and --endpoint-url)
+  asyncmcp infra up --name weather --endpoint-url http://127.0.0.1:5000   # moto
 
 Creates PREFIX-requests (the server's request queue), PREFIX-requests-dlq (its dead-letter
 queue; a message received --max-receives times moves there) and, for sns-sqs, the topic
@@ -54,7 +54,8 @@ again is harmless: existing resources are kept and their settings converged.";
 
 const DOWN_HELP: &str = "\
 Examples:
-  asyncmcp infra down --name weather --transport sqs
+  asyncmcp infra down --name weather
+  asyncmcp infra down --name weather --transport sns-sqs
 
 Deletes what `infra up` created with the same options; what is already gone is skipped.";
 
@@ -145,7 +146,10 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
     let dlq_spec = QueueSpec { fifo: args.fifo, visibility_timeout_secs: None, dead_letter: None };
     let dlq = admin.create_queue(&names.dlq, &dlq_spec).await?;
 
-    progress(&format!("request queue {} (redrive to the dead-letter queue after {} receives) ...", names.queue, args.max_receives));
+    progress(&format!(
+        "request queue {} (redrive to the dead-letter queue after {} receives) ...",
+        names.queue, args.max_receives
+    ));
     let spec = QueueSpec {
         fifo: args.fifo,
         visibility_timeout_secs: Some(args.visibility_timeout),
@@ -197,7 +201,10 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
             };
             println!();
             println!("next:");
-            println!("  asyncmcp serve{endpoint} --transport {transport} --queue-url {} -- YOUR-MCP-SERVER ARGS", queue.url);
+            println!(
+                "  asyncmcp serve{endpoint} --transport {transport} --queue-url {} -- YOUR-MCP-SERVER ARGS",
+                queue.url
+            );
             println!("  asyncmcp call{endpoint} --transport {transport} {target} TOOL key=value ...");
         }
     }
@@ -272,7 +279,9 @@ async fn lookup(admin: &AwsAdmin, name: &str) -> Option<String> {
 fn topic_arn_beside(queue_arn: &str, topic: &str) -> Option<String> {
     let parts: Vec<&str> = queue_arn.splitn(6, ':').collect();
     match parts.as_slice() {
-        ["arn", partition, "sqs", region, account, _] => Some(format!("arn:{partition}:sns:{region}:{account}:{topic}")),
+        ["arn", partition, "sqs", region, account, _] => {
+            Some(format!("arn:{partition}:sns:{region}:{account}:{topic}"))
+        }
         _ => None,
     }
 }

@@ -33,21 +33,19 @@ use crate::error::CliError;
 const AFTER_HELP: &str = "\
 Examples:
   asyncmcp demo
-  asyncmcp infra up --name weather --transport sqs
-  asyncmcp serve --transport sqs --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/weather-requests \\
-      -- npx -y @modelcontextprotocol/server-everything
-  asyncmcp call --server-queue-url https://sqs.us-east-1.amazonaws.com/123456789012/weather-requests \\
-      echo message=hello
-  asyncmcp infra down --name weather --transport sqs
+  asyncmcp infra up --name weather          # prints the request queue URL, say $QUEUE
+  asyncmcp serve --queue-url $QUEUE -- npx -y @modelcontextprotocol/server-everything
+  asyncmcp call --server-queue-url $QUEUE echo message=hello
+  asyncmcp infra down --name weather
 
 AWS access uses the standard credential chain (environment, profile, SSO, instance role).
 --endpoint-url (or AWS_ENDPOINT_URL) points every command at a local SQS/SNS such as moto.
-Logs go to stderr; set RUST_LOG (for example RUST_LOG=asyncmcp=debug) for more.";
+Logs go to stderr; RUST_LOG filters them (for example RUST_LOG=asyncmcp=debug).";
 
 /// MCP over AWS SQS and SNS: serve any stdio MCP server from a queue, reach it from
 /// any MCP client.
 #[derive(Debug, Parser)]
-#[command(name = "asyncmcp", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(name = "asyncmcp", version, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

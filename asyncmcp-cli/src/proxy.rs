@@ -22,16 +22,16 @@ pub(crate) const REQUEST_TIMEOUT: i64 = -32001;
 
 const AFTER_HELP: &str = "\
 Examples:
-  asyncmcp proxy --server-queue-url https://sqs.us-east-1.amazonaws.com/123456789012/weather-requests
-  asyncmcp proxy --transport sns-sqs --server-topic-arn arn:aws:sns:us-east-1:123456789012:weather-requests
+  asyncmcp proxy --server-queue-url $QUEUE
+  asyncmcp proxy --transport sns-sqs --server-topic-arn arn:aws:sns:us-east-1:1234:weather-requests
 
 In a desktop client's MCP configuration (Claude Desktop and others):
-  { \"command\": \"asyncmcp\",
-    \"args\": [\"proxy\", \"--server-queue-url\", \"https://sqs.us-east-1.amazonaws.com/123456789012/weather-requests\"] }
+  \"weather\": { \"command\": \"asyncmcp\",
+               \"args\": [\"proxy\", \"--server-queue-url\", \"https://sqs...\"] }
 
 stdout carries only MCP messages; logs go to stderr (RUST_LOG). Without --reply-queue-url a
-private reply queue (and for sns-sqs a topic) is created and deleted when stdin closes or on
-Ctrl-C / SIGTERM.";
+private reply queue (and for sns-sqs a topic) is created, and deleted when stdin closes or
+on Ctrl-C / SIGTERM. A request with no answer in time gets a JSON-RPC error (-32001).";
 
 /// The options of `asyncmcp proxy`.
 #[derive(Debug, Args)]
@@ -56,10 +56,10 @@ pub(crate) async fn run(args: ProxyArgs) -> CliResult<ExitCode> {
     let event_out = out_tx.clone();
     let events_task = tokio::spawn(async move {
         while let Some(event) = events.next().await {
-            if let Some(line) = event_line(event) {
-                if event_out.send(line).is_err() {
-                    break;
-                }
+            if let Some(line) = event_line(event)
+                && event_out.send(line).is_err()
+            {
+                break;
             }
         }
     });
@@ -134,7 +134,8 @@ async fn forward(handle: &asyncmcp_driver::ClientHandle, line: &str, out: &mpsc:
             };
             tracing::warn!("{detail}");
             if let Some(id) = id {
-                let _ = out.send(JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, &detail, None).as_str().to_owned());
+                let _ =
+                    out.send(JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, &detail, None).as_str().to_owned());
             }
         }
     }

@@ -47,15 +47,15 @@ const SERVER_BUSY: i64 = -32000;
 
 const AFTER_HELP: &str = "\
 Examples:
-  asyncmcp serve --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/weather-requests \\
-      -- npx -y @modelcontextprotocol/server-everything
-  asyncmcp serve --transport sns-sqs --queue-url URL --allow-reply https://sqs.us-east-1.amazonaws.com/123456789012/ \\
-      -- python weather_server.py
+  asyncmcp serve --queue-url $QUEUE -- npx -y @modelcontextprotocol/server-everything
+  asyncmcp serve --transport sns-sqs --queue-url $QUEUE -- python weather_server.py
+  asyncmcp serve --queue-url $QUEUE --allow-reply https://sqs.eu-west-1.amazonaws.com/1234/ -- ./srv
 
-Each client session (MCP 2025-11-25 and earlier) gets its own CMD process; stateless
-2026-07-28 requests share a pool of CMD processes that asyncmcp initializes itself.
-Replies go only to addresses allowed by --allow-reply (default: queues and topics of the
-request queue's own account). Ctrl-C drains requests in flight, then exits.";
+$QUEUE is the request queue URL `asyncmcp infra up` printed. Each client session (MCP
+2025-11-25 and earlier) gets its own CMD process; stateless 2026-07-28 requests share a pool
+of CMD processes that asyncmcp initializes itself. Replies go only to addresses allowed by
+--allow-reply (default: queues and topics of the request queue's own account). Ctrl-C or
+SIGTERM drains requests in flight, then exits; a second Ctrl-C exits at once.";
 
 /// The options of `asyncmcp serve`.
 #[derive(Debug, Args)]
@@ -100,12 +100,21 @@ pub(crate) struct ServeArgs {
 /// Runs the bridge until a signal ends it.
 pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     let Some((program, rest)) = args.command.split_first() else {
-        return Err(CliError::new("give the MCP server to run after `--`, for example: -- npx -y @modelcontextprotocol/server-everything"));
+        return Err(CliError::new(
+            "give the MCP server to run after `--`, for example: -- npx -y @modelcontextprotocol/server-everything",
+        ));
     };
     let spec = CommandSpec { program: program.clone(), args: rest.to_vec() };
     check_program(&spec.program)?;
     let sdk = args.aws.sdk_config().await?;
     let region = sdk.region().map(ToString::to_string).unwrap_or_else(|| "us-east-1".to_owned());
+    // A missing queue fails here, with what to do, instead of in a retry loop.
+    if let Err(e) = asyncmcp_driver::AwsAdmin::new(&sdk).queue_arn(&args.queue_url).await {
+        if e.detail.contains("does not exist") {
+            return Err(e.into());
+        }
+        tracing::warn!("could not check the request queue (serving anyway): {}", e.detail);
+    }
     let queue = Arc::new(AwsQueueClient::new(&sdk));
 
     let (allow, allowed) = allow_list(&args.allow_reply, &args.queue_url, &region);
@@ -428,7 +437,9 @@ fn check_program(program: &str) -> CliResult<()> {
     if found {
         Ok(())
     } else {
-        Err(CliError::new(format!("cannot find the MCP server program `{program}`: check the command after `--` and your PATH")))
+        Err(CliError::new(format!(
+            "cannot find the MCP server program `{program}`: check the command after `--` and your PATH"
+        )))
     }
 }
 

@@ -29,7 +29,8 @@ fn call_reaches_server_everything_over_sqs_and_sns() {
     let (serve, queue, _) = deploy(moto, "ev-call", "sqs");
     let limit = Duration::from_secs(60);
 
-    let echo = run(asyncmcp(moto).args(["call", "--server-queue-url", &queue, "echo", "message=hello queue"]), limit).ok();
+    let echo =
+        run(asyncmcp(moto).args(["call", "--server-queue-url", &queue, "echo", "message=hello queue"]), limit).ok();
     assert_eq!(echo.stdout.trim(), "Echo: hello queue");
 
     let sum = run(asyncmcp(moto).args(["call", "--server-queue-url", &queue, "get-sum", "a=40", "b=2"]), limit).ok();
@@ -41,11 +42,17 @@ fn call_reaches_server_everything_over_sqs_and_sns() {
     assert!(long.stderr.contains("progress "), "progress notifications reach the caller:\n{}", long.stderr);
 
     // A stateless (2026-07-28 era) request is served by the bridge's initialized pool.
-    let modern =
-        run(asyncmcp(moto).args(["call", "--modern", "--server-queue-url", &queue, "echo", "message=stateless"]), limit)
-            .ok();
+    let modern = run(
+        asyncmcp(moto).args(["call", "--modern", "--server-queue-url", &queue, "echo", "message=stateless"]),
+        limit,
+    )
+    .ok();
     assert_eq!(modern.stdout.trim(), "Echo: stateless");
-    let json = run(asyncmcp(moto).args(["call", "--json", "--modern", "--server-queue-url", &queue, "get-sum", "a=1", "b=2"]), limit).ok();
+    let json = run(
+        asyncmcp(moto).args(["call", "--json", "--modern", "--server-queue-url", &queue, "get-sum", "a=1", "b=2"]),
+        limit,
+    )
+    .ok();
     let result: serde_json::Value = serde_json::from_str(json.stdout.trim()).expect("--json prints the result");
     assert_eq!(result["content"][0]["text"], "The sum of 1 and 2 is 3.");
 
@@ -99,9 +106,11 @@ fn killing_the_server_mid_call_gives_a_clear_error() {
     // The session's child logs its pid; kill it once the call is under way.
     let log = serve.wait_for_log("started `node", Duration::from_secs(30));
     let line = log.lines().rev().find(|l| l.contains("started `node")).expect("a start line");
-    let pid = line.rsplit("pid=").next().and_then(|p| p.split_whitespace().next()).map(|p| {
-        p.chars().filter(char::is_ascii_digit).collect::<String>()
-    });
+    let pid = line
+        .rsplit("pid=")
+        .next()
+        .and_then(|p| p.split_whitespace().next())
+        .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>());
     let pid = pid.filter(|p| !p.is_empty()).unwrap_or_else(|| panic!("no pid in {line:?}"));
     std::thread::sleep(Duration::from_secs(3));
     let killed_at = Instant::now();

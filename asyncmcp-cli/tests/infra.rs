@@ -63,7 +63,8 @@ fn sqs_up_twice_then_down_twice() {
     let redrive: serde_json::Value = serde_json::from_str(&redrive).expect("redrive JSON");
     assert_eq!(redrive["deadLetterTargetArn"], dlq_arn);
 
-    let down = run(asyncmcp(moto).args(["infra", "down", "--name", &name, "--output", "json"]), Duration::from_secs(60)).ok();
+    let down =
+        run(asyncmcp(moto).args(["infra", "down", "--name", &name, "--output", "json"]), Duration::from_secs(60)).ok();
     let deleted: serde_json::Value = serde_json::from_str(down.stdout.trim()).expect("down --output json");
     assert_eq!(deleted["deleted"].as_array().map(Vec::len), Some(2));
     assert!(rt.block_on(queue_urls(moto, &name)).is_empty(), "queues gone");

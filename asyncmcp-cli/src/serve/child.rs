@@ -65,7 +65,8 @@ impl Child {
         command.process_group(0);
         let mut process = command.spawn()?;
         let pid = process.id();
-        let (Some(stdin), Some(stdout), Some(stderr)) = (process.stdin.take(), process.stdout.take(), process.stderr.take())
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (process.stdin.take(), process.stdout.take(), process.stderr.take())
         else {
             return Err(std::io::Error::other("the child's stdio pipes are missing"));
         };

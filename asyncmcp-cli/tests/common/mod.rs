@@ -56,7 +56,13 @@ pub struct Finished {
 impl Finished {
     /// Panics with the output unless the command succeeded.
     pub fn ok(self) -> Self {
-        assert!(self.status.success(), "command failed ({}):\nstdout:\n{}\nstderr:\n{}", self.status, self.stdout, self.stderr);
+        assert!(
+            self.status.success(),
+            "command failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 }
@@ -197,7 +203,8 @@ fn install_server_everything() -> PathBuf {
     let entry = dir.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     let version = SERVER_EVERYTHING.rsplit('@').next().unwrap_or("");
     let manifest = dir.join("node_modules/@modelcontextprotocol/server-everything/package.json");
-    let installed = std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains(&format!("\"version\": \"{version}\"")));
+    let installed =
+        std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains(&format!("\"version\": \"{version}\"")));
     let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
     assert!(node_ok, "the server-everything tests need `node` on PATH: {how}");
     if installed && entry.is_file() {
@@ -212,9 +219,13 @@ fn install_server_everything() -> PathBuf {
         .arg(&staging)
         .arg(SERVER_EVERYTHING)
         .status();
-    assert!(status.as_ref().is_ok_and(ExitStatus::success), "`npm install {SERVER_EVERYTHING}` failed ({status:?}): {how}");
+    assert!(
+        status.as_ref().is_ok_and(ExitStatus::success),
+        "`npm install {SERVER_EVERYTHING}` failed ({status:?}): {how}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&staging, &dir).unwrap_or_else(|e| panic!("cannot move {} to {}: {e}", staging.display(), dir.display()));
+    std::fs::rename(&staging, &dir)
+        .unwrap_or_else(|e| panic!("cannot move {} to {}: {e}", staging.display(), dir.display()));
     assert!(entry.is_file(), "{SERVER_EVERYTHING} has no {}: has its layout changed?", entry.display());
     entry
 }
