@@ -266,7 +266,7 @@ impl Pool {
             self.fail_child(handle, child, "the MCP server refused the bridge's initialize").await;
             return;
         };
-        if let Some(version) = result.get("protocolVersion") {
+        if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
             tracing::info!("pool child {} initialized (protocol {version})", child.0);
         }
         if self.init_result.is_none() {
