@@ -53,5 +53,27 @@ else
 fi
 echo "Python interop tier: $(python3 --version 2>&1); asyncmcp 0.2.1 goes into a venv under the target directory on first use (needs network)"
 
-echo "== unit, doc, vector, simulation, property and moto tests"
+# The `asyncmcp` command's tests (asyncmcp-cli/tests) run real third-party MCP peers:
+# the reference server from npm (needs node and npm) and the Python `mcp` SDK in a venv
+# under the target directory (needs python3 with venv). The harness installs both
+# packages itself and fails with what to install when these tools are missing.
+echo "== node, npm and python3-venv for the asyncmcp command's tests"
+missing=""
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing="$missing python3-venv"
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing:$missing"
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+  else
+    echo "missing:$missing (Debian/Ubuntu: sudo apt-get install -y$missing; Node.js 20 or newer)" >&2
+    exit 1
+  fi
+fi
+echo "node $(node --version), npm $(npm --version)"
+
+echo "== unit, doc, vector, simulation, property, moto and asyncmcp command tests"
 cargo test --workspace --locked

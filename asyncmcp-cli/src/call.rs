@@ -1,0 +1,182 @@
+//! `asyncmcp call`: one `tools/call` to a queue-hosted server, for scripts and smoke
+//! tests. Prints the result's text (or the whole result with `--json`); exits
+//! non-zero on a JSON-RPC error, a tool error (`isError`), or no answer.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use asyncmcp_driver::RequestError;
+use asyncmcp_proto::{ClientEvent, JsonRpcMessage, RequestId};
+use clap::Args;
+use serde_json::{Map, Value, json};
+
+use crate::error::{CliError, CliResult};
+use crate::reply::ClientArgs;
+
+const AFTER_HELP: &str = "\
+Examples:
+  asyncmcp call --server-queue-url $QUEUE echo message=hello
+  asyncmcp call --server-queue-url $QUEUE get-sum a=40 b=2
+  asyncmcp call --transport sns-sqs --server-topic-arn $TOPIC slow-tool duration=3 --json
+
+Each key=value becomes one argument; the value is read as JSON when it parses (40, true,
+[1,2], {\"k\":1}, \"quoted\") and as a string otherwise. Progress notifications are shown
+on stderr. Exit status: 0 on success; 1 on an MCP error, a tool error or no answer.";
+
+/// The options of `asyncmcp call`.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct CallArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Print the whole `tools/call` result as JSON instead of its text.
+    #[arg(long)]
+    json: bool,
+    /// The tool to call.
+    #[arg(value_name = "TOOL")]
+    tool: String,
+    /// Arguments as key=value (value parsed as JSON when it parses, else a string).
+    #[arg(value_name = "KEY=VALUE")]
+    arguments: Vec<String>,
+}
+
+/// Runs one tool call.
+pub(crate) async fn run(args: CallArgs) -> CliResult<ExitCode> {
+    let arguments = parse_arguments(&args.arguments)?;
+    let (connection, mut events) = args.client.connect("call").await?;
+    // Progress and log notifications are shown on stderr while the call runs.
+    let notes = tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            match event {
+                ClientEvent::Message(m) if m.method() == Some("notifications/progress") => {
+                    let p = m.to_value();
+                    let params = &p["params"];
+                    let total = params["total"].as_f64().map(|t| format!("/{t}")).unwrap_or_default();
+                    let note = params["message"].as_str().map(|t| format!(" {t}")).unwrap_or_default();
+                    eprintln!("progress {}{total}{note}", params["progress"].as_f64().unwrap_or_default());
+                }
+                ClientEvent::Message(m) => tracing::debug!("server message: {}", m.as_str()),
+                ClientEvent::Rejected(r) => tracing::warn!("dropped a reply: {}", r.reason),
+                other => tracing::debug!(?other, "client event"),
+            }
+        }
+    });
+    let outcome = call(&connection.handle, &args, arguments).await;
+    connection.close(Duration::from_secs(2)).await;
+    notes.abort();
+    let result = outcome?;
+    if args.json {
+        println!("{result}");
+    } else {
+        print_content(&result);
+    }
+    if result.get("isError").and_then(Value::as_bool) == Some(true) {
+        eprintln!("asyncmcp: the tool `{}` reported an error", args.tool);
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn call(
+    handle: &asyncmcp_driver::ClientHandle,
+    args: &CallArgs,
+    arguments: Map<String, Value>,
+) -> CliResult<Value> {
+    let target = args.client.server_queue_url.as_deref().or(args.client.server_topic_arn.as_deref()).unwrap_or("?");
+    if !args.client.modern {
+        let init = json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "asyncmcp-call", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let reply = handle.call("initialize", Some(init)).await.map_err(|e| no_answer(&e, "initialize", target))?;
+        result_of(&reply, "initialize")?;
+        handle
+            .notify("notifications/initialized", None)
+            .await
+            .map_err(|e| CliError::new(format!("could not send notifications/initialized: {e}")))?;
+    }
+    let params = json!({
+        "name": args.tool,
+        "arguments": arguments,
+        "_meta": {"progressToken": "asyncmcp-call"},
+    });
+    let request = JsonRpcMessage::request(RequestId::String("call".into()), "tools/call", Some(params));
+    let reply = handle.request(request).await.map_err(|e| no_answer(&e, "tools/call", target))?;
+    result_of(&reply, "tools/call")
+}
+
+fn no_answer(error: &RequestError, method: &str, target: &str) -> CliError {
+    let hint = match error {
+        RequestError::TimedOut => format!(
+            "\ncheck that `asyncmcp serve` (or another asyncmcp server) is running on {target} and that it may reply \
+             to this client's reply queue (its --allow-reply)"
+        ),
+        _ => String::new(),
+    };
+    CliError::new(format!("{method}: {error}{hint}"))
+}
+
+/// The `result` of a response, or the JSON-RPC error as a [`CliError`].
+fn result_of(reply: &JsonRpcMessage, method: &str) -> CliResult<Value> {
+    let mut value = reply.to_value();
+    if let Some(error) = value.get("error") {
+        let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
+        let message = error.get("message").and_then(Value::as_str).unwrap_or("(no message)");
+        let data = error.get("data").map(|d| format!(" data: {d}")).unwrap_or_default();
+        return Err(CliError::new(format!("{method} failed: MCP error {code}: {message}{data}")));
+    }
+    Ok(value.get_mut("result").map(Value::take).unwrap_or(Value::Null))
+}
+
+fn print_content(result: &Value) {
+    let Some(content) = result.get("content").and_then(Value::as_array) else {
+        println!("{result}");
+        return;
+    };
+    for item in content {
+        match (item.get("type").and_then(Value::as_str), item.get("text").and_then(Value::as_str)) {
+            (Some("text"), Some(text)) => println!("{text}"),
+            _ => println!("{item}"),
+        }
+    }
+    // Structured output duplicates the text by convention; show it only when alone.
+    if content.is_empty()
+        && let Some(structured) = result.get("structuredContent")
+    {
+        println!("{structured}");
+    }
+}
+
+/// `key=value` pairs as a JSON object; values are JSON when they parse.
+fn parse_arguments(pairs: &[String]) -> CliResult<Map<String, Value>> {
+    let mut map = Map::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(CliError::new(format!("argument {pair:?}: write it as key=value")));
+        };
+        if key.is_empty() {
+            return Err(CliError::new(format!("argument {pair:?}: the key is empty")));
+        }
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+        map.insert(key.to_owned(), value);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_json_when_they_parse() {
+        let pairs = ["a=40", "b=2.5", "flag=true", "text=hello world", "q=\"7\"", "list=[1,2]", "eq=x=y"];
+        let map = parse_arguments(&pairs.map(String::from)).expect("valid");
+        assert_eq!(
+            Value::Object(map),
+            json!({"a": 40, "b": 2.5, "flag": true, "text": "hello world", "q": "7", "list": [1, 2], "eq": "x=y"})
+        );
+        assert!(parse_arguments(&["novalue".to_owned()]).is_err());
+        assert!(parse_arguments(&["=1".to_owned()]).is_err());
+    }
+}

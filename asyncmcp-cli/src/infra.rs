@@ -1,0 +1,301 @@
+//! `asyncmcp infra up|down`: the queues, topic and subscription a server needs.
+//!
+//! Names derive from `--name PREFIX`: the request queue `PREFIX-requests`, its
+//! dead-letter queue `PREFIX-requests-dlq`, and for sns-sqs the topic
+//! `PREFIX-requests` subscribed by the request queue (FIFO names end in `.fifo`).
+
+use std::process::ExitCode;
+
+use asyncmcp_driver::{AwsAdmin, QueueSpec};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::aws::AwsArgs;
+use crate::error::{CliError, CliResult};
+
+/// How clients reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Transport {
+    /// Clients send to the server's SQS queue.
+    Sqs,
+    /// Clients publish to the server's SNS topic, which feeds its SQS queue.
+    SnsSqs,
+}
+
+impl Transport {
+    /// The name as written on the command line.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Transport::Sqs => "sqs",
+            Transport::SnsSqs => "sns-sqs",
+        }
+    }
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// Lines for people.
+    Text,
+    /// One JSON object, for scripts.
+    Json,
+}
+
+const UP_HELP: &str = "\
+Examples:
+  asyncmcp infra up --name weather
+  asyncmcp infra up --name weather --transport sns-sqs --raw-delivery --output json
+  asyncmcp infra up --name weather --endpoint-url http://127.0.0.1:5000   # moto
+
+Creates PREFIX-requests (the server's request queue), PREFIX-requests-dlq (its dead-letter
+queue; a message received --max-receives times moves there) and, for sns-sqs, the topic
+PREFIX-requests with a subscription and the queue policy that lets SNS deliver. Running it
+again is harmless: existing resources are kept and their settings converged.";
+
+const DOWN_HELP: &str = "\
+Examples:
+  asyncmcp infra down --name weather
+  asyncmcp infra down --name weather --transport sns-sqs
+
+Deletes what `infra up` created with the same options; what is already gone is skipped.";
+
+/// `infra up` or `infra down`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum InfraCommand {
+    /// Create (or converge) the request queue, its dead-letter queue and, for sns-sqs, the topic.
+    #[command(after_help = UP_HELP)]
+    Up(InfraArgs),
+    /// Delete what `infra up` created.
+    #[command(after_help = DOWN_HELP)]
+    Down(InfraArgs),
+}
+
+/// The options of `infra up` and `infra down`.
+#[derive(Debug, Args)]
+pub(crate) struct InfraArgs {
+    /// Prefix of every resource name (letters, digits, `-` and `_`).
+    #[arg(long, value_name = "PREFIX")]
+    name: String,
+    /// sqs: clients send to the queue; sns-sqs: clients publish to a topic feeding it.
+    #[arg(long, value_enum, default_value = "sqs")]
+    transport: Transport,
+    /// FIFO queue and topic (names end in `.fifo`): ordered per session, deduplicated.
+    #[arg(long)]
+    fifo: bool,
+    /// SNS raw message delivery (no SNS envelope around each message; sns-sqs only).
+    #[arg(long)]
+    raw_delivery: bool,
+    /// Visibility timeout of the request queue, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    visibility_timeout: u32,
+    /// Receives after which a message moves to the dead-letter queue.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    max_receives: u32,
+    /// Print the addresses as text or as one JSON object.
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+/// The resource names of a deployment.
+struct Names {
+    queue: String,
+    dlq: String,
+    topic: String,
+}
+
+impl InfraArgs {
+    fn names(&self) -> CliResult<Names> {
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(CliError::new(format!(
+                "--name {:?}: use letters, digits, `-` and `_` only (it prefixes queue and topic names)",
+                self.name
+            )));
+        }
+        let suffix = if self.fifo { ".fifo" } else { "" };
+        Ok(Names {
+            queue: format!("{}-requests{suffix}", self.name),
+            dlq: format!("{}-requests-dlq{suffix}", self.name),
+            topic: format!("{}-requests{suffix}", self.name),
+        })
+    }
+}
+
+/// Runs `infra up` or `infra down`.
+pub(crate) async fn run(command: InfraCommand) -> CliResult<ExitCode> {
+    match command {
+        InfraCommand::Up(args) => up(&args).await,
+        InfraCommand::Down(args) => down(&args).await,
+    }
+}
+
+fn progress(step: &str) {
+    eprintln!("  {step}");
+}
+
+async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
+    let names = args.names()?;
+    if args.raw_delivery && args.transport == Transport::Sqs {
+        return Err(CliError::new("--raw-delivery applies to --transport sns-sqs only"));
+    }
+    let admin = AwsAdmin::new(&args.aws.sdk_config().await?);
+    eprintln!("asyncmcp infra up: {} ({})", args.name, args.transport.as_str());
+
+    progress(&format!("dead-letter queue {} ...", names.dlq));
+    let dlq_spec = QueueSpec { fifo: args.fifo, visibility_timeout_secs: None, dead_letter: None };
+    let dlq = admin.create_queue(&names.dlq, &dlq_spec).await?;
+
+    progress(&format!(
+        "request queue {} (redrive to the dead-letter queue after {} receives) ...",
+        names.queue, args.max_receives
+    ));
+    let spec = QueueSpec {
+        fifo: args.fifo,
+        visibility_timeout_secs: Some(args.visibility_timeout),
+        dead_letter: Some((dlq.arn.clone(), args.max_receives)),
+    };
+    let queue = admin.create_queue(&names.queue, &spec).await?;
+
+    let mut topic = None;
+    let mut subscription = None;
+    if args.transport == Transport::SnsSqs {
+        progress(&format!("topic {} ...", names.topic));
+        let arn = admin.create_topic(&names.topic).await?;
+        progress(&format!(
+            "subscription of the request queue to the topic ({} delivery) and the queue policy letting SNS send ...",
+            if args.raw_delivery { "raw" } else { "enveloped" }
+        ));
+        subscription = Some(admin.subscribe_queue(&arn, &queue.arn, &queue.url, args.raw_delivery).await?);
+        topic = Some(arn);
+    }
+    eprintln!("  done");
+
+    match args.output {
+        Output::Json => {
+            let value = json!({
+                "transport": args.transport.as_str(),
+                "fifo": args.fifo,
+                "raw_delivery": args.raw_delivery,
+                "request_queue_url": queue.url,
+                "request_queue_arn": queue.arn,
+                "dead_letter_queue_url": dlq.url,
+                "dead_letter_queue_arn": dlq.arn,
+                "topic_arn": topic,
+                "subscription_arn": subscription,
+            });
+            println!("{value}");
+        }
+        Output::Text => {
+            println!("request queue      {}", queue.url);
+            println!("dead-letter queue  {}", dlq.url);
+            if let (Some(topic), Some(subscription)) = (&topic, &subscription) {
+                println!("request topic      {topic}");
+                println!("subscription       {subscription}");
+            }
+            let transport = args.transport.as_str();
+            let endpoint = args.aws.endpoint_url.as_deref().map(|e| format!(" --endpoint-url {e}")).unwrap_or_default();
+            let target = match &topic {
+                Some(topic) => format!("--server-topic-arn {topic}"),
+                None => format!("--server-queue-url {}", queue.url),
+            };
+            println!();
+            println!("next:");
+            println!(
+                "  asyncmcp serve{endpoint} --transport {transport} --queue-url {} -- YOUR-MCP-SERVER ARGS",
+                queue.url
+            );
+            println!("  asyncmcp call{endpoint} --transport {transport} {target} TOOL key=value ...");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn down(args: &InfraArgs) -> CliResult<ExitCode> {
+    let names = args.names()?;
+    let admin = AwsAdmin::new(&args.aws.sdk_config().await?);
+    eprintln!("asyncmcp infra down: {} ({})", args.name, args.transport.as_str());
+
+    // Queue URLs and ARNs are looked up; a missing queue is already gone.
+    let queue_url = lookup(&admin, &names.queue).await;
+    let dlq_url = lookup(&admin, &names.dlq).await;
+
+    let mut deleted = Vec::new();
+    if args.transport == Transport::SnsSqs {
+        // The topic's ARN shares the account and region of the queues: derive it from
+        // either queue's ARN, else ask SNS (CreateTopic returns an existing topic).
+        let mut known_arn = None;
+        for url in [&queue_url, &dlq_url].into_iter().flatten() {
+            if let Ok(queue_arn) = admin.queue_arn(url).await
+                && let Some(arn) = topic_arn_beside(&queue_arn, &names.topic)
+            {
+                known_arn = Some(arn);
+                break;
+            }
+        }
+        let topic_arn = match known_arn {
+            Some(arn) => arn,
+            None => admin.create_topic(&names.topic).await?,
+        };
+        progress(&format!("topic {topic_arn} and its subscriptions ..."));
+        admin.delete_topic(&topic_arn).await?;
+        deleted.push(json!({"kind": "topic", "address": topic_arn}));
+    }
+    for (kind, name, url) in [("request queue", &names.queue, queue_url), ("dead-letter queue", &names.dlq, dlq_url)] {
+        match url {
+            Some(url) => {
+                progress(&format!("{kind} {url} ..."));
+                admin.delete_queue(&url).await?;
+                deleted.push(json!({"kind": kind, "address": url}));
+            }
+            None => progress(&format!("{kind} {name}: not found, nothing to delete")),
+        }
+    }
+    eprintln!("  done");
+    match args.output {
+        Output::Json => println!("{}", json!({ "deleted": deleted })),
+        Output::Text => {
+            for d in &deleted {
+                println!("deleted {:<18} {}", d["kind"].as_str().unwrap_or(""), d["address"].as_str().unwrap_or(""));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The URL of queue `name`, or `None` when it does not exist (or cannot be read: the
+/// delete that follows would report access problems anyway).
+async fn lookup(admin: &AwsAdmin, name: &str) -> Option<String> {
+    match admin.queue_url(name).await {
+        Ok(url) => Some(url),
+        Err(e) => {
+            tracing::info!(queue = name, "{}", e.detail);
+            None
+        }
+    }
+}
+
+/// `arn:PARTITION:sns:REGION:ACCOUNT:topic` from `arn:PARTITION:sqs:REGION:ACCOUNT:queue`.
+fn topic_arn_beside(queue_arn: &str, topic: &str) -> Option<String> {
+    let parts: Vec<&str> = queue_arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "sqs", region, account, _] => {
+            Some(format!("arn:{partition}:sns:{region}:{account}:{topic}"))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_arn_from_queue_arn() {
+        assert_eq!(
+            topic_arn_beside("arn:aws:sqs:eu-west-1:123456789012:w-requests", "w-requests").as_deref(),
+            Some("arn:aws:sns:eu-west-1:123456789012:w-requests")
+        );
+        assert_eq!(topic_arn_beside("nonsense", "t"), None);
+    }
+}

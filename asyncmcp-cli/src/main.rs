@@ -1,0 +1,115 @@
+//! `asyncmcp`: MCP (the Model Context Protocol) over AWS SQS and SNS, from the
+//! command line.
+//!
+//! - `asyncmcp demo`: a server and a client in one process over the in-memory broker.
+//! - `asyncmcp infra up|down`: create or delete the queues, topic and subscription a
+//!   deployment needs.
+//! - `asyncmcp serve -- CMD ARGS`: put any stdio MCP server on a queue.
+//! - `asyncmcp proxy`: a stdio MCP endpoint for desktop clients, forwarding to a
+//!   queue-hosted server.
+//! - `asyncmcp call TOOL key=value ...`: one tool call, for scripts and smoke tests.
+//!
+//! Logs go to standard error (`RUST_LOG` filters them); standard output carries only
+//! results (and, for `proxy`, the MCP stream).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod aws;
+mod call;
+mod demo;
+mod error;
+mod infra;
+mod proxy;
+mod reply;
+mod serve;
+mod signal;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+const AFTER_HELP: &str = "\
+Examples:
+  asyncmcp demo
+  asyncmcp infra up --name weather          # prints the request queue URL, say $QUEUE
+  asyncmcp serve --queue-url $QUEUE -- npx -y @modelcontextprotocol/server-everything
+  asyncmcp call --server-queue-url $QUEUE echo message=hello
+  asyncmcp infra down --name weather
+
+AWS access uses the standard credential chain (environment, profile, SSO, instance role).
+--endpoint-url (or AWS_ENDPOINT_URL) points every command at a local SQS/SNS such as moto.
+Logs go to stderr; RUST_LOG filters them (for example RUST_LOG=asyncmcp=debug).";
+
+/// MCP over AWS SQS and SNS: serve any stdio MCP server from a queue, reach it from
+/// any MCP client.
+#[derive(Debug, Parser)]
+#[command(name = "asyncmcp", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an MCP server and client in one process over an in-memory queue (nothing to install).
+    Demo(demo::DemoArgs),
+    /// Create or delete the queues, topic and subscription a server needs.
+    #[command(subcommand)]
+    Infra(infra::InfraCommand),
+    /// Run a stdio MCP server and serve it to clients over a queue.
+    Serve(serve::ServeArgs),
+    /// A stdio MCP server that forwards to a queue-hosted server (for desktop MCP clients).
+    Proxy(proxy::ProxyArgs),
+    /// Call one tool of a queue-hosted server and print the result.
+    Call(call::CallArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.command);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("asyncmcp: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Infra(command) => infra::run(command).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Proxy(args) => proxy::run(args).await,
+            Command::Call(args) => call::run(args).await,
+        }
+    });
+    // Tasks still blocked on stdin must not hold the process open.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match outcome {
+        Ok(code) => code,
+        Err(CliError(message)) => {
+            eprintln!("asyncmcp: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: info for asyncmcp, warn for the rest).
+fn init_tracing(command: &Command) {
+    use tracing_subscriber::EnvFilter;
+    // The demo's own output is the show; keep its logs quiet unless asked.
+    let default = match command {
+        Command::Demo(_) => "warn,aws_config=error",
+        _ => "warn,asyncmcp=info,aws_config=error",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
+}

@@ -1,0 +1,193 @@
+//! `asyncmcp proxy`: a stdio MCP server for desktop clients that forwards every
+//! message to a queue-hosted server and every reply back.
+//!
+//! stdin lines (JSON-RPC) go to `ClientHandle::submit`; `ClientEvent::Message` goes to
+//! stdout as one line; a request that times out or cannot be sent is answered on
+//! stdout with a JSON-RPC error for its id, so the desktop client never hangs.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use asyncmcp_driver::DriverError;
+use asyncmcp_proto::{ClientEvent, JsonRpcMessage, MessageKind, RequestId, error_codes};
+use clap::Args;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::error::CliResult;
+use crate::reply::ClientArgs;
+
+/// A JSON-RPC error code for "the queue-hosted server did not answer in time".
+pub(crate) const REQUEST_TIMEOUT: i64 = -32001;
+
+const AFTER_HELP: &str = "\
+Examples:
+  asyncmcp proxy --server-queue-url $QUEUE
+  asyncmcp proxy --transport sns-sqs --server-topic-arn arn:aws:sns:us-east-1:1234:weather-requests
+
+In a desktop client's MCP configuration (Claude Desktop and others):
+  \"weather\": { \"command\": \"asyncmcp\",
+               \"args\": [\"proxy\", \"--server-queue-url\", \"https://sqs...\"] }
+
+stdout carries only MCP messages; logs go to stderr (RUST_LOG). Without --reply-queue-url a
+private reply queue (and for sns-sqs a topic) is created, and deleted when stdin closes or
+on Ctrl-C / SIGTERM. A request with no answer in time gets a JSON-RPC error (-32001).";
+
+/// The options of `asyncmcp proxy`.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct ProxyArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Seconds to wait for pending responses once stdin closes.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    drain: u64,
+}
+
+/// Runs the proxy until stdin closes or a signal arrives.
+pub(crate) async fn run(args: ProxyArgs) -> CliResult<ExitCode> {
+    let (connection, mut events) = args.client.connect("proxy").await?;
+    tracing::info!("proxy ready: forwarding stdin to {}", connection.server);
+    let handle = connection.handle.clone();
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<String>();
+    let writer = tokio::spawn(write_stdout(out_rx));
+
+    // Events → stdout.
+    let event_out = out_tx.clone();
+    let events_task = tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let Some(line) = event_line(event)
+                && event_out.send(line).is_err()
+            {
+                break;
+            }
+        }
+    });
+
+    // stdin → the queue.
+    let stdin_task = async {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) => forward(&handle, &line, &out_tx).await,
+                Ok(None) => {
+                    tracing::info!("stdin closed: shutting down");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!("reading stdin failed ({e}): shutting down");
+                    break;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = stdin_task => {}
+        () = crate::signal::terminated() => tracing::info!("signal received: shutting down"),
+    }
+    connection.close(Duration::from_secs(args.drain)).await;
+    events_task.abort();
+    drop(out_tx);
+    let _ = writer.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes lines to stdout, one message per line, flushed each time.
+async fn write_stdout(mut lines: mpsc::UnboundedReceiver<String>) {
+    let mut stdout = tokio::io::stdout();
+    while let Some(mut line) = lines.recv().await {
+        line.push('\n');
+        if let Err(e) = stdout.write_all(line.as_bytes()).await {
+            tracing::warn!("writing to stdout failed: {e}");
+            return;
+        }
+        let _ = stdout.flush().await;
+    }
+}
+
+/// Sends one stdin line to the server; a line that cannot be sent is answered on
+/// stdout (when it was a request) so the desktop client does not wait for it.
+async fn forward(handle: &asyncmcp_driver::ClientHandle, line: &str, out: &mpsc::UnboundedSender<String>) {
+    if line.trim().is_empty() {
+        return;
+    }
+    let message = match JsonRpcMessage::parse(line.trim().as_bytes().to_vec()) {
+        Ok(message) => message,
+        Err(e) => {
+            tracing::warn!("stdin: not a JSON-RPC message ({e}): {line}");
+            let error = serde_json::json!({
+                "jsonrpc": "2.0", "id": null,
+                "error": {"code": error_codes::PARSE_ERROR, "message": format!("asyncmcp proxy: not a JSON-RPC message: {e}")},
+            });
+            let _ = out.send(error.to_string());
+            return;
+        }
+    };
+    tracing::debug!(method = message.method(), id = ?message.id(), "stdin -> queue");
+    let id = (message.kind() == MessageKind::Request).then(|| message.id().cloned()).flatten();
+    match handle.submit(message).await {
+        Ok(()) => {}
+        Err(e) => {
+            let detail = match &e {
+                DriverError::Api(api) => format!("asyncmcp proxy could not send the request: {api}"),
+                _ => "asyncmcp proxy: the queue client has stopped".to_owned(),
+            };
+            tracing::warn!("{detail}");
+            if let Some(id) = id {
+                let _ =
+                    out.send(JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, &detail, None).as_str().to_owned());
+            }
+        }
+    }
+}
+
+/// The stdout line for a client event, if it has one.
+fn event_line(event: ClientEvent) -> Option<String> {
+    match event {
+        ClientEvent::Message(message) => Some(message.as_str().to_owned()),
+        ClientEvent::RequestTimedOut { id } => {
+            tracing::warn!(%id, "no response from the server in time");
+            Some(timeout_error(id).as_str().to_owned())
+        }
+        ClientEvent::SendFailed { id, method, error } => {
+            tracing::error!(method = method.as_deref(), "could not send to the server: {}", error.detail);
+            id.map(|id| {
+                let message = format!("asyncmcp proxy could not send the request to the server: {}", error.detail);
+                JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, &message, None).as_str().to_owned()
+            })
+        }
+        ClientEvent::LateResponse(message) => {
+            tracing::info!(id = ?message.id(), "dropped a response that came after its request ended");
+            None
+        }
+        ClientEvent::SessionOpened { session_id } => {
+            tracing::info!(%session_id, "session opened");
+            None
+        }
+        ClientEvent::SessionClosed { reason } => {
+            tracing::info!(?reason, "session closed");
+            None
+        }
+        ClientEvent::Rejected(rejection) => {
+            tracing::warn!(message_id = %rejection.message_id, "dropped a reply: {}", rejection.reason);
+            None
+        }
+        ClientEvent::AckFailed { message_id, error } => {
+            tracing::warn!(%message_id, "could not delete a reply: {}", error.detail);
+            None
+        }
+        other => {
+            tracing::debug!(?other, "client event");
+            None
+        }
+    }
+}
+
+fn timeout_error(id: RequestId) -> JsonRpcMessage {
+    JsonRpcMessage::error(
+        id,
+        REQUEST_TIMEOUT,
+        "asyncmcp proxy: no response from the queue-hosted server in time; check that `asyncmcp serve` is running on the server queue (or raise --request-timeout)",
+        None,
+    )
+}

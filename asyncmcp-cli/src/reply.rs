@@ -1,0 +1,169 @@
+//! The client side shared by `proxy` and `call`: where requests go, where replies
+//! come back (a given reply queue, or a private one made for this process and
+//! deleted on exit), and the client driver over SQS/SNS.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use asyncmcp_driver::{AwsAdmin, AwsQueueClient, ClientEvents, ClientHandle, QueueSpec};
+use asyncmcp_proto::{Address, ClientConfig, Era};
+use clap::Args;
+
+use crate::aws::AwsArgs;
+use crate::error::{CliError, CliResult};
+use crate::infra::Transport;
+
+/// Where the server is and where its replies come back.
+#[derive(Debug, Args)]
+#[group(id = "server", required = true, multiple = false, args = ["server_queue_url", "server_topic_arn"])]
+pub(crate) struct ClientArgs {
+    /// sqs: the reply side is a queue; sns-sqs: the reply side is a topic feeding a queue.
+    #[arg(long, value_enum, default_value = "sqs")]
+    pub(crate) transport: Transport,
+    /// The server's request queue (printed by `asyncmcp infra up`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) server_queue_url: Option<String>,
+    /// The server's request topic (printed by `asyncmcp infra up --transport sns-sqs`).
+    #[arg(long, value_name = "ARN")]
+    pub(crate) server_topic_arn: Option<String>,
+    /// An existing queue to receive replies on. Without it, a private reply queue
+    /// (and for sns-sqs a topic and subscription) is created and deleted on exit.
+    #[arg(long, value_name = "URL")]
+    pub(crate) reply_queue_url: Option<String>,
+    /// With --reply-queue-url: the topic that feeds it, to have replies published there.
+    #[arg(long, value_name = "ARN", requires = "reply_queue_url")]
+    pub(crate) reply_topic_arn: Option<String>,
+    /// Speak the stateless 2026-07-28 era (no session; any server worker answers)
+    /// instead of opening a session with `initialize`.
+    #[arg(long)]
+    pub(crate) modern: bool,
+    /// Seconds a request may wait for its response.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub(crate) request_timeout: u64,
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
+}
+
+/// Private reply resources to delete on exit.
+#[derive(Debug, Default)]
+pub(crate) struct Cleanup {
+    queue_url: Option<String>,
+    topic_arn: Option<String>,
+}
+
+/// A running client driver and what to clean up after it.
+pub(crate) struct Connection {
+    pub(crate) handle: ClientHandle,
+    pub(crate) server: Address,
+    admin: AwsAdmin,
+    cleanup: Cleanup,
+}
+
+impl ClientArgs {
+    /// Creates the reply side (unless given) and starts the client driver.
+    ///
+    /// # Errors
+    /// When the reply queue or topic cannot be created, or the configuration is invalid.
+    pub(crate) async fn connect(&self, client_id_prefix: &str) -> CliResult<(Connection, ClientEvents)> {
+        let server = match (&self.server_queue_url, &self.server_topic_arn) {
+            (Some(url), _) => Address::Queue(url.clone()),
+            (None, Some(arn)) => Address::Topic(arn.clone()),
+            (None, None) => return Err(CliError::new("give --server-queue-url or --server-topic-arn")),
+        };
+        let sdk = self.aws.sdk_config().await?;
+        let admin = AwsAdmin::new(&sdk);
+        let id = random_hex(8);
+        let client_id = format!("{client_id_prefix}-{id}");
+        let mut cleanup = Cleanup::default();
+        let (reply_to, receive_queue) = match &self.reply_queue_url {
+            Some(url) => {
+                let reply_to = match &self.reply_topic_arn {
+                    Some(arn) => Address::Topic(arn.clone()),
+                    None => Address::Queue(url.clone()),
+                };
+                (reply_to, url.clone())
+            }
+            None => {
+                let fifo = server.is_fifo();
+                let name = format!("asyncmcp-{client_id_prefix}-{id}{}", if fifo { ".fifo" } else { "" });
+                tracing::debug!("creating private reply queue {name}");
+                let spec = QueueSpec { fifo, visibility_timeout_secs: Some(30), dead_letter: None };
+                let created = admin.create_queue(&name, &spec).await;
+                let queue = created.map_err(|e| {
+                    CliError::new(format!(
+                        "{}\n(the private reply queue could not be created; pass --reply-queue-url to use an existing one)",
+                        e.detail
+                    ))
+                })?;
+                cleanup.queue_url = Some(queue.url.clone());
+                let mut reply_to = Address::Queue(queue.url.clone());
+                if self.transport == Transport::SnsSqs {
+                    let made = async {
+                        let arn = admin.create_topic(&name).await?;
+                        cleanup.topic_arn = Some(arn.clone());
+                        admin.subscribe_queue(&arn, &queue.arn, &queue.url, false).await?;
+                        Ok::<_, asyncmcp_driver::TransportError>(arn)
+                    }
+                    .await;
+                    match made {
+                        Ok(arn) => reply_to = Address::Topic(arn),
+                        Err(e) => {
+                            remove(&admin, &cleanup).await;
+                            return Err(e.into());
+                        }
+                    }
+                }
+                (reply_to, queue.url)
+            }
+        };
+        let mut config = ClientConfig::new(server.clone(), reply_to, receive_queue, client_id);
+        config.era = if self.modern { Era::Modern } else { Era::Legacy };
+        config.request_timeout = Duration::from_secs(self.request_timeout.max(1));
+        let queue = Arc::new(AwsQueueClient::new(&sdk));
+        let (handle, events) = match asyncmcp_tokio::spawn_client(config, queue) {
+            Ok(pair) => pair,
+            Err(e) => {
+                remove(&admin, &cleanup).await;
+                return Err(e.into());
+            }
+        };
+        Ok((Connection { handle, server, admin, cleanup }, events))
+    }
+}
+
+impl Connection {
+    /// Closes the session (waiting up to `drain` for pending requests) and deletes
+    /// the private reply resources.
+    pub(crate) async fn close(self, drain: Duration) {
+        self.handle.shutdown(drain).await;
+        remove(&self.admin, &self.cleanup).await;
+    }
+}
+
+async fn remove(admin: &AwsAdmin, cleanup: &Cleanup) {
+    if let Some(arn) = &cleanup.topic_arn {
+        match admin.delete_topic(arn).await {
+            Ok(()) => tracing::debug!("deleted private reply topic {arn}"),
+            Err(e) => tracing::warn!("could not delete the private reply topic: {}", e.detail),
+        }
+    }
+    if let Some(url) = &cleanup.queue_url {
+        match admin.delete_queue(url).await {
+            Ok(()) => tracing::debug!("deleted private reply queue {url}"),
+            Err(e) => tracing::warn!("could not delete the private reply queue: {}", e.detail),
+        }
+    }
+}
+
+/// `n` random bytes as lowercase hex.
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let mix = nanos ^ u128::from(std::process::id());
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (mix >> ((i % 16) * 8)) as u8;
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

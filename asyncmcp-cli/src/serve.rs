@@ -1,0 +1,468 @@
+//! `asyncmcp serve -- CMD ARGS`: any stdio MCP server, served over a queue.
+//!
+//! - **Legacy sessions** (protocol 2025-11-25 and earlier): each session gets its own
+//!   child process running CMD; the client's `initialize` is the child's
+//!   `initialize`, and everything of the session flows through unchanged, both ways
+//!   (server requests such as `roots/list` included). The child ends when the session
+//!   closes (close notification, idle timeout) by closing its stdin. At most
+//!   `--max-sessions` children run; further `initialize`s get an error.
+//! - **Modern requests** (2026-07-28, stateless): served by a pool of at most
+//!   `--pool-size` children that the bridge initializes itself (see [`pool`]).
+//! - A child that exits while it holds requests answers them with JSON-RPC errors
+//!   that say so; its session is then closed.
+//! - Ctrl-C / SIGTERM: stop receiving, drain requests in flight for `--drain`
+//!   seconds, release the rest to other workers, end the children. A second signal
+//!   exits at once.
+
+mod child;
+mod pool;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use asyncmcp_driver::{AwsQueueClient, ServerHandle};
+use asyncmcp_proto::{
+    AllowList, JsonRpcMessage, MessageKind, RequestId, Route, ServerConfig, ServerEvent, SessionId, error_codes,
+};
+use clap::Args;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::aws::AwsArgs;
+use crate::error::{CliError, CliResult};
+use crate::infra::Transport;
+use child::{Child, ChildId, ChildOutput, CommandSpec};
+use pool::Pool;
+
+/// The protocol version the bridge asks pool children for.
+pub(crate) const PROTOCOL_VERSION: &str = "2025-06-18";
+
+/// How long a child whose stdin was closed may take to exit before it is killed.
+pub(crate) const CHILD_GRACE: Duration = Duration::from_secs(2);
+
+/// JSON-RPC error code for "no free session slot".
+const SERVER_BUSY: i64 = -32000;
+
+const AFTER_HELP: &str = "\
+Examples:
+  asyncmcp serve --queue-url $QUEUE -- npx -y @modelcontextprotocol/server-everything
+  asyncmcp serve --transport sns-sqs --queue-url $QUEUE -- python weather_server.py
+  asyncmcp serve --queue-url $QUEUE --allow-reply https://sqs.eu-west-1.amazonaws.com/1234/ -- ./srv
+
+$QUEUE is the request queue URL `asyncmcp infra up` printed. Each client session (MCP
+2025-11-25 and earlier) gets its own CMD process; stateless 2026-07-28 requests share a pool
+of CMD processes that asyncmcp initializes itself. Replies go only to addresses allowed by
+--allow-reply (default: queues and topics of the request queue's own account). Ctrl-C or
+SIGTERM drains requests in flight, then exits; a second Ctrl-C exits at once.";
+
+/// The options of `asyncmcp serve`.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct ServeArgs {
+    /// sqs: clients send to the queue; sns-sqs: clients publish to a topic feeding it
+    /// (the queue to receive from is the same either way).
+    #[arg(long, value_enum, default_value = "sqs")]
+    transport: Transport,
+    /// The request queue to serve (printed by `asyncmcp infra up`).
+    #[arg(long, value_name = "URL")]
+    queue_url: String,
+    /// Allow replies to addresses (queue URLs, topic ARNs) starting with PREFIX;
+    /// repeat for more. Default: the request queue's account.
+    #[arg(long, value_name = "PREFIX")]
+    allow_reply: Vec<String>,
+    /// At most this many client sessions (one CMD process each) at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    max_sessions: usize,
+    /// At most this many CMD processes serve stateless (2026-07-28) requests.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pool_size: usize,
+    /// A session with no traffic for this many seconds is closed and its process ended.
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    idle_timeout: u64,
+    /// The request queue's visibility timeout in seconds (as set by `infra up`).
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    visibility_timeout: u64,
+    /// At most this many requests in flight at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    max_in_flight: usize,
+    /// On Ctrl-C / SIGTERM, wait this many seconds for requests in flight.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    drain: u64,
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// The stdio MCP server to run, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+/// Runs the bridge until a signal ends it.
+pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
+    let Some((program, rest)) = args.command.split_first() else {
+        return Err(CliError::new(
+            "give the MCP server to run after `--`, for example: -- npx -y @modelcontextprotocol/server-everything",
+        ));
+    };
+    let spec = CommandSpec { program: program.clone(), args: rest.to_vec() };
+    check_program(&spec.program)?;
+    let sdk = args.aws.sdk_config().await?;
+    let region = sdk.region().map(ToString::to_string).unwrap_or_else(|| "us-east-1".to_owned());
+    // A missing queue fails here, with what to do, instead of in a retry loop.
+    if let Err(e) = asyncmcp_driver::AwsAdmin::new(&sdk).queue_arn(&args.queue_url).await {
+        if e.detail.contains("does not exist") {
+            return Err(e.into());
+        }
+        tracing::warn!("could not check the request queue (serving anyway): {}", e.detail);
+    }
+    let queue = Arc::new(AwsQueueClient::new(&sdk));
+
+    let (allow, allowed) = allow_list(&args.allow_reply, &args.queue_url, &region);
+    let mut config = ServerConfig::new(args.queue_url.clone(), allow);
+    config.session_idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
+    config.visibility_timeout = Duration::from_secs(args.visibility_timeout);
+    config.max_in_flight = args.max_in_flight.max(1);
+    let (handle, mut events) = asyncmcp_tokio::spawn_server(config, queue)?;
+    tracing::info!("serving `{}` on {} ({})", spec.display(), args.queue_url, args.transport.as_str());
+    tracing::info!("replies allowed to: {}", allowed.join(", "));
+
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel();
+    let mut bridge = Bridge {
+        handle: handle.clone(),
+        pool: Pool::new(args.pool_size, spec.clone(), out_tx.clone()),
+        spec,
+        out: out_tx,
+        sessions: BTreeMap::new(),
+        session_of: BTreeMap::new(),
+        max_sessions: args.max_sessions.max(1),
+        next_child: 0,
+    };
+
+    let (signal_tx, mut signals) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            crate::signal::terminated().await;
+            if signal_tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    let drain = Duration::from_secs(args.drain);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            biased;
+            Some(()) = signals.recv() => {
+                if draining {
+                    tracing::warn!("second signal: exiting without waiting");
+                    break;
+                }
+                draining = true;
+                let in_flight = handle.stats().in_flight;
+                tracing::info!("shutting down: no new requests; draining {in_flight} in flight for up to {}s (Ctrl-C again to exit now)", drain.as_secs());
+                let handle = handle.clone();
+                tokio::spawn(async move { handle.shutdown(drain).await });
+            }
+            Some(output) = out_rx.recv() => bridge.child_output(output).await,
+            event = events.next() => match event {
+                Some(event) => bridge.event(event).await,
+                None => break,
+            },
+        }
+    }
+    let stats = handle.stats();
+    bridge.close_all();
+    // Give the children their grace period to exit on end of input.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tracing::info!(
+        "stopped; SQS/SNS calls made: {} (receives {}, sends {}, publishes {}, deletes {})",
+        stats.total_calls(),
+        stats.receives,
+        stats.sends + stats.send_batches,
+        stats.publishes + stats.publish_batches,
+        stats.deletes + stats.delete_batches
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A legacy session and its child.
+struct Session {
+    /// `None` when the session was refused (no free slot) or its child could not start.
+    child: Option<Child>,
+    /// Why there is no child, to answer the session's `initialize` with.
+    refused: Option<String>,
+    /// Client requests forwarded to the child and not yet answered.
+    pending: BTreeSet<RequestId>,
+}
+
+struct Bridge {
+    handle: ServerHandle,
+    spec: CommandSpec,
+    out: mpsc::UnboundedSender<ChildOutput>,
+    pool: Pool,
+    sessions: BTreeMap<SessionId, Session>,
+    session_of: BTreeMap<ChildId, SessionId>,
+    max_sessions: usize,
+    next_child: u64,
+}
+
+impl Bridge {
+    async fn event(&mut self, event: ServerEvent) {
+        match event {
+            ServerEvent::SessionOpened { session_id, client_id, reply_to } => {
+                tracing::info!(client = client_id.as_deref(), reply_to = %reply_to, "session {session_id} opened");
+                self.open(session_id);
+            }
+            ServerEvent::SessionClosed { session_id, reason } => {
+                tracing::info!(?reason, "session {session_id} closed");
+                if let Some(session) = self.sessions.remove(&session_id)
+                    && let Some(child) = session.child
+                {
+                    self.session_of.remove(&child.id);
+                    child.close(CHILD_GRACE);
+                }
+            }
+            ServerEvent::Message { route: Route::Session(session_id), message } => {
+                self.session_message(session_id, message).await;
+            }
+            ServerEvent::Message { route, message } => {
+                tracing::debug!(%route, method = message.method(), "stateless message");
+                self.pool.message(&self.handle, route, message, &mut self.next_child).await;
+            }
+            ServerEvent::Rejected(rejection) => {
+                tracing::warn!(message_id = %rejection.message_id, fate = ?rejection.fate, "rejected a message: {}", rejection.reason);
+            }
+            ServerEvent::SendFailed { route, id, error } => {
+                tracing::error!(%route, id = ?id, "could not send a reply: {}", error.detail);
+            }
+            ServerEvent::AckFailed { message_id, error } => {
+                tracing::warn!(%message_id, "could not delete a handled request: {}", error.detail);
+            }
+            ServerEvent::ResponseReplayed { to, id } => {
+                tracing::info!(%to, %id, "answered a redelivered request from the response cache");
+            }
+            other => tracing::debug!(?other, "server event"),
+        }
+    }
+
+    fn open(&mut self, session_id: SessionId) {
+        let live = self.sessions.values().filter(|s| s.child.is_some()).count();
+        let (child, refused) = if live >= self.max_sessions {
+            tracing::warn!("session {session_id} refused: all {} session slots are in use", self.max_sessions);
+            let why = format!(
+                "asyncmcp serve: all {} sessions are in use (--max-sessions); try again later",
+                self.max_sessions
+            );
+            (None, Some(why))
+        } else {
+            self.next_child += 1;
+            let id = ChildId(self.next_child);
+            let label = format!("session {}", short(&session_id));
+            match Child::spawn(id, &self.spec, label, self.out.clone()) {
+                Ok(child) => {
+                    tracing::info!(pid = child.pid, "session {session_id}: started `{}`", self.spec.display());
+                    self.session_of.insert(id, session_id.clone());
+                    (Some(child), None)
+                }
+                Err(e) => {
+                    let why = format!("asyncmcp serve could not start the MCP server `{}`: {e}", self.spec.display());
+                    tracing::error!("{why}");
+                    (None, Some(why))
+                }
+            }
+        };
+        self.sessions.insert(session_id, Session { child, refused, pending: BTreeSet::new() });
+    }
+
+    async fn session_message(&mut self, session_id: SessionId, message: JsonRpcMessage) {
+        let request_id = (message.kind() == MessageKind::Request).then(|| message.id().cloned()).flatten();
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            if let Some(id) = request_id {
+                let text = format!("asyncmcp serve: session {session_id} has no MCP server process");
+                self.reply_error(Route::Session(session_id), id, error_codes::INTERNAL_ERROR, &text).await;
+            }
+            return;
+        };
+        match (&session.child, &session.refused) {
+            (Some(child), _) => {
+                if let Some(id) = request_id {
+                    session.pending.insert(id);
+                }
+                child.send(message.as_str());
+            }
+            (None, refused) => {
+                let text = refused.clone().unwrap_or_else(|| "asyncmcp serve: no MCP server process".to_owned());
+                if let Some(id) = request_id {
+                    self.reply_error(Route::Session(session_id.clone()), id, SERVER_BUSY, &text).await;
+                }
+                self.sessions.remove(&session_id);
+                if let Err(e) = self.handle.close_session(session_id).await {
+                    tracing::debug!("closing a refused session: {e}");
+                }
+            }
+        }
+    }
+
+    async fn child_output(&mut self, output: ChildOutput) {
+        match output {
+            ChildOutput::Line(child, line) => {
+                let message = match JsonRpcMessage::parse(line.clone().into_bytes()) {
+                    Ok(message) => message,
+                    Err(e) => {
+                        tracing::warn!("child {} wrote a line that is not JSON-RPC ({e}): {line}", child.0);
+                        return;
+                    }
+                };
+                if let Some(session_id) = self.session_of.get(&child).cloned() {
+                    if message.kind().is_reply()
+                        && let (Some(id), Some(session)) = (message.id(), self.sessions.get_mut(&session_id))
+                    {
+                        session.pending.remove(id);
+                    }
+                    submit(&self.handle, Route::Session(session_id), message).await;
+                } else if self.pool.owns(child) {
+                    self.pool.line(&self.handle, child, message).await;
+                }
+            }
+            ChildOutput::Exited(child, how) => {
+                if let Some(session_id) = self.session_of.remove(&child) {
+                    self.session_child_exited(session_id, &how).await;
+                } else if self.pool.owns(child) {
+                    self.pool.exited(&self.handle, child, &how).await;
+                } else {
+                    tracing::debug!("child {} ended ({how})", child.0);
+                }
+            }
+        }
+    }
+
+    /// A session's child exited while the session was open: its pending requests get
+    /// errors and the session is closed (later requests get "session not found").
+    async fn session_child_exited(&mut self, session_id: SessionId, how: &str) {
+        let Some(session) = self.sessions.remove(&session_id) else { return };
+        let pid = session.child.as_ref().and_then(|c| c.pid).map_or_else(|| "?".to_owned(), |p| p.to_string());
+        tracing::error!(
+            "session {session_id}: the MCP server `{}` (pid {pid}) exited ({how}) with {} request(s) pending; closing the session",
+            self.spec.display(),
+            session.pending.len()
+        );
+        let text = format!(
+            "the MCP server process `{}` (pid {pid}) exited ({how}) while handling this request; the session is closed",
+            self.spec.display()
+        );
+        for id in session.pending {
+            self.reply_error(Route::Session(session_id.clone()), id, error_codes::INTERNAL_ERROR, &text).await;
+        }
+        if let Err(e) = self.handle.close_session(session_id).await {
+            tracing::debug!("closing the session of a crashed server: {e}");
+        }
+    }
+
+    async fn reply_error(&self, route: Route, id: RequestId, code: i64, text: &str) {
+        submit(&self.handle, route, JsonRpcMessage::error(id, code, text, Some(json!({"source": "asyncmcp serve"}))))
+            .await;
+    }
+
+    fn close_all(&mut self) {
+        let sessions = std::mem::take(&mut self.sessions);
+        let count = sessions.len() + self.pool.len();
+        for (_, session) in sessions {
+            if let Some(child) = session.child {
+                child.close(CHILD_GRACE);
+            }
+        }
+        self.pool.close();
+        if count > 0 {
+            tracing::info!("ending {count} MCP server process(es)");
+        }
+    }
+}
+
+/// Sends `message` on `route`, logging a refusal.
+pub(crate) async fn submit(handle: &ServerHandle, route: Route, message: JsonRpcMessage) {
+    let id = message.id().cloned();
+    if let Err(e) = handle.submit(route.clone(), message).await {
+        tracing::warn!(%route, id = ?id, "could not send to the client: {e}");
+    }
+}
+
+fn short(session: &SessionId) -> String {
+    session.to_string().chars().take(8).collect()
+}
+
+/// The allow-list and its description: the given prefixes, or the request queue's
+/// account (its URL prefix, and topics `arn:PARTITION:sns:REGION:ACCOUNT:`).
+fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> (AllowList, Vec<String>) {
+    let mut described = Vec::new();
+    let mut allow = AllowList::new();
+    if !prefixes.is_empty() {
+        for prefix in prefixes {
+            allow = allow.prefix(prefix.clone());
+            described.push(format!("{prefix}*"));
+        }
+        return (allow, described);
+    }
+    // https://sqs.REGION.amazonaws.com/ACCOUNT/NAME -> https://sqs.REGION.amazonaws.com/ACCOUNT/
+    let account_prefix = queue_url.rsplit_once('/').map(|(head, _)| format!("{head}/"));
+    let account = account_prefix.as_deref().and_then(|p| p.trim_end_matches('/').rsplit('/').next().map(str::to_owned));
+    if let Some(prefix) = account_prefix {
+        allow = allow.prefix(prefix.clone());
+        described.push(format!("{prefix}*"));
+    }
+    if let Some(account) = account {
+        let partition = if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        };
+        let topics = format!("arn:{partition}:sns:{region}:{account}:");
+        allow = allow.prefix(topics.clone());
+        described.push(format!("{topics}*"));
+    }
+    (allow, described)
+}
+
+/// Fails early, with a clear message, when CMD cannot be found.
+fn check_program(program: &str) -> CliResult<()> {
+    let path = std::path::Path::new(program);
+    let found = if program.contains(std::path::MAIN_SEPARATOR) {
+        path.is_file()
+    } else {
+        std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+            .unwrap_or(false)
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(CliError::new(format!(
+            "cannot find the MCP server program `{program}`: check the command after `--` and your PATH"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use asyncmcp_proto::Address;
+
+    #[test]
+    fn default_allow_list_is_the_queue_account() {
+        let (allow, described) =
+            allow_list(&[], "https://sqs.eu-west-1.amazonaws.com/123456789012/w-requests", "eu-west-1");
+        assert!(allow.allows(&Address::parse("https://sqs.eu-west-1.amazonaws.com/123456789012/reply")));
+        assert!(allow.allows(&Address::parse("arn:aws:sns:eu-west-1:123456789012:replies")));
+        assert!(!allow.allows(&Address::parse("https://sqs.eu-west-1.amazonaws.com/999999999999/reply")));
+        assert!(!allow.allows(&Address::parse("arn:aws:sns:eu-west-1:999999999999:replies")));
+        assert_eq!(described.len(), 2);
+    }
+
+    #[test]
+    fn given_prefixes_replace_the_default() {
+        let (allow, _) = allow_list(&["https://q/1/".to_owned()], "https://sqs.x/2/q", "us-east-1");
+        assert!(allow.allows(&Address::parse("https://q/1/a")));
+        assert!(!allow.allows(&Address::parse("https://sqs.x/2/a")));
+    }
+}

@@ -1,0 +1,146 @@
+//! One stdio MCP server process: lines in on stdin, lines out on stdout, stderr
+//! logged, and its exit reported after its last stdout line.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+
+/// Which child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ChildId(pub(crate) u64);
+
+/// What a child said or did.
+#[derive(Debug)]
+pub(crate) enum ChildOutput {
+    /// One stdout line.
+    Line(ChildId, String),
+    /// It exited (always after its last line); how, in words.
+    Exited(ChildId, String),
+}
+
+/// The command that starts a child.
+#[derive(Debug, Clone)]
+pub(crate) struct CommandSpec {
+    /// The program.
+    pub(crate) program: String,
+    /// Its arguments.
+    pub(crate) args: Vec<String>,
+}
+
+impl CommandSpec {
+    /// The command line, for messages.
+    pub(crate) fn display(&self) -> String {
+        std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// A running child. Dropping it kills the process.
+#[derive(Debug)]
+pub(crate) struct Child {
+    /// Its id.
+    pub(crate) id: ChildId,
+    /// Its process id, for messages.
+    pub(crate) pid: Option<u32>,
+    stdin: mpsc::UnboundedSender<String>,
+    kill: Option<oneshot::Sender<()>>,
+}
+
+impl Child {
+    /// Starts `spec` with piped stdio in its own process group (so a Ctrl-C meant for
+    /// `asyncmcp serve` does not end it before in-flight requests drain).
+    ///
+    /// # Errors
+    /// When the process cannot be started.
+    pub(crate) fn spawn(
+        id: ChildId,
+        spec: &CommandSpec,
+        label: String,
+        out: mpsc::UnboundedSender<ChildOutput>,
+    ) -> std::io::Result<Child> {
+        let mut command = tokio::process::Command::new(&spec.program);
+        command.args(&spec.args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut process = command.spawn()?;
+        let pid = process.id();
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (process.stdin.take(), process.stdout.take(), process.stderr.take())
+        else {
+            return Err(std::io::Error::other("the child's stdio pipes are missing"));
+        };
+
+        let (stdin_tx, mut stdin_rx) = mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            let mut stdin = stdin;
+            while let Some(mut line) = stdin_rx.recv().await {
+                line.push('\n');
+                if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
+                    break;
+                }
+            }
+            // Dropping stdin closes it: a stdio MCP server ends at end of input.
+        });
+
+        let stderr_label = label.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!("[{stderr_label}] {line}");
+            }
+        });
+
+        let (kill_tx, mut kill_rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut killed = false;
+            loop {
+                tokio::select! {
+                    line = lines.next_line() => match line {
+                        Ok(Some(line)) => {
+                            if out.send(ChildOutput::Line(id, line)).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(None) | Err(_) => break,
+                    },
+                    _ = &mut kill_rx, if !killed => {
+                        killed = true;
+                        let _ = process.start_kill();
+                    }
+                }
+            }
+            let status = tokio::select! {
+                status = process.wait() => status,
+                _ = &mut kill_rx, if !killed => {
+                    let _ = process.start_kill();
+                    process.wait().await
+                }
+            };
+            let how = match status {
+                Ok(status) => status.to_string(),
+                Err(e) => format!("unknown status ({e})"),
+            };
+            tracing::debug!("[{label}] {how}");
+            let _ = out.send(ChildOutput::Exited(id, how));
+        });
+        Ok(Child { id, pid, stdin: stdin_tx, kill: Some(kill_tx) })
+    }
+
+    /// Writes one line to its stdin; false when its stdin is closed.
+    pub(crate) fn send(&self, line: &str) -> bool {
+        self.stdin.send(line.to_owned()).is_ok()
+    }
+
+    /// Closes its stdin (a stdio MCP server ends then) and kills it if it is still
+    /// running after `grace`.
+    pub(crate) fn close(mut self, grace: Duration) {
+        let Some(kill) = self.kill.take() else { return };
+        drop(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let _ = kill.send(());
+        });
+    }
+}

@@ -1,0 +1,326 @@
+//! Modern-era (2026-07-28) requests: stateless, so they are served by a pool of
+//! children that the bridge initializes itself (`initialize`, then
+//! `notifications/initialized`). Each request is forwarded with a bridge-assigned id
+//! (and progress token), and the child's response and progress notifications are
+//! mapped back to the request's route.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use asyncmcp_driver::ServerHandle;
+use asyncmcp_proto::{JsonRpcMessage, MessageKind, RequestId, Route, error_codes};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::child::{Child, ChildId, ChildOutput, CommandSpec};
+use super::{CHILD_GRACE, PROTOCOL_VERSION, submit};
+
+/// A pool child.
+struct Member {
+    child: Child,
+    /// Initialized (its `initialize` answered and `notifications/initialized` sent).
+    ready: bool,
+    /// Lines waiting for initialization to finish.
+    queued: Vec<String>,
+    /// Bridge ids of the requests it is running.
+    running: usize,
+}
+
+/// A request running in a pool child.
+struct Running {
+    route: Route,
+    id: RequestId,
+    child: ChildId,
+    /// The client's progress token, which the bridge replaced with the bridge id.
+    progress_token: Option<Value>,
+}
+
+/// The pool of children serving modern-era requests.
+pub(crate) struct Pool {
+    size: usize,
+    spec: CommandSpec,
+    out: mpsc::UnboundedSender<ChildOutput>,
+    members: BTreeMap<ChildId, Member>,
+    running: BTreeMap<String, Running>,
+    /// A pool child's `initialize` result, to answer modern-era `initialize` requests.
+    init_result: Option<Value>,
+    /// Modern-era `initialize` requests waiting for the first child to be ready.
+    waiting_init: VecDeque<(Route, RequestId)>,
+    next_id: u64,
+}
+
+impl Pool {
+    /// An empty pool of at most `size` children; children start on first use.
+    pub(crate) fn new(size: usize, spec: CommandSpec, out: mpsc::UnboundedSender<ChildOutput>) -> Self {
+        Self {
+            size: size.max(1),
+            spec,
+            out,
+            members: BTreeMap::new(),
+            running: BTreeMap::new(),
+            init_result: None,
+            waiting_init: VecDeque::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Whether `child` belongs to the pool.
+    pub(crate) fn owns(&self, child: ChildId) -> bool {
+        self.members.contains_key(&child)
+    }
+
+    /// A modern-era message on `route`.
+    pub(crate) async fn message(
+        &mut self,
+        handle: &ServerHandle,
+        route: Route,
+        message: JsonRpcMessage,
+        next_child: &mut u64,
+    ) {
+        match (message.kind(), message.id().cloned()) {
+            (MessageKind::Request, Some(id)) => self.request(handle, route, id, message, next_child).await,
+            _ if message.method() == Some("notifications/cancelled") => self.cancelled(handle, &route, &message).await,
+            _ => tracing::debug!(method = message.method(), "ignoring a modern-era notification"),
+        }
+    }
+
+    async fn request(
+        &mut self,
+        handle: &ServerHandle,
+        route: Route,
+        id: RequestId,
+        message: JsonRpcMessage,
+        next_child: &mut u64,
+    ) {
+        if message.method() == Some("initialize") {
+            // Stateless clients that still send `initialize` get a pool child's answer.
+            if let Some(result) = &self.init_result {
+                submit(handle, route, JsonRpcMessage::response(id, result.clone())).await;
+                return;
+            }
+            if self.members.is_empty() && self.start(next_child).is_none() {
+                let text = format!("asyncmcp serve could not start the MCP server `{}`", self.spec.display());
+                submit(handle, route, JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, &text, None)).await;
+                return;
+            }
+            self.waiting_init.push_back((route, id));
+            return;
+        }
+        let Some(child) = self.member(next_child) else {
+            let text = format!("asyncmcp serve could not start the MCP server `{}`", self.spec.display());
+            submit(handle, route, JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, &text, None)).await;
+            return;
+        };
+        self.next_id += 1;
+        let bridge_id = format!("asyncmcp-{}", self.next_id);
+        let mut value = message.to_value();
+        value["id"] = Value::String(bridge_id.clone());
+        let mut progress_token = None;
+        if let Some(meta) = value.pointer_mut("/params/_meta").and_then(Value::as_object_mut)
+            && let Some(token) = meta.get_mut("progressToken")
+        {
+            progress_token = Some(std::mem::replace(token, Value::String(bridge_id.clone())));
+        }
+        self.running.insert(bridge_id, Running { route, id, child, progress_token });
+        self.send(child, value.to_string());
+    }
+
+    /// The member to give the next request: an idle one, else a new one while the
+    /// pool has room, else the least busy.
+    fn member(&mut self, next_child: &mut u64) -> Option<ChildId> {
+        let least = self.members.iter().min_by_key(|(_, m)| m.running).map(|(id, m)| (*id, m.running));
+        let chosen = match least {
+            Some((id, 0)) => Some(id),
+            Some((id, _)) if self.members.len() >= self.size => Some(id),
+            _ => self.start(next_child).or(least.map(|(id, _)| id)),
+        };
+        if let Some(id) = chosen
+            && let Some(member) = self.members.get_mut(&id)
+        {
+            member.running += 1;
+        }
+        chosen
+    }
+
+    fn start(&mut self, next_child: &mut u64) -> Option<ChildId> {
+        *next_child += 1;
+        let id = ChildId(*next_child);
+        let label = format!("pool {}", id.0);
+        let child = match Child::spawn(id, &self.spec, label, self.out.clone()) {
+            Ok(child) => child,
+            Err(e) => {
+                tracing::error!("cannot start the MCP server `{}`: {e}", self.spec.display());
+                return None;
+            }
+        };
+        tracing::info!(pid = child.pid, "started pool child {} for stateless requests", id.0);
+        let init = json!({
+            "jsonrpc": "2.0",
+            "id": format!("asyncmcp-init-{}", id.0),
+            "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "asyncmcp-serve", "version": env!("CARGO_PKG_VERSION")},
+            },
+        });
+        child.send(&init.to_string());
+        self.members.insert(id, Member { child, ready: false, queued: Vec::new(), running: 0 });
+        Some(id)
+    }
+
+    fn send(&mut self, child: ChildId, line: String) {
+        if let Some(member) = self.members.get_mut(&child) {
+            if member.ready {
+                member.child.send(&line);
+            } else {
+                member.queued.push(line);
+            }
+        }
+    }
+
+    async fn cancelled(&mut self, handle: &ServerHandle, route: &Route, message: &JsonRpcMessage) {
+        let value = message.to_value();
+        let Some(bridge_id) =
+            self.running.iter().find(|(_, r)| &r.route == route).map(|(bridge_id, _)| bridge_id.clone())
+        else {
+            return;
+        };
+        let Some(running) = self.running.remove(&bridge_id) else { return };
+        let mut params = json!({"requestId": bridge_id});
+        if let Some(reason) = value.pointer("/params/reason") {
+            params["reason"] = reason.clone();
+        }
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params});
+        self.send(running.child, note.to_string());
+        self.done(running.child);
+        if let Err(e) = handle.finish(running.route, running.id).await {
+            tracing::warn!("could not end a cancelled request: {e}");
+        }
+    }
+
+    fn done(&mut self, child: ChildId) {
+        if let Some(member) = self.members.get_mut(&child) {
+            member.running = member.running.saturating_sub(1);
+        }
+    }
+
+    /// One stdout line of pool child `child`.
+    pub(crate) async fn line(&mut self, handle: &ServerHandle, child: ChildId, message: JsonRpcMessage) {
+        let init_id = RequestId::String(format!("asyncmcp-init-{}", child.0));
+        if message.id() == Some(&init_id) && message.kind().is_reply() {
+            self.initialized(handle, child, message).await;
+            return;
+        }
+        match message.kind() {
+            kind if kind.is_reply() => {
+                let Some(RequestId::String(bridge_id)) = message.id() else { return };
+                let Some(running) = self.running.remove(bridge_id) else {
+                    tracing::debug!(id = bridge_id, "dropping the answer to a cancelled request");
+                    return;
+                };
+                self.done(running.child);
+                submit(handle, running.route, message.with_id(running.id)).await;
+            }
+            MessageKind::Notification if message.method() == Some("notifications/progress") => {
+                let mut value = message.to_value();
+                let Some(token) = value.pointer("/params/progressToken").and_then(Value::as_str) else { return };
+                let Some(running) = self.running.get(token) else { return };
+                let (route, original) = (running.route.clone(), running.progress_token.clone());
+                if let Some(original) = original {
+                    value["params"]["progressToken"] = original;
+                }
+                match JsonRpcMessage::from_value(&value) {
+                    Ok(note) => submit(handle, route, note).await,
+                    Err(e) => tracing::warn!("pool child {}: bad progress notification: {e}", child.0),
+                }
+            }
+            MessageKind::Request => {
+                // Servers send no requests in the stateless era; answer the child so
+                // it does not wait.
+                let Some(id) = message.id().cloned() else { return };
+                let reply = if message.method() == Some("ping") {
+                    JsonRpcMessage::response(id, json!({}))
+                } else {
+                    JsonRpcMessage::error(
+                        id,
+                        error_codes::METHOD_NOT_FOUND,
+                        "asyncmcp serve: stateless (2026-07-28) clients take no server requests",
+                        None,
+                    )
+                };
+                if let Some(member) = self.members.get(&child) {
+                    member.child.send(reply.as_str());
+                }
+            }
+            _ => tracing::debug!(method = message.method(), "pool child {}: notification dropped", child.0),
+        }
+    }
+
+    async fn initialized(&mut self, handle: &ServerHandle, child: ChildId, reply: JsonRpcMessage) {
+        let mut value = reply.to_value();
+        let Some(result) = value.get_mut("result").map(Value::take) else {
+            tracing::error!("pool child {} refused initialize: {}", child.0, reply.as_str());
+            if let Some(member) = self.members.remove(&child) {
+                member.child.close(CHILD_GRACE);
+            }
+            self.fail_child(handle, child, "the MCP server refused the bridge's initialize").await;
+            return;
+        };
+        if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
+            tracing::info!("pool child {} initialized (protocol {version})", child.0);
+        }
+        if self.init_result.is_none() {
+            self.init_result = Some(result.clone());
+        }
+        while let Some((route, id)) = self.waiting_init.pop_front() {
+            submit(handle, route, JsonRpcMessage::response(id, result.clone())).await;
+        }
+        if let Some(member) = self.members.get_mut(&child) {
+            member.ready = true;
+            member.child.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+            for line in std::mem::take(&mut member.queued) {
+                member.child.send(&line);
+            }
+        }
+    }
+
+    /// Pool child `child` exited: its requests get errors.
+    pub(crate) async fn exited(&mut self, handle: &ServerHandle, child: ChildId, how: &str) {
+        let Some(member) = self.members.remove(&child) else { return };
+        tracing::error!(pid = member.child.pid, "the MCP server of pool child {} exited ({how})", child.0);
+        let text = format!(
+            "the MCP server process `{}` (pid {}) exited ({how}) while handling this request",
+            self.spec.display(),
+            member.child.pid.map_or_else(|| "?".to_owned(), |p| p.to_string())
+        );
+        self.fail_child(handle, child, &text).await;
+    }
+
+    async fn fail_child(&mut self, handle: &ServerHandle, child: ChildId, text: &str) {
+        let failed: Vec<String> =
+            self.running.iter().filter(|(_, r)| r.child == child).map(|(bridge_id, _)| bridge_id.clone()).collect();
+        for bridge_id in failed {
+            if let Some(running) = self.running.remove(&bridge_id) {
+                let error = JsonRpcMessage::error(running.id, error_codes::INTERNAL_ERROR, text, None);
+                submit(handle, running.route, error).await;
+            }
+        }
+        if self.members.is_empty() && self.init_result.is_none() {
+            while let Some((route, id)) = self.waiting_init.pop_front() {
+                submit(handle, route, JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, text, None)).await;
+            }
+        }
+    }
+
+    /// Closes every child.
+    pub(crate) fn close(&mut self) {
+        for (_, member) in std::mem::take(&mut self.members) {
+            member.child.close(CHILD_GRACE);
+        }
+    }
+
+    /// Children running.
+    pub(crate) fn len(&self) -> usize {
+        self.members.len()
+    }
+}
