@@ -43,7 +43,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(feature = "aws")]
+pub mod http;
 mod runtime;
+
+#[cfg(feature = "aws")]
+pub use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec};
+#[cfg(feature = "aws")]
+pub use aws::{
+    EnvConfigError, aws_admin, aws_queue_client, from_env, on_async_io, sdk_config_from_env, shared_http_client,
+    with_endpoint,
+};
 
 pub use asyncmcp_driver::{
     ClientEvents, ClientHandle, DriverConfig, DriverError, MemoryQueue, QueueClient, RequestError, ServerEvents,

@@ -35,7 +35,7 @@ pub fn seed() -> [u8; 32] {
     seed
 }
 
-#[cfg(feature = "aws")]
+#[cfg(feature = "aws-core")]
 mod aws;
-#[cfg(feature = "aws")]
-pub use aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec};
+#[cfg(feature = "aws-core")]
+pub use aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, local_config};

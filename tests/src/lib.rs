@@ -4,6 +4,7 @@
 
 pub mod adapter;
 pub mod moto;
+pub mod moto_rig;
 
 use std::time::Instant;
 
