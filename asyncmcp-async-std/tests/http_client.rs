@@ -13,8 +13,8 @@ use futures_rustls::TlsAcceptor;
 use futures_rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use futures_rustls::rustls::{ServerConfig, crypto};
 
-/// Answers every request on a connection with `hello <n>` (Content-Length framed,
-/// keep-alive), for `connections` connections, then stops.
+/// Answers every request on one connection with `hello <n>` (Content-Length framed,
+/// keep-alive) until the client closes it.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     let mut n = 0;
     let mut buf = Vec::new();
@@ -40,6 +40,21 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     }
 }
 
+/// A TLS acceptor for `localhost` with a fresh self-signed certificate, and that
+/// certificate.
+fn tls_server() -> (TlsAcceptor, CertificateDer<'static>) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_der = CertificateDer::from(cert.cert.der().to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+    let server_config = ServerConfig::builder_with_provider(Arc::new(crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der.clone()], key)
+        .unwrap();
+    (TlsAcceptor::from(Arc::new(server_config)), cert_der)
+}
+
 fn listener() -> (Async<TcpListener>, SocketAddr) {
     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
     let addr = listener.get_ref().local_addr().unwrap();
@@ -56,16 +71,7 @@ async fn get(client: &AsyncIoHttpClient, url: &str) -> String {
 #[test]
 fn https_to_a_trusted_self_signed_server_and_connection_reuse() {
     async_io::block_on(async {
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let cert_der = CertificateDer::from(cert.cert.der().to_vec());
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
-        let server_config = ServerConfig::builder_with_provider(Arc::new(crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert_der.clone()], key)
-            .unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(server_config));
+        let (acceptor, cert_der) = tls_server();
         let (listener, addr) = listener();
         let server = async_std::task::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
@@ -88,16 +94,7 @@ fn https_to_a_trusted_self_signed_server_and_connection_reuse() {
 #[test]
 fn https_to_an_untrusted_server_fails_the_handshake() {
     async_io::block_on(async {
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let cert_der = CertificateDer::from(cert.cert.der().to_vec());
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
-        let server_config = ServerConfig::builder_with_provider(Arc::new(crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert_der], key)
-            .unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(server_config));
+        let (acceptor, _) = tls_server();
         let (listener, addr) = listener();
         let server = async_std::task::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();

@@ -6,18 +6,18 @@ use asyncmcp_async_std::proto::Address;
 use asyncmcp_async_std::{AwsAdmin, AwsQueueClient, QueueSpec};
 
 /// Command-line options of the pair.
-pub struct Options {
+pub(crate) struct Options {
     /// `sqs` or `sns-sqs`.
-    pub sns: bool,
+    pub(crate) sns: bool,
     /// A local endpoint (moto: `http://127.0.0.1:5000`); AWS from the environment otherwise.
-    pub endpoint_url: Option<String>,
-    pub region: String,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) region: String,
 }
 
-pub const USAGE: &str = "[--transport sqs|sns-sqs] [--endpoint-url URL] [--region REGION]";
+pub(crate) const USAGE: &str = "[--transport sqs|sns-sqs] [--endpoint-url URL] [--region REGION]";
 
 impl Options {
-    pub fn parse() -> Result<Self, String> {
+    pub(crate) fn parse() -> Result<Self, String> {
         let mut options = Options { sns: false, endpoint_url: None, region: "us-east-1".into() };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -38,7 +38,7 @@ impl Options {
 
     /// The SDK clients, on async-io: test credentials for a local endpoint,
     /// `AWS_*` variables for AWS.
-    pub fn clients(&self) -> Result<(AwsQueueClient, AwsAdmin), String> {
+    pub(crate) fn clients(&self) -> Result<(AwsQueueClient, AwsAdmin), String> {
         let config = match &self.endpoint_url {
             Some(url) => asyncmcp_async_std::local_config(url, &self.region).build(),
             None => asyncmcp_async_std::sdk_config_from_env().map_err(|e| e.to_string())?,
@@ -49,15 +49,15 @@ impl Options {
 
 /// The request queue URL, where clients send, where the server replies, and the
 /// reply queue URL.
-pub struct Wiring {
-    pub requests: String,
-    pub server_address: Address,
-    pub client_address: Address,
-    pub replies: String,
+pub(crate) struct Wiring {
+    pub(crate) requests: String,
+    pub(crate) server_address: Address,
+    pub(crate) client_address: Address,
+    pub(crate) replies: String,
 }
 
 /// Creates (or finds) the demo's queues, and for sns-sqs its topics and subscriptions.
-pub async fn wiring(admin: &AwsAdmin, sns: bool) -> Result<Wiring, String> {
+pub(crate) async fn wiring(admin: &AwsAdmin, sns: bool) -> Result<Wiring, String> {
     let spec = QueueSpec::default();
     let requests = admin.create_queue("asyncmcp-demo-requests", &spec).await.map_err(|e| e.to_string())?;
     let replies = admin.create_queue("asyncmcp-demo-replies", &spec).await.map_err(|e| e.to_string())?;

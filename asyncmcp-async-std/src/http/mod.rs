@@ -137,7 +137,7 @@ impl AsyncIoHttpClient {
                 }
                 Err(Failure::NotSent(back, e)) if reused => {
                     tracing::debug!("pooled connection to {}:{} was closed ({e}); trying another", key.host, key.port);
-                    request = back;
+                    request = *back;
                     stale += 1;
                 }
                 Err(Failure::NotSent(_, e) | Failure::Failed(e)) => {

@@ -34,7 +34,7 @@ pub(crate) struct Conn {
 /// Why a request on a connection failed.
 pub(crate) enum Failure {
     /// The request never reached the wire: it can go out on another connection.
-    NotSent(http::Request<SdkBody>, hyper::Error),
+    NotSent(Box<http::Request<SdkBody>>, hyper::Error),
     /// The request may have been sent.
     Failed(hyper::Error),
 }
@@ -53,10 +53,10 @@ impl Conn {
         let Conn { sender, driver } = self;
         let exchange = async move {
             if let Err(e) = sender.ready().await {
-                return Err(Failure::NotSent(request, e));
+                return Err(Failure::NotSent(Box::new(request), e));
             }
             let response = sender.try_send_request(request).await.map_err(|mut e| match e.take_message() {
-                Some(request) => Failure::NotSent(request, e.into_error()),
+                Some(request) => Failure::NotSent(Box::new(request), e.into_error()),
                 None => Failure::Failed(e.into_error()),
             })?;
             let (parts, body) = response.into_parts();
