@@ -20,7 +20,10 @@ fn main() -> Result<(), String> {
             asyncmcp_async_std::spawn_server(config, Arc::new(queue)).map_err(|e| e.to_string())?;
         println!("serving on {}", wiring.server_address);
         while let Some(event) = events.next().await {
-            let ServerEvent::Message { route, message } = event else { continue };
+            let ServerEvent::Message { route, message } = event else {
+                eprintln!("event: {event:?}");
+                continue;
+            };
             let Some(id) = message.id().cloned() else { continue };
             if message.kind() != MessageKind::Request {
                 continue;
