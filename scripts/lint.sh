@@ -18,3 +18,5 @@ if [ -n "$banned" ]; then
   exit 1
 fi
 echo "purity gate: ok"
+echo "== no tokio runtime under asyncmcp-async-std --features aws"
+bash scripts/check-no-tokio-runtime.sh

@@ -7,6 +7,15 @@
 //! is `asyncmcp-driver`'s, re-exported here, so code written against
 //! `asyncmcp-tokio`'s plain message API differs only in the crate name.
 //!
+//! **AWS without tokio** (feature `aws`): `aws_queue_client`, `aws_admin`,
+//! `with_endpoint` and `from_env` build the driver's `AwsQueueClient` / `AwsAdmin` on
+//! the SDK without `rt-tokio`, with `http::AsyncIoSleep` on async-io timers and
+//! `http::AsyncIoHttpClient` (hyper 1 HTTP/1.1 over async-io sockets, TLS from
+//! futures-rustls, a connection pool, responses read by Content-Length). No tokio
+//! runtime runs; the SDK and hyper link tokio for its `sync` primitives only.
+//! `aws-config` needs tokio, so `from_env` reads static credentials and the region
+//! from `AWS_*` variables; build an `SdkConfig` yourself for anything else.
+//!
 //! **async-std is deprecated** in favour of smol (advisory RUSTSEC-2025-0052, "async-std
 //! has been discontinued"). Both runtimes run on `async-io`, which is what this crate
 //! uses for timers, so moving to smol is the `smol` feature and a rename.
@@ -43,7 +52,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(feature = "aws")]
+pub mod http;
 mod runtime;
+
+#[cfg(feature = "aws")]
+pub use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, local_config};
+#[cfg(feature = "aws")]
+pub use aws::{
+    EnvConfigError, aws_admin, aws_queue_client, from_env, on_async_io, sdk_config_from_env, shared_http_client,
+    with_endpoint,
+};
 
 pub use asyncmcp_driver::{
     ClientEvents, ClientHandle, DriverConfig, DriverError, MemoryQueue, QueueClient, RequestError, ServerEvents,

@@ -45,7 +45,7 @@ pub(crate) fn fill_wall_clock(common: &mut asyncmcp_proto::Common) {
     }
 }
 
-#[cfg(feature = "aws")]
+#[cfg(feature = "aws-core")]
 mod aws;
-#[cfg(feature = "aws")]
-pub use aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec};
+#[cfg(feature = "aws-core")]
+pub use aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, local_config};

@@ -4,6 +4,7 @@
 
 pub mod adapter;
 pub mod moto;
+pub mod moto_rig;
 pub mod python;
 
 use std::time::Instant;

@@ -1,9 +1,9 @@
 //! [`AwsAdmin`]: idempotent creation and deletion of queues, topics and
 //! subscriptions, for tests and the `asyncmcp infra` command.
 
-use aws_config::SdkConfig;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
+use aws_types::SdkConfig;
 use serde_json::{Value, json};
 
 use super::Clients;
@@ -36,7 +36,8 @@ pub struct QueueInfo {
 /// succeeds.
 ///
 /// Errors are [`TransportError`]s, as for [`AwsQueueClient`](crate::AwsQueueClient).
-/// The futures must be polled inside a tokio runtime.
+/// The futures need the runtime of the `SdkConfig`'s HTTP client, as for
+/// [`AwsQueueClient`](crate::AwsQueueClient).
 #[derive(Debug, Clone)]
 pub struct AwsAdmin {
     clients: Clients,
@@ -50,12 +51,14 @@ impl AwsAdmin {
 
     /// An admin client configured from the environment (standard credential chain,
     /// region, `AWS_ENDPOINT_URL`).
+    #[cfg(feature = "aws")]
     pub async fn from_env() -> Self {
         Self { clients: Clients::from_env().await }
     }
 
     /// An admin client for a local emulator (moto, LocalStack) at `endpoint_url`, with
     /// fixed `test`/`test` credentials. Not for AWS.
+    #[cfg(feature = "aws")]
     pub fn with_endpoint(endpoint_url: &str, region: &str) -> Self {
         Self { clients: Clients::local(endpoint_url, region) }
     }

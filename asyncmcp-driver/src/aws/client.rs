@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use asyncmcp_proto::{Address, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, SendOp};
-use aws_config::SdkConfig;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_types::SdkConfig;
 
 use super::Clients;
 use super::convert::{
@@ -30,7 +30,8 @@ use crate::runtime::BoxFuture;
 /// `SentTimestamp`, takes 1 to 10 messages, and rounds the long-poll wait up to whole
 /// seconds (at most 20). `Binary` attributes travel as base64 text both ways.
 ///
-/// The futures must be polled inside a tokio runtime (the SDK's HTTP stack needs one).
+/// The futures need whatever runtime the `SdkConfig`'s HTTP client and sleep run on:
+/// tokio for the SDK defaults (feature `aws`), async-io for `asyncmcp-async-std`.
 /// Cloning is cheap and shares connections.
 #[derive(Debug, Clone)]
 pub struct AwsQueueClient {
@@ -45,14 +46,17 @@ impl AwsQueueClient {
         Self { clients: Clients::new(config) }
     }
 
-    /// A client configured from the environment: the standard credential chain, the
+    /// A client configured from the environment (feature `aws`): the standard credential chain, the
     /// region from `AWS_REGION` or the profile, and `AWS_ENDPOINT_URL` when set.
+    #[cfg(feature = "aws")]
     pub async fn from_env() -> Self {
         Self { clients: Clients::from_env().await }
     }
 
     /// A client for a local emulator (moto, LocalStack) at `endpoint_url`, such as
-    /// `http://127.0.0.1:5000`, with fixed `test`/`test` credentials. Not for AWS.
+    /// `http://127.0.0.1:5000`, with fixed `test`/`test` credentials (feature `aws`).
+    /// Not for AWS.
+    #[cfg(feature = "aws")]
     pub fn with_endpoint(endpoint_url: &str, region: &str) -> Self {
         Self { clients: Clients::local(endpoint_url, region) }
     }

@@ -2,12 +2,13 @@
 //!
 //! [`AwsQueueClient`] performs the core's operations; [`AwsAdmin`] creates and
 //! deletes queues, topics and subscriptions (for tests and `asyncmcp infra`). Both are
-//! built from an [`aws_config::SdkConfig`], so the standard credential chain, the
-//! region and `AWS_ENDPOINT_URL` work as in every other AWS tool.
+//! built from an [`SdkConfig`], so the standard credential chain, the region and
+//! `AWS_ENDPOINT_URL` work as in every other AWS tool.
 //!
-//! The SDK's HTTP stack runs on tokio: the futures these types return must be polled
-//! inside a tokio runtime (with the `asyncmcp-async-std` adapter, through
-//! `async-compat`).
+//! The SDK brings no runtime of its own here: its HTTP client and sleep come from the
+//! `SdkConfig`. With the `aws` feature they are the SDK's tokio defaults (and
+//! `from_env` / `with_endpoint` exist); with `aws-core` alone the caller supplies
+//! them, as `asyncmcp-async-std` does with its async-io HTTP client.
 
 mod admin;
 mod client;
@@ -17,9 +18,24 @@ mod errors;
 pub use admin::{AwsAdmin, QueueInfo, QueueSpec};
 pub use client::AwsQueueClient;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_sqs::config::BehaviorVersion;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+
+/// An [`SdkConfig`] builder for a local emulator (moto, LocalStack) at `endpoint_url`:
+/// that endpoint, `region`, fixed `test`/`test` credentials and the latest behavior
+/// version. It has no HTTP client or sleep yet unless the `aws` feature supplies the
+/// SDK defaults: a runtime adapter adds its own before `build()`.
+pub fn local_config(endpoint_url: &str, region: &str) -> aws_types::sdk_config::Builder {
+    let credentials = Credentials::new("test", "test", None, None, "asyncmcp-local-endpoint");
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint_url)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+}
 
 /// The two SDK clients, cheap to clone (each is an `Arc` inside).
 #[derive(Debug, Clone)]
@@ -34,17 +50,12 @@ impl Clients {
     }
 
     /// Clients for a local emulator: fixed test credentials, no credential chain.
+    #[cfg(feature = "aws")]
     fn local(endpoint_url: &str, region: &str) -> Self {
-        let credentials = Credentials::new("test", "test", None, None, "asyncmcp-local-endpoint");
-        let config = SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(endpoint_url)
-            .region(Region::new(region.to_owned()))
-            .credentials_provider(SharedCredentialsProvider::new(credentials))
-            .build();
-        Self::new(&config)
+        Self::new(&local_config(endpoint_url, region).build())
     }
 
+    #[cfg(feature = "aws")]
     async fn from_env() -> Self {
         Self::new(&aws_config::load_defaults(BehaviorVersion::latest()).await)
     }
