@@ -9,10 +9,10 @@ use crate::codec::WireMeta;
 use crate::config::{ClientConfig, Disposition, Era};
 use crate::dedup::DedupWindow;
 use crate::error::{ApiError, ConfigError, OpFailure};
-use crate::event::{ClientEvent, CloseReason, Fate, RejectReason, Rejection};
+use crate::event::{ClientEvent, CloseReason, RejectReason};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
-use crate::inbox::{Delivery, Inbox, Intake, Receipt};
+use crate::inbox::{Delivery, Inbox, Intake, Receipt, rejections};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
 use crate::outbound::Outbound;
@@ -380,20 +380,11 @@ impl Client {
     }
 
     fn reject(&mut self, receipts: Vec<Receipt>, reason: RejectReason, disposition: Disposition) {
-        for r in receipts {
-            let fate = match disposition {
-                Disposition::LeaveForRedrive => Fate::LeftForRedelivery,
-                _ => {
-                    self.delete(&r);
-                    Fate::Deleted
-                }
-            };
-            self.events.push_back(ClientEvent::Rejected(Rejection {
-                message_id: r.message_id,
-                reason: reason.clone(),
-                fate,
-            }));
+        let (doomed, rejections) = rejections(receipts, &reason, disposition);
+        for r in &doomed {
+            self.delete(r);
         }
+        self.events.extend(rejections.into_iter().map(ClientEvent::Rejected));
     }
 
     fn delete(&mut self, r: &Receipt) {

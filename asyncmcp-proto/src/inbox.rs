@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::codec::{self, Payload, WireMeta};
-use crate::config::Common;
+use crate::config::{Common, Disposition};
 use crate::dedup::DedupWindow;
-use crate::event::RejectReason;
+use crate::event::{Fate, RejectReason, Rejection};
 use crate::inbound::InboundMessage;
 use crate::jsonrpc::JsonRpcMessage;
 use crate::ordering::Reorder;
@@ -27,6 +27,23 @@ pub(crate) struct Delivery {
     pub(crate) receipts: Vec<Receipt>,
     pub(crate) meta: WireMeta,
     pub(crate) message: JsonRpcMessage,
+}
+
+/// Splits rejected `receipts` into those to delete now and the events reporting each
+/// one's fate, per `disposition`.
+pub(crate) fn rejections(
+    receipts: Vec<Receipt>,
+    reason: &RejectReason,
+    disposition: Disposition,
+) -> (Vec<Receipt>, Vec<Rejection>) {
+    let fate = match disposition {
+        Disposition::LeaveForRedrive => Fate::LeftForRedelivery,
+        _ => Fate::Deleted,
+    };
+    let events =
+        receipts.iter().map(|r| Rejection { message_id: r.message_id.clone(), reason: reason.clone(), fate }).collect();
+    let doomed = if fate == Fate::Deleted { receipts } else { Vec::new() };
+    (doomed, events)
 }
 
 /// What the pipeline made of its input.

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ConfigError};
 use crate::event::{CloseReason, Fate, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
-use crate::inbox::{Delivery, Inbox, Intake, Receipt};
+use crate::inbox::{Delivery, Inbox, Intake, Receipt, rejections};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
 use crate::outbound::Outbound;
@@ -220,20 +220,11 @@ impl Server {
     }
 
     fn reject(&mut self, receipts: Vec<Receipt>, reason: RejectReason, disposition: Disposition) {
-        for r in receipts {
-            let fate = match disposition {
-                Disposition::LeaveForRedrive => Fate::LeftForRedelivery,
-                _ => {
-                    self.delete(&r);
-                    Fate::Deleted
-                }
-            };
-            self.events.push_back(ServerEvent::Rejected(Rejection {
-                message_id: r.message_id,
-                reason: reason.clone(),
-                fate,
-            }));
+        let (doomed, rejections) = rejections(receipts, &reason, disposition);
+        for r in &doomed {
+            self.delete(r);
         }
+        self.events.extend(rejections.into_iter().map(ServerEvent::Rejected));
     }
 
     fn delete(&mut self, r: &Receipt) {

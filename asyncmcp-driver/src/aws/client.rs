@@ -242,6 +242,20 @@ impl<'a> Entries<'a> {
         Self { call, rejected: Vec::new(), sent: Vec::new() }
     }
 
+    /// Records how building `id`'s entry went; returns the entry to send.
+    fn take<T>(&mut self, id: OpId, built: Result<T, OpFailure>) -> Option<T> {
+        match built {
+            Ok(entry) => {
+                self.sent.push(id);
+                Some(entry)
+            }
+            Err(failure) => {
+                self.rejected.push((id, OpResult::Failed(failure)));
+                None
+            }
+        }
+    }
+
     /// Every sent entry failed with the whole call's error.
     fn all_failed(self, failure: &OpFailure) -> Vec<(OpId, OpResult)> {
         let mut results = self.rejected;
@@ -295,13 +309,7 @@ async fn send_message_batch(clients: &Clients, url: &str, ops: Vec<QueueOp>) -> 
                 .build()
                 .map_err(|e| OpFailure::fatal(format!("sqs:SendMessageBatch on queue {url}: {e}")))
         });
-        match built {
-            Ok(entry) => {
-                entries.sent.push(op.id);
-                request.push(entry);
-            }
-            Err(failure) => entries.rejected.push((op.id, OpResult::Failed(failure))),
-        }
+        request.extend(entries.take(op.id, built));
     }
     if request.is_empty() {
         return entries.rejected;
@@ -331,13 +339,7 @@ async fn publish_batch(clients: &Clients, arn: &str, ops: Vec<QueueOp>) -> Vec<(
                 .build()
                 .map_err(|e| OpFailure::fatal(format!("sns:PublishBatch on topic {arn}: {e}")))
         });
-        match built {
-            Ok(entry) => {
-                entries.sent.push(op.id);
-                request.push(entry);
-            }
-            Err(failure) => entries.rejected.push((op.id, OpResult::Failed(failure))),
-        }
+        request.extend(entries.take(op.id, built));
     }
     if request.is_empty() {
         return entries.rejected;
@@ -362,13 +364,7 @@ async fn delete_batch(clients: &Clients, url: &str, ops: Vec<QueueOp>) -> Vec<(O
             .receipt_handle(receipt_handle)
             .build()
             .map_err(|e| OpFailure::fatal(format!("sqs:DeleteMessageBatch on queue {url}: {e}")));
-        match built {
-            Ok(entry) => {
-                entries.sent.push(op.id);
-                request.push(entry);
-            }
-            Err(failure) => entries.rejected.push((op.id, OpResult::Failed(failure))),
-        }
+        request.extend(entries.take(op.id, built));
     }
     if request.is_empty() {
         return entries.rejected;
@@ -394,13 +390,7 @@ async fn change_visibility_batch(clients: &Clients, url: &str, ops: Vec<QueueOp>
             .visibility_timeout(secs(u64::from(timeout_secs), u64::from(MAX_VISIBILITY_SECS)))
             .build()
             .map_err(|e| OpFailure::fatal(format!("sqs:ChangeMessageVisibilityBatch on queue {url}: {e}")));
-        match built {
-            Ok(entry) => {
-                entries.sent.push(op.id);
-                request.push(entry);
-            }
-            Err(failure) => entries.rejected.push((op.id, OpResult::Failed(failure))),
-        }
+        request.extend(entries.take(op.id, built));
     }
     if request.is_empty() {
         return entries.rejected;
