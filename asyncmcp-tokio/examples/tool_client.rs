@@ -19,7 +19,7 @@ use asyncmcp_tokio::proto::{Address, ClientConfig, Era};
 use asyncmcp_tokio::rmcp::QueueClientTransport;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ProgressNotificationParam, ProtocolVersion};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, NotificationContext};
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient};
 
 /// Prints progress notifications as they arrive.
 #[derive(Clone, Default)]
