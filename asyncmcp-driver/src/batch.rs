@@ -1,6 +1,8 @@
-//! Gathering ready operations into batch calls.
+//! Gathering ready operations into batch calls, and holding them back briefly so
+//! that fewer calls carry them.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use asyncmcp_proto::{Address, OpKind, QueueOp};
 
@@ -13,7 +15,7 @@ pub(crate) const MAX_BATCH_BYTES: usize = 262_144;
 
 /// Ops that can go in one call: the same kind, to the same queue or topic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
+pub(crate) enum Key {
     Send(Address),
     Delete(String),
     Visibility(String),
@@ -28,7 +30,7 @@ pub(crate) fn call_kind(op: &QueueOp) -> Call {
     }
 }
 
-fn key(op: &QueueOp) -> Key {
+pub(crate) fn key(op: &QueueOp) -> Key {
     match &op.kind {
         OpKind::Send(s) => Key::Send(s.to.clone()),
         OpKind::Delete { queue_url, .. } => Key::Delete(queue_url.clone()),
@@ -63,6 +65,102 @@ pub(crate) fn gather(ops: Vec<QueueOp>) -> Vec<Vec<QueueOp>> {
         }
     }
     by_key.into_values().flatten().collect()
+}
+
+/// Ops held back, per destination and kind, with when the oldest was held.
+#[derive(Debug)]
+struct Held {
+    ops: Vec<QueueOp>,
+    since: Instant,
+}
+
+/// The API-call economy of the event loop: which ready ops go out now, in which
+/// batches, and which wait.
+///
+/// - An op never waits for a call to another destination or of another kind.
+/// - A send or publish goes out at once when no call of its kind to its destination is
+///   in flight; otherwise it waits for that call to end and then goes with everything
+///   that gathered meanwhile (self-clocking: no added latency when idle, batches under
+///   load).
+/// - A delete or visibility change (acknowledgements: nobody waits for them) also waits
+///   up to `linger` from the first one held, so several go in one call.
+/// - A full batch (10 entries, or the byte limit) goes out at once.
+/// - `flush` (shutdown) sends everything held, now.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    held: BTreeMap<Key, Held>,
+    busy: BTreeMap<Key, usize>,
+    linger: Duration,
+}
+
+impl Outbox {
+    pub(crate) fn new(linger: Duration) -> Self {
+        Self { held: BTreeMap::new(), busy: BTreeMap::new(), linger }
+    }
+
+    /// Takes ops the machine produced.
+    pub(crate) fn push(&mut self, op: QueueOp, now: Instant) {
+        self.held.entry(key(&op)).or_insert_with(|| Held { ops: Vec::new(), since: now }).ops.push(op);
+    }
+
+    /// Nothing is held and no call is in flight.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.held.is_empty() && self.busy.is_empty()
+    }
+
+    /// A call for `key` ended.
+    pub(crate) fn done(&mut self, key: &Key) {
+        if let Some(n) = self.busy.get_mut(key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.busy.remove(key);
+            }
+        }
+    }
+
+    fn waits(&self, key: &Key, since: Instant, now: Instant) -> bool {
+        if self.busy.contains_key(key) {
+            return true;
+        }
+        match key {
+            Key::Send(_) => false,
+            Key::Delete(_) | Key::Visibility(_) => now < since + self.linger,
+        }
+    }
+
+    /// The batches to call now (each marked in flight until [`done`](Self::done)).
+    pub(crate) fn ready(&mut self, now: Instant, flush: bool) -> Vec<(Key, Vec<QueueOp>)> {
+        let mut out = Vec::new();
+        let keys: Vec<Key> = self.held.keys().cloned().collect();
+        for k in keys {
+            let Some(held) = self.held.remove(&k) else { continue };
+            let waits = !flush && self.waits(&k, held.since, now);
+            let mut batches = gather(held.ops);
+            let last_full = batches.last().is_some_and(|b| b.len() >= MAX_ENTRIES);
+            if waits
+                && !last_full
+                && let Some(last) = batches.pop()
+            {
+                // Bytes or count filled the others; the last one waits for company.
+                self.held.insert(k.clone(), Held { ops: last, since: held.since });
+            }
+            for b in batches {
+                *self.busy.entry(k.clone()).or_insert(0) += 1;
+                out.push((k.clone(), b));
+            }
+        }
+        out
+    }
+
+    /// When a held op stops waiting without any call ending: the earliest linger
+    /// deadline of an acknowledgement whose destination has no call in flight.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.held
+            .iter()
+            .filter(|(k, _)| !self.busy.contains_key(*k) && !matches!(k, Key::Send(_)))
+            .map(|(_, h)| h.since + self.linger)
+            .min()
+    }
 }
 
 #[cfg(test)]
@@ -116,5 +214,80 @@ mod tests {
         let ops: Vec<QueueOp> = (0..4).map(|i| send(i, "http://q/a", 100_000)).collect();
         let batches = gather(ops);
         assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2]);
+    }
+
+    fn ids(batches: &[(Key, Vec<QueueOp>)]) -> Vec<Vec<u64>> {
+        batches.iter().map(|(_, b)| b.iter().map(|op| op.id.0).collect()).collect()
+    }
+
+    #[test]
+    fn a_send_goes_at_once_then_later_ones_wait_for_the_call_in_flight() {
+        let t0 = Instant::now();
+        let mut outbox = Outbox::new(Duration::from_millis(20));
+        outbox.push(send(1, "http://q/a", 10), t0);
+        let first = outbox.ready(t0, false);
+        assert_eq!(ids(&first), [vec![1]]);
+        // While it is in flight, more sends to the same queue gather...
+        for i in 2..6 {
+            outbox.push(send(i, "http://q/a", 10), t0);
+        }
+        // ...but a send elsewhere does not wait.
+        outbox.push(send(9, "http://q/b", 10), t0);
+        assert_eq!(ids(&outbox.ready(t0, false)), [vec![9]]);
+        assert!(outbox.deadline().is_none(), "sends wait for a call, not a clock");
+        outbox.done(&first[0].0);
+        assert_eq!(ids(&outbox.ready(t0, false)), [vec![2, 3, 4, 5]]);
+    }
+
+    #[test]
+    fn a_full_batch_goes_even_while_a_call_is_in_flight() {
+        let t0 = Instant::now();
+        let mut outbox = Outbox::new(Duration::from_millis(20));
+        outbox.push(send(0, "http://q/a", 10), t0);
+        assert_eq!(outbox.ready(t0, false).len(), 1);
+        for i in 1..=12 {
+            outbox.push(send(i, "http://q/a", 10), t0);
+        }
+        let batches = outbox.ready(t0, false);
+        assert_eq!(ids(&batches), [(1..=10).collect::<Vec<_>>()]);
+        assert!(!outbox.is_empty());
+    }
+
+    #[test]
+    fn deletes_linger_until_the_deadline_or_ten() {
+        let t0 = Instant::now();
+        let linger = Duration::from_millis(20);
+        let mut outbox = Outbox::new(linger);
+        outbox.push(delete(1, "http://q/a"), t0);
+        outbox.push(delete(2, "http://q/a"), t0 + Duration::from_millis(5));
+        assert!(outbox.ready(t0 + Duration::from_millis(5), false).is_empty());
+        assert_eq!(outbox.deadline(), Some(t0 + linger));
+        let batches = outbox.ready(t0 + linger, false);
+        assert_eq!(ids(&batches), [vec![1, 2]]);
+        outbox.done(&batches[0].0);
+        assert!(outbox.is_empty());
+
+        for i in 10..20 {
+            outbox.push(delete(i, "http://q/a"), t0);
+        }
+        assert_eq!(ids(&outbox.ready(t0, false)), [(10..20).collect::<Vec<_>>()], "ten go without waiting");
+    }
+
+    #[test]
+    fn flush_sends_everything_held() {
+        let t0 = Instant::now();
+        let mut outbox = Outbox::new(Duration::from_secs(60));
+        outbox.push(send(1, "http://q/a", 10), t0);
+        let first = outbox.ready(t0, false);
+        outbox.push(send(2, "http://q/a", 10), t0);
+        outbox.push(delete(3, "http://q/a"), t0);
+        assert!(outbox.ready(t0, false).is_empty());
+        let flushed = outbox.ready(t0, true);
+        assert_eq!(flushed.len(), 2);
+        outbox.done(&first[0].0);
+        for (k, _) in &flushed {
+            outbox.done(k);
+        }
+        assert!(outbox.is_empty());
     }
 }

@@ -15,7 +15,7 @@ use futures::{FutureExt, StreamExt, select_biased};
 
 use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
 
-use crate::batch::{call_kind, gather};
+use crate::batch::{Key, Outbox, call_kind};
 use crate::machine::Machine;
 use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
 use crate::runtime::{BoxFuture, Runtime};
@@ -46,6 +46,11 @@ pub struct DriverConfig {
     pub drain_on_drop: Duration,
     /// First wait after a failed receive; doubles up to 20 s.
     pub receive_retry: Duration,
+    /// How long deletes and visibility changes (acknowledgements: nobody waits for
+    /// them) are held so that several go in one batch call; ten go at once. Sends are
+    /// never delayed by a clock: one that finds a send to the same destination in
+    /// flight goes, with any others gathered meanwhile, when that call ends.
+    pub ack_linger: Duration,
 }
 
 impl Default for DriverConfig {
@@ -57,6 +62,7 @@ impl Default for DriverConfig {
             budget: 64,
             drain_on_drop: Duration::from_secs(10),
             receive_retry: Duration::from_millis(500),
+            ack_linger: Duration::from_millis(20),
         }
     }
 }
@@ -77,12 +83,10 @@ impl Future for YieldNow {
     }
 }
 
-fn execute<Q: QueueClient>(
-    queue: &Q,
-    batch: Vec<QueueOp>,
-    stats: &Arc<Stats>,
-) -> BoxFuture<'static, Vec<(OpId, OpResult)>> {
-    let Some(first) = batch.first() else { return Box::pin(async { Vec::new() }) };
+type Done = (Key, Vec<(OpId, OpResult)>);
+
+fn execute<Q: QueueClient>(queue: &Q, key: Key, batch: Vec<QueueOp>, stats: &Arc<Stats>) -> BoxFuture<'static, Done> {
+    let Some(first) = batch.first() else { return Box::pin(async move { (key, Vec::new()) }) };
     let kind = call_kind(first);
     let stats = Arc::clone(stats);
     let fut: BoxFuture<'static, Vec<(OpId, OpResult)>> = if batch.len() == 1 {
@@ -110,7 +114,7 @@ fn execute<Q: QueueClient>(
         let results = fut.await;
         let failed = results.iter().filter(|(_, r)| matches!(r, OpResult::Failed(_))).count();
         stats.failed(failed as u64);
-        results
+        (key, results)
     })
 }
 
@@ -137,7 +141,8 @@ pub(crate) async fn run<M, R, Q>(
     Q: QueueClient,
 {
     let queue_url = machine.queue_url();
-    let mut ops: FuturesUnordered<BoxFuture<'static, Vec<(OpId, OpResult)>>> = FuturesUnordered::new();
+    let mut ops: FuturesUnordered<BoxFuture<'static, Done>> = FuturesUnordered::new();
+    let mut outbox = Outbox::new(config.ack_linger);
     let mut receiving: Fuse<BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>>> = Fuse::terminated();
     let mut undelivered: VecDeque<M::Event> = VecDeque::new();
     let mut app_gone = false;
@@ -154,12 +159,11 @@ pub(crate) async fn run<M, R, Q>(
             if machine.poll_timeout().is_some_and(|t| t <= now) {
                 machine.handle_timeout(now);
             }
-            let mut ready = Vec::new();
             while let Some(op) = machine.poll_op() {
-                ready.push(op);
+                outbox.push(op, now);
             }
-            for batch in gather(ready) {
-                ops.push(execute(&*queue, batch, &stats));
+            for (key, batch) in outbox.ready(runtime.now(), shutdown.is_some()) {
+                ops.push(execute(&*queue, key, batch, &stats));
             }
             // Take events only while there is room: past that they stay in the
             // machine, whose receive credit then drops to zero.
@@ -201,7 +205,7 @@ pub(crate) async fn run<M, R, Q>(
                 sd.finished = true;
                 continue;
             }
-            if sd.finished && ops.is_empty() && (undelivered.is_empty() || app_gone) {
+            if sd.finished && ops.is_empty() && outbox.is_empty() && (undelivered.is_empty() || app_gone) {
                 for done in sd.done.drain(..) {
                     let _ = done.send(());
                 }
@@ -227,11 +231,15 @@ pub(crate) async fn run<M, R, Q>(
         }
 
         // 4. Wait for something to happen.
-        let wake_at =
-            [machine.poll_timeout(), receive_after, shutdown.as_ref().filter(|s| !s.finished).map(|s| s.deadline)]
-                .into_iter()
-                .flatten()
-                .min();
+        let wake_at = [
+            machine.poll_timeout(),
+            receive_after,
+            shutdown.as_ref().filter(|s| !s.finished).map(|s| s.deadline),
+            outbox.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let mut timer = match wake_at {
             Some(t) => runtime.sleep_until(t).fuse(),
             None => Fuse::terminated(),
@@ -243,8 +251,9 @@ pub(crate) async fn run<M, R, Q>(
             futures::future::poll_fn(move |cx| events.poll_ready(cx)).boxed().fuse()
         };
         select_biased! {
-            results = ops.select_next_some() => {
+            (key, results) = ops.select_next_some() => {
                 let now = runtime.now();
+                outbox.done(&key);
                 for (id, result) in results {
                     machine.handle_op_result(id, result, now);
                 }

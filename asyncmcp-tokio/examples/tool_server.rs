@@ -1,56 +1,173 @@
-//! A `#[tool]` server on a queue: the two lines that matter are the `serve` call.
+//! An rmcp `#[tool]` server on SQS, reached over sqs or sns-sqs. The two lines that
+//! matter are `QueueServer::start` and `run`.
 //!
-//! `AwsQueueClient` (feature `aws`) is not in this branch yet, so this runs over the
-//! in-memory broker; against real SQS only the `queue` line changes. To show the
-//! server answering, a plain asyncmcp client (no rmcp) sends one modern-era request.
-//! `cargo run -p asyncmcp-tokio --example tool_server`
+//! Tools: `echo`, `add`, and `countdown`, which runs one second per step and reports
+//! `notifications/progress` as it goes.
+//!
+//! Against moto (`python3 -m moto.server -p 5000`), creating the queues and topics:
+//! ```text
+//! cargo run -p asyncmcp-tokio --features aws --example tool_server -- \
+//!     --endpoint-url http://127.0.0.1:5000 --transport sns-sqs --create
+//! ```
+//! It prints the `tool_client` command to run next. Against AWS, leave out
+//! `--endpoint-url` (the standard credential chain, `AWS_REGION` and
+//! `AWS_ENDPOINT_URL` apply) and name existing resources:
+//! `--queue-url URL --allow-reply ADDRESS` (the reply queue URL or topic ARN clients
+//! give; `--allow-reply-prefix` for many clients).
 use std::sync::Arc;
 use std::time::Duration;
 
-use asyncmcp_tokio::proto::sim::QueueOptions;
-use asyncmcp_tokio::proto::{Address, AllowList, ClientConfig, Era, ServerConfig};
+use asyncmcp_tokio::proto::{AllowList, ServerConfig};
+use asyncmcp_tokio::rmcp::QueueServer;
+use asyncmcp_tokio::{AwsAdmin, AwsQueueClient, QueueSpec};
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::ProgressNotificationParam;
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 #[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
-struct Greeting {
-    /// Who to greet.
-    name: String,
+struct EchoArgs {
+    /// What to echo.
+    text: String,
+}
+
+#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+struct AddArgs {
+    a: i64,
+    b: i64,
+}
+
+#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+struct CountdownArgs {
+    /// Seconds to count down.
+    seconds: u32,
 }
 
 #[derive(Clone, Default)]
-struct Greeter;
+struct Tools;
 
 #[tool_router]
-impl Greeter {
-    #[tool(description = "Say hello")]
-    fn hello(&self, Parameters(Greeting { name }): Parameters<Greeting>) -> String {
-        format!("hello, {name}")
+impl Tools {
+    #[tool(description = "Echo the text back")]
+    fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
+        text
+    }
+
+    #[tool(description = "Add two integers")]
+    fn add(&self, Parameters(AddArgs { a, b }): Parameters<AddArgs>) -> String {
+        (a + b).to_string()
+    }
+
+    #[tool(description = "Count down, one step per second, reporting progress")]
+    async fn countdown(
+        &self,
+        Parameters(CountdownArgs { seconds }): Parameters<CountdownArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<String, ErrorData> {
+        let token = context.meta.get_progress_token();
+        for step in 1..=seconds {
+            tokio::select! {
+                _ = context.ct.cancelled() => return Err(ErrorData::internal_error("cancelled", None)),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            if let Some(token) = &token {
+                let note = ProgressNotificationParam::new(token.clone(), f64::from(step))
+                    .with_total(f64::from(seconds))
+                    .with_message(format!("{} s left", seconds - step));
+                context.peer.notify_progress(note).await.map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            }
+        }
+        Ok("liftoff".to_owned())
     }
 }
 
 #[tool_handler]
-impl ServerHandler for Greeter {}
+impl ServerHandler for Tools {}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+const REGION: &str = "us-east-1";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let queue = Arc::new(asyncmcp_tokio::memory_queue());
-    let requests = queue.create_queue("greeter-requests", QueueOptions::default());
-    let replies = queue.create_queue("greeter-replies", QueueOptions::default());
+    let endpoint = arg("--endpoint-url");
+    let transport = arg("--transport").unwrap_or_else(|| "sqs".to_owned());
+    if transport != "sqs" && transport != "sns-sqs" {
+        return Err(format!("--transport {transport}: expected sqs or sns-sqs").into());
+    }
+    let queue = Arc::new(match &endpoint {
+        Some(url) => AwsQueueClient::with_endpoint(url, REGION),
+        None => AwsQueueClient::from_env().await,
+    });
+
+    let (queue_url, allow) = if flag("--create") {
+        let admin = match &endpoint {
+            Some(url) => AwsAdmin::with_endpoint(url, REGION),
+            None => AwsAdmin::from_env().await,
+        };
+        let name = arg("--name").unwrap_or_else(|| "asyncmcp-example".to_owned());
+        let requests = admin.create_queue(&format!("{name}-requests"), &QueueSpec::default()).await?;
+        let replies = admin.create_queue(&format!("{name}-replies"), &QueueSpec::default()).await?;
+        let (server, reply_to) = if transport == "sns-sqs" {
+            let raw = flag("--raw");
+            let server_topic = admin.create_topic(&format!("{name}-requests")).await?;
+            let client_topic = admin.create_topic(&format!("{name}-replies")).await?;
+            admin.subscribe_queue(&server_topic, &requests.arn, &requests.url, raw).await?;
+            admin.subscribe_queue(&client_topic, &replies.arn, &replies.url, raw).await?;
+            (server_topic, client_topic)
+        } else {
+            (requests.url.clone(), replies.url.clone())
+        };
+        let endpoint_arg = endpoint.as_ref().map(|e| format!(" --endpoint-url {e}")).unwrap_or_default();
+        println!("created {transport} resources; run the client with:");
+        println!(
+            "  cargo run -p asyncmcp-tokio --features aws --example tool_client --{endpoint_arg} \
+             --transport {transport} --server {server} --reply-to {reply_to} --reply-queue {} [--modern]",
+            replies.url
+        );
+        (requests.url, AllowList::new().exact(reply_to))
+    } else {
+        let queue_url = arg("--queue-url").ok_or("missing --queue-url (or --create)")?;
+        let allow = match (arg("--allow-reply"), arg("--allow-reply-prefix")) {
+            (Some(exact), _) => AllowList::new().exact(exact),
+            (None, Some(prefix)) => AllowList::new().prefix(prefix),
+            (None, None) => return Err("missing --allow-reply ADDRESS or --allow-reply-prefix PREFIX".into()),
+        };
+        (queue_url, allow)
+    };
 
     // The server: any rmcp ServerHandler, one fresh instance per session or request.
-    let config = ServerConfig::new(requests.clone(), AllowList::new().prefix("http://sim.local/"));
-    tokio::spawn(asyncmcp_tokio::rmcp::serve(Greeter::default, config, Arc::clone(&queue)));
-
-    // A raw modern-era request, as any MCP client over asyncmcp would send it.
-    let mut client_config =
-        ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "raw-client");
-    client_config.era = Era::Modern;
-    let (client, _events) = asyncmcp_tokio::spawn_client(client_config, Arc::clone(&queue))?;
-    let params = serde_json::json!({"name": "hello", "arguments": {"name": "queue"}});
-    let reply = client.call("tools/call", Some(params)).await?;
-    println!("tools/call hello -> {reply}");
-    client.shutdown(Duration::from_secs(1)).await;
+    let server = QueueServer::start(Tools::default, ServerConfig::new(queue_url.clone(), allow), queue)?;
+    let handle = server.handle();
+    println!("serving echo, add and countdown on {queue_url} (Ctrl-C to stop)");
+    let running = tokio::spawn(server.run());
+    tokio::select! {
+        _ = running => {}
+        _ = wait_for_stdin_close() => {
+            handle.shutdown(Duration::from_secs(5)).await;
+        }
+    }
     Ok(())
+}
+
+/// Resolves when standard input reaches end of file (Ctrl-D, or a closed pipe).
+async fn wait_for_stdin_close() {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = stdin.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+    }
 }

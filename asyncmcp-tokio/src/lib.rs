@@ -13,6 +13,9 @@ pub use asyncmcp_driver::{
 pub use asyncmcp_proto as proto;
 pub use runtime::TokioRuntime;
 
+#[cfg(feature = "aws")]
+pub use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec};
+
 use std::sync::Arc;
 
 use asyncmcp_proto::{ClientConfig, ConfigError, ServerConfig};
@@ -33,7 +36,23 @@ pub fn spawn_client<Q: QueueClient>(
     config: ClientConfig,
     queue: Arc<Q>,
 ) -> Result<(ClientHandle, ClientEvents), ConfigError> {
-    asyncmcp_driver::spawn_client(config, TokioRuntime::current(), queue, DriverConfig::default())
+    spawn_client_with(config, queue, DriverConfig::default())
+}
+
+/// Starts a client on the current tokio runtime with driver options (for example a
+/// shorter long poll in tests: `driver.long_poll = Duration::from_secs(1)`).
+///
+/// # Errors
+/// [`ConfigError`] for a configuration that cannot work.
+///
+/// # Panics
+/// Outside a tokio runtime.
+pub fn spawn_client_with<Q: QueueClient>(
+    config: ClientConfig,
+    queue: Arc<Q>,
+    driver: DriverConfig,
+) -> Result<(ClientHandle, ClientEvents), ConfigError> {
+    asyncmcp_driver::spawn_client(config, TokioRuntime::current(), queue, driver)
 }
 
 /// Starts a server on the current tokio runtime.
@@ -47,5 +66,20 @@ pub fn spawn_server<Q: QueueClient>(
     config: ServerConfig,
     queue: Arc<Q>,
 ) -> Result<(ServerHandle, ServerEvents), ConfigError> {
-    asyncmcp_driver::spawn_server(config, TokioRuntime::current(), queue, DriverConfig::default())
+    spawn_server_with(config, queue, DriverConfig::default())
+}
+
+/// Starts a server on the current tokio runtime with driver options.
+///
+/// # Errors
+/// [`ConfigError`] for a configuration that cannot work.
+///
+/// # Panics
+/// Outside a tokio runtime.
+pub fn spawn_server_with<Q: QueueClient>(
+    config: ServerConfig,
+    queue: Arc<Q>,
+    driver: DriverConfig,
+) -> Result<(ServerHandle, ServerEvents), ConfigError> {
+    asyncmcp_driver::spawn_server(config, TokioRuntime::current(), queue, driver)
 }

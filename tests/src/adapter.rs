@@ -238,13 +238,20 @@ pub async fn reordering<R: Runtime + Clone>(runtime: R) {
 /// A request that runs longer than the visibility timeout is kept invisible by
 /// heartbeats: it runs once.
 pub async fn visibility_heartbeat<R: Runtime + Clone>(runtime: R) {
-    let rig = Rig::new(runtime, Transport::Sqs, Faults::default(), Duration::from_secs(2));
+    let rig = Rig::new(runtime.clone(), Transport::Sqs, Faults::default(), Duration::from_secs(2));
     let (_server, seen) = rig.echo_server(Duration::from_secs(5));
     let (client, _events) = rig.client(rig.client_config(Era::Modern));
     let answer = client.call("tools/call", Some(echo_call("slow"))).await.unwrap();
     assert_eq!(text_of(&answer), "slow");
     assert_eq!(seen.lock().unwrap().deliveries("tools/call", &RequestId::Number(1)), 1);
     assert!(rig.queue.sim_stats().visibility_changes >= 2, "{:?}", rig.queue.sim_stats());
+    // The driver gathers deletes for a short interval (`DriverConfig::ack_linger`).
+    for _ in 0..50 {
+        if rig.queue.queue_depth(&rig.requests).map(|d| d.visible + d.in_flight) == Some(0) {
+            break;
+        }
+        runtime.sleep_until(runtime.now() + Duration::from_millis(20)).await;
+    }
     assert_eq!(rig.queue.queue_depth(&rig.requests).map(|d| d.visible + d.in_flight), Some(0));
 }
 

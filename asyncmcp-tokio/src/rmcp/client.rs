@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ::rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use ::rmcp::transport::Transport;
-use asyncmcp_driver::{ClientEvents, ClientHandle, DriverError, QueueClient};
+use asyncmcp_driver::{ClientEvents, ClientHandle, DriverConfig, DriverError, QueueClient};
 use asyncmcp_proto::{
     ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, RequestId, error_codes,
 };
@@ -61,7 +61,22 @@ impl QueueClientTransport {
     /// # Panics
     /// Outside a tokio runtime.
     pub fn spawn<Q: QueueClient>(config: ClientConfig, queue: Arc<Q>) -> Result<Self, ConfigError> {
-        let (handle, events) = crate::spawn_client(config, queue)?;
+        Self::spawn_with(config, queue, DriverConfig::default())
+    }
+
+    /// As [`spawn`](Self::spawn), with driver options (long-poll wait, channel sizes).
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a configuration that cannot work.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn spawn_with<Q: QueueClient>(
+        config: ClientConfig,
+        queue: Arc<Q>,
+        driver: DriverConfig,
+    ) -> Result<Self, ConfigError> {
+        let (handle, events) = crate::spawn_client_with(config, queue, driver)?;
         Ok(Self::new(handle, events))
     }
 

@@ -7,7 +7,7 @@ use ::rmcp::model::{ClientCapabilities, Implementation, InitializeRequestParams,
 use ::rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage, serve_directly};
 use ::rmcp::transport::Transport;
 use ::rmcp::{ServerHandler, ServiceExt};
-use asyncmcp_driver::{QueueClient, ServerEvents, ServerHandle};
+use asyncmcp_driver::{DriverConfig, QueueClient, ServerEvents, ServerHandle};
 use asyncmcp_proto::handshake::INITIALIZE;
 use asyncmcp_proto::{
     ConfigError, JsonRpcMessage, MessageKind, RequestId, RequestToken, Route, ServerConfig, ServerEvent, SessionId,
@@ -81,7 +81,23 @@ where
     /// # Panics
     /// Outside a tokio runtime.
     pub fn start<Q: QueueClient>(factory: F, config: ServerConfig, queue: Arc<Q>) -> Result<Self, ConfigError> {
-        let (handle, events) = crate::spawn_server(config, queue)?;
+        Self::start_with(factory, config, queue, DriverConfig::default())
+    }
+
+    /// As [`start`](Self::start), with driver options (long-poll wait, channel sizes).
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a configuration that cannot work.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start_with<Q: QueueClient>(
+        factory: F,
+        config: ServerConfig,
+        queue: Arc<Q>,
+        driver: DriverConfig,
+    ) -> Result<Self, ConfigError> {
+        let (handle, events) = crate::spawn_server_with(config, queue, driver)?;
         Ok(Self::from_parts(factory, handle, events))
     }
 

@@ -1,0 +1,508 @@
+//! The client half of `scripts/bench-moto.sh`: against a local moto server, creates
+//! the queues (and topics) of one topology, starts `bench_server` in another process,
+//! connects an rmcp client, and calls `echo` with 1 KiB of text: `--seq` calls one at
+//! a time, then `--par` calls with `--in-flight` at once. For each phase it prints
+//! round trips per second, latency percentiles, SQS/SNS calls per round trip (both
+//! sides' driver stats; a batch call counts once) and CPU time (user + system, from
+//! `/proc/<pid>/stat`) of each process per round trip. Then it runs a raw-SDK loop
+//! doing the same hops (send or publish, receive, delete; no asyncmcp) on fresh queues
+//! and prints our rate as a ratio to it.
+//!
+//! `bench_client --endpoint-url http://127.0.0.1:PORT --transport sqs|sns-sqs [--raw]
+//! [--modern] [--seq 200] [--par 400] [--in-flight 8] [--server-bin PATH]`
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use asyncmcp_tokio::proto::{Address, ClientConfig, Era};
+use asyncmcp_tokio::rmcp::QueueClientTransport;
+use asyncmcp_tokio::{AwsAdmin, AwsQueueClient, ClientHandle, DriverConfig, QueueSpec, StatsSnapshot};
+use rmcp::RoleClient;
+use rmcp::model::{CallToolRequestParams, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, Peer};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const REGION: &str = "us-east-1";
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+fn number(name: &str, default: usize) -> Result<usize, Error> {
+    match arg(name) {
+        Some(n) => Ok(n.parse().map_err(|e| format!("{name} {n}: {e}"))?),
+        None => Ok(default),
+    }
+}
+
+// ---------------------------------------------------------------- CPU and stats
+
+/// Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`, 100 on Linux).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// User + system CPU seconds of process `pid` so far (all its threads, live or ended).
+fn cpu_secs(pid: u32, ticks: f64) -> Result<f64, Error> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or("bad /proc stat")?;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // Fields 14 and 15 of the file (utime, stime) are 12th and 13th after the comm.
+    let utime: f64 = fields.get(11).ok_or("no utime")?.parse()?;
+    let stime: f64 = fields.get(12).ok_or("no stime")?.parse()?;
+    Ok((utime + stime) / ticks)
+}
+
+/// The server process and its command pipe.
+struct ServerProcess {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl ServerProcess {
+    async fn start(bin: &str, endpoint: &str, queue_url: &str, allow: &str) -> Result<Self, Error> {
+        let mut child = tokio::process::Command::new(bin)
+            .args(["--endpoint-url", endpoint, "--queue-url", queue_url, "--allow", allow])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {bin}: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+        let mut server = Self { child, stdin, stdout };
+        match server.stdout.next_line().await? {
+            Some(line) if line == "READY" => Ok(server),
+            other => Err(format!("bench_server did not start: {other:?}").into()),
+        }
+    }
+
+    fn pid(&self) -> Result<u32, Error> {
+        Ok(self.child.id().ok_or("server exited")?)
+    }
+
+    /// (total calls, the whole line) from the server's driver.
+    async fn stats(&mut self) -> Result<(u64, String), Error> {
+        self.stdin.write_all(b"stats\n").await?;
+        self.stdin.flush().await?;
+        let line = self.stdout.next_line().await?.ok_or("server gone")?;
+        let total = line.split_whitespace().nth(1).ok_or("bad STATS line")?.parse()?;
+        Ok((total, line))
+    }
+
+    async fn quit(mut self) -> Result<(), Error> {
+        self.stdin.write_all(b"quit\n").await?;
+        self.stdin.flush().await?;
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await??;
+        if !status.success() {
+            return Err(format!("bench_server exited with {status}").into());
+        }
+        Ok(())
+    }
+}
+
+fn client_calls(s: &StatsSnapshot) -> u64 {
+    s.total_calls()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
+/// Runs `calls` echo calls with `in_flight` at once; returns each call's latency and
+/// the elapsed time.
+async fn echo_calls(
+    peer: &Peer<RoleClient>,
+    calls: usize,
+    in_flight: usize,
+    text: &str,
+) -> Result<(Vec<Duration>, Duration), Error> {
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..in_flight {
+        let share = calls / in_flight + usize::from(w < calls % in_flight);
+        let peer = peer.clone();
+        let text = text.to_owned();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(share);
+            for _ in 0..share {
+                let args = serde_json::json!({ "text": text });
+                let params =
+                    CallToolRequestParams::new("echo").with_arguments(args.as_object().cloned().unwrap_or_default());
+                let t = Instant::now();
+                let result = peer.call_tool(params).await.map_err(|e| format!("tools/call echo: {e}"))?;
+                latencies.push(t.elapsed());
+                let echoed: usize = result.content.iter().filter_map(|c| c.as_text()).map(|t| t.text.len()).sum();
+                if echoed != text.len() {
+                    return Err(format!("echo returned {echoed} bytes, not {}", text.len()));
+                }
+            }
+            Ok::<_, String>(latencies)
+        }));
+    }
+    let mut all = Vec::with_capacity(calls);
+    for w in workers {
+        all.extend(w.await??);
+    }
+    Ok((all, started.elapsed()))
+}
+
+struct PhaseResult {
+    rate: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn phase(
+    label: &str,
+    peer: &Peer<RoleClient>,
+    client: &ClientHandle,
+    server: &mut ServerProcess,
+    calls: usize,
+    in_flight: usize,
+    text: &str,
+    ticks: f64,
+) -> Result<PhaseResult, Error> {
+    let me = std::process::id();
+    let server_pid = server.pid()?;
+    let (server_before, server_line_before) = server.stats().await?;
+    let client_before = client.stats();
+    let (cpu_client_before, cpu_server_before) = (cpu_secs(me, ticks)?, cpu_secs(server_pid, ticks)?);
+
+    let (mut latencies, elapsed) = echo_calls(peer, calls, in_flight, text).await?;
+
+    let (cpu_client_after, cpu_server_after) = (cpu_secs(me, ticks)?, cpu_secs(server_pid, ticks)?);
+    let client_after = client.stats();
+    let (server_after, server_line_after) = server.stats().await?;
+
+    latencies.sort();
+    let n = calls as f64;
+    let rate = n / elapsed.as_secs_f64();
+    let client_rt = (client_calls(&client_after) - client_calls(&client_before)) as f64 / n;
+    let server_rt = (server_after - server_before) as f64 / n;
+    let cpu_client = (cpu_client_after - cpu_client_before) * 1000.0 / n;
+    let cpu_server = (cpu_server_after - cpu_server_before) * 1000.0 / n;
+    println!(
+        "  {label:<14} {calls:>4} calls, {in_flight} in flight: {rate:>7.1} rt/s  p50 {:>6.1} ms  p90 {:>6.1} ms  p99 {:>6.1} ms",
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 90.0),
+        percentile(&latencies, 99.0),
+    );
+    println!(
+        "  {:<14} API calls/rt {:.2} (client {client_rt:.2} + server {server_rt:.2})   CPU/rt {:.3} ms (client {cpu_client:.3} + server {cpu_server:.3})",
+        "",
+        client_rt + server_rt,
+        cpu_client + cpu_server,
+    );
+    println!("  {:<14} client {}", "", breakdown(&client_before, &client_after));
+    println!("  {:<14} server {}", "", server_breakdown(&server_line_before, &server_line_after));
+    Ok(PhaseResult { rate })
+}
+
+fn breakdown(a: &StatsSnapshot, b: &StatsSnapshot) -> String {
+    format!(
+        "receive {} (empty {}, {} msgs) send {} send_batch {} publish {} publish_batch {} delete {} delete_batch {} visibility {}",
+        b.receives - a.receives,
+        b.empty_receives - a.empty_receives,
+        b.messages_received - a.messages_received,
+        b.sends - a.sends,
+        b.send_batches - a.send_batches,
+        b.publishes - a.publishes,
+        b.publish_batches - a.publish_batches,
+        b.deletes - a.deletes,
+        b.delete_batches - a.delete_batches,
+        (b.visibility_changes + b.visibility_batches) - (a.visibility_changes + a.visibility_batches),
+    )
+}
+
+fn server_breakdown(before: &str, after: &str) -> String {
+    let parse = |l: &str| -> Vec<i64> { l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect() };
+    let (a, b) = (parse(before), parse(after));
+    let d = |i: usize| b.get(i).copied().unwrap_or(0) - a.get(i).copied().unwrap_or(0);
+    format!(
+        "receive {} (empty {}, {} msgs) send {} send_batch {} publish {} publish_batch {} delete {} delete_batch {} visibility {}",
+        d(1),
+        d(2),
+        d(3),
+        d(4),
+        d(5),
+        d(6),
+        d(7),
+        d(8),
+        d(9),
+        d(10) + d(11),
+    )
+}
+
+// ---------------------------------------------------------------- set-up
+
+struct Topology {
+    /// Where the client sends (queue URL or topic ARN).
+    to_server: String,
+    /// Where the server replies.
+    reply_to: String,
+    requests: String,
+    replies: String,
+}
+
+async fn create(admin: &AwsAdmin, tag: &str, sns: bool, raw: bool) -> Result<Topology, Error> {
+    let pid = std::process::id();
+    let spec = QueueSpec::default();
+    let requests = admin.create_queue(&format!("bench-{tag}-req-{pid}"), &spec).await?;
+    let replies = admin.create_queue(&format!("bench-{tag}-rep-{pid}"), &spec).await?;
+    if !sns {
+        return Ok(Topology {
+            to_server: requests.url.clone(),
+            reply_to: replies.url.clone(),
+            requests: requests.url,
+            replies: replies.url,
+        });
+    }
+    let server_topic = admin.create_topic(&format!("bench-{tag}-st-{pid}")).await?;
+    let client_topic = admin.create_topic(&format!("bench-{tag}-ct-{pid}")).await?;
+    admin.subscribe_queue(&server_topic, &requests.arn, &requests.url, raw).await?;
+    admin.subscribe_queue(&client_topic, &replies.arn, &replies.url, raw).await?;
+    Ok(Topology { to_server: server_topic, reply_to: client_topic, requests: requests.url, replies: replies.url })
+}
+
+// ---------------------------------------------------------------- raw-SDK baseline
+
+#[derive(Clone)]
+struct Raw {
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+impl Raw {
+    fn new(endpoint: &str) -> Self {
+        let sqs = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_sdk_sqs::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "bench"))
+            .build();
+        let sns = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_sdk_sns::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_sns::config::Credentials::new("test", "test", None, None, "bench"))
+            .build();
+        Self { sqs: aws_sdk_sqs::Client::from_conf(sqs), sns: aws_sdk_sns::Client::from_conf(sns) }
+    }
+
+    /// SendMessage to a queue URL, or Publish to a topic ARN.
+    async fn send(&self, to: &str, body: String) -> Result<(), Error> {
+        if to.starts_with("arn:") {
+            self.sns.publish().topic_arn(to).message(body).send().await?;
+        } else {
+            self.sqs.send_message().queue_url(to).message_body(body).send().await?;
+        }
+        Ok(())
+    }
+
+    /// One long poll: the bodies (unwrapped from an SNS envelope) and receipt handles.
+    async fn receive(&self, queue: &str) -> Result<Vec<(String, String)>, Error> {
+        let out =
+            self.sqs.receive_message().queue_url(queue).max_number_of_messages(10).wait_time_seconds(1).send().await?;
+        let mut messages = Vec::new();
+        for m in out.messages.unwrap_or_default() {
+            let body = m.body.unwrap_or_default();
+            let body = if body.starts_with('{') {
+                serde_json::from_str::<serde_json::Value>(&body)?["Message"].as_str().unwrap_or_default().to_owned()
+            } else {
+                body
+            };
+            messages.push((body, m.receipt_handle.unwrap_or_default()));
+        }
+        Ok(messages)
+    }
+
+    async fn delete(&self, queue: &str, receipt: &str) -> Result<(), Error> {
+        self.sqs.delete_message().queue_url(queue).receipt_handle(receipt).send().await?;
+        Ok(())
+    }
+}
+
+type Waiters = Arc<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>>;
+
+/// `calls` raw round trips with `in_flight` at once: client send -> server receive,
+/// delete, send reply -> client receive, delete. Returns round trips per second.
+async fn baseline(raw: &Raw, t: &Topology, calls: usize, in_flight: usize, text: &str) -> Result<f64, Error> {
+    // Both loops stop after their current long poll (1 s) rather than being aborted:
+    // moto (like SQS) may hand a message to a long poll whose caller went away, and
+    // that message would then stay hidden for the visibility timeout.
+    let stop = Arc::new(AtomicBool::new(false));
+    // The "server": echoes each request to the reply address, deleting it.
+    let server = {
+        let (raw, requests, reply_to, stop) = (raw.clone(), t.requests.clone(), t.reply_to.clone(), Arc::clone(&stop));
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let messages = match raw.receive(&requests).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("baseline server: receive: {e:?}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let work = messages.into_iter().map(|(body, receipt)| {
+                    let (raw, requests, reply_to) = (raw.clone(), requests.clone(), reply_to.clone());
+                    async move {
+                        let (a, b) = tokio::join!(raw.send(&reply_to, body), raw.delete(&requests, &receipt));
+                        if let Err(e) = a.and(b) {
+                            eprintln!("baseline server: {e}");
+                        }
+                    }
+                });
+                for w in work {
+                    tokio::spawn(w);
+                }
+            }
+        })
+    };
+    // The client's receiver: routes replies to their waiter by the id before `:`.
+    let waiters: Waiters = Arc::default();
+    let receiver = {
+        let (raw, replies, waiters, stop) = (raw.clone(), t.replies.clone(), Arc::clone(&waiters), Arc::clone(&stop));
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let messages = match raw.receive(&replies).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("baseline client: receive: {e:?}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                for (body, receipt) in messages {
+                    let id = body.split(':').next().and_then(|id| id.parse::<u64>().ok());
+                    if let Some(tx) = id.and_then(|id| waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(&id)) {
+                        let _ = tx.send(());
+                    }
+                    let (raw, replies) = (raw.clone(), replies.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = raw.delete(&replies, &receipt).await {
+                            eprintln!("baseline client: {e}");
+                        }
+                    });
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..in_flight {
+        let share = calls / in_flight + usize::from(w < calls % in_flight);
+        let (raw, to, waiters, text) = (raw.clone(), t.to_server.clone(), Arc::clone(&waiters), text.to_owned());
+        workers.push(tokio::spawn(async move {
+            for i in 0..share {
+                let id = (w * 1_000_000 + i) as u64;
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                waiters.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+                raw.send(&to, format!("{id}:{text}")).await?;
+                tokio::time::timeout(Duration::from_secs(30), rx).await.map_err(|_| "baseline reply timed out")??;
+            }
+            Ok::<_, Error>(())
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    server.await?;
+    receiver.await?;
+    Ok(calls as f64 / elapsed.as_secs_f64())
+}
+
+// ---------------------------------------------------------------- main
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let endpoint = arg("--endpoint-url").ok_or("missing --endpoint-url")?;
+    let transport = arg("--transport").unwrap_or_else(|| "sqs".to_owned());
+    let sns = match transport.as_str() {
+        "sqs" => false,
+        "sns-sqs" => true,
+        other => return Err(format!("--transport {other}: expected sqs or sns-sqs").into()),
+    };
+    let raw_delivery = flag("--raw");
+    let modern = flag("--modern");
+    let seq = number("--seq", 200)?;
+    let par = number("--par", 400)?;
+    let in_flight = number("--in-flight", 8)?.max(1);
+    let server_bin = match arg("--server-bin") {
+        Some(bin) => bin,
+        None => std::env::current_exe()?.with_file_name("bench_server").to_string_lossy().into_owned(),
+    };
+    let ticks = clock_ticks();
+    let text = "x".repeat(1024);
+    let name = match (sns, raw_delivery) {
+        (false, _) => "sqs",
+        (true, false) => "sns-sqs envelope",
+        (true, true) => "sns-sqs raw",
+    };
+    let era = if modern { "modern (2026-07-28, server/discover, stateless requests)" } else { "legacy session" };
+    println!("== {name}, {era}");
+
+    let admin = AwsAdmin::with_endpoint(&endpoint, REGION);
+    let t = create(&admin, "mcp", sns, raw_delivery).await?;
+    let mut server = ServerProcess::start(&server_bin, &endpoint, &t.requests, &t.reply_to).await?;
+
+    let queue = Arc::new(AwsQueueClient::with_endpoint(&endpoint, REGION));
+    let mut config = ClientConfig::new(
+        Address::parse(&t.to_server),
+        Address::parse(&t.reply_to),
+        t.replies.clone(),
+        format!("bench-{}", std::process::id()),
+    );
+    let lifecycle = if modern {
+        config.era = Era::Modern;
+        ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] }
+    } else {
+        ClientLifecycleMode::Initialize
+    };
+    let transport = QueueClientTransport::spawn_with(config, queue, DriverConfig::default())?;
+    let handle = transport.handle().clone();
+    let client = ().serve_with_lifecycle(transport, lifecycle).await?;
+    let peer = client.peer().clone();
+    echo_calls(&peer, 10, 1, &text).await?; // warm-up: connections, handler caches
+
+    let seq_rate = phase("sequential", &peer, &handle, &mut server, seq, 1, &text, ticks).await?.rate;
+    let par_rate = phase("concurrent", &peer, &handle, &mut server, par, in_flight, &text, ticks).await?.rate;
+
+    client.cancel().await?;
+    server.quit().await?;
+
+    let raw = Raw::new(&endpoint);
+    let b = create(&admin, "raw", sns, raw_delivery).await?;
+    baseline(&raw, &b, 10, 1, &text).await?; // warm-up
+    let raw_seq = baseline(&raw, &b, seq, 1, &text).await?;
+    let raw_par = baseline(&raw, &b, par, in_flight, &text).await?;
+    println!(
+        "  raw SDK loop   sequential {raw_seq:.1} rt/s, {in_flight} in flight {raw_par:.1} rt/s   ->  asyncmcp/raw: {:.2} sequential, {:.2} concurrent",
+        seq_rate / raw_seq,
+        par_rate / raw_par
+    );
+    Ok(())
+}
