@@ -467,6 +467,9 @@ impl Client {
                 for r in &receipts {
                     self.delete(r);
                 }
+                // Reported once: another copy (a server replaying its response cache)
+                // is a duplicate from now on.
+                self.ended.insert(id, Ended::Answered, now);
                 self.events.push_back(ClientEvent::LateResponse(message));
             }
             Some(Ended::Answered) => self.reject(receipts, RejectReason::Duplicate, Disposition::Delete),

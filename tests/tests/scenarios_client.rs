@@ -50,6 +50,45 @@ fn a_request_times_out_and_its_response_then_arrives_late() {
 }
 
 #[test]
+fn a_late_response_delivered_again_is_reported_once() {
+    // Arrange: a response arrives after the timeout, then a second copy of it in a new
+    // SQS message (as when a server answers a redelivered request from its cache).
+    let mut pair = Pair::builder()
+        .era(Era::Modern)
+        .client(|c| c.request_timeout = Duration::from_secs(5))
+        .answer_delay(Duration::from_secs(10))
+        .build(t0())
+        .unwrap();
+    let id = pair.request("tools/list", None);
+    pair.drive_until(10_000, |p| !late_responses(p).is_empty()).unwrap();
+    let copy = late_responses(&pair)[0].clone();
+
+    // Act
+    let op = QueueOp {
+        id: OpId(u64::MAX),
+        kind: OpKind::Send(SendOp {
+            to: Address::Queue(pair.client_queue.clone()),
+            body: copy.body().clone(),
+            attributes: Attributes::new(),
+            group_id: None,
+            dedup_id: None,
+        }),
+    };
+    assert_eq!(pair.broker.handle_op(&op, pair.now), OpResult::Ok);
+    settle(&mut pair);
+
+    // Assert
+    assert_eq!(late_responses(&pair).len(), 1);
+    assert_eq!(outcomes(&pair, &id), 1);
+    let duplicates = pair
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Rejected(r) if r.reason == RejectReason::Duplicate))
+        .count();
+    assert_eq!(duplicates, 1);
+}
+
+#[test]
 fn cancel_right_after_submit_reaches_the_server_and_the_response_is_late() {
     for era in [Era::Modern, Era::Legacy] {
         for topology in TOPOLOGIES {
