@@ -63,51 +63,43 @@ fn binary(name: &str, value: &AttributeValue) -> Result<Blob, OpFailure> {
         .map_err(|e| OpFailure::fatal(format!("attribute {name} is Binary but its value is not base64: {e}")))
 }
 
-/// Outbound attributes for SQS `SendMessage`.
-pub(crate) fn to_sqs_attributes(
-    attributes: &Attributes,
-) -> Result<Option<HashMap<String, aws_sdk_sqs::types::MessageAttributeValue>>, OpFailure> {
-    if attributes.is_empty() {
-        return Ok(None);
-    }
-    attributes
-        .iter()
-        .map(|(name, value)| {
-            let builder = aws_sdk_sqs::types::MessageAttributeValue::builder().data_type(&value.data_type);
-            let builder = if is_binary(&value.data_type) {
-                builder.binary_value(binary(name, value)?)
-            } else {
-                builder.string_value(&value.value)
-            };
-            let built = builder.build().map_err(|e| OpFailure::fatal(format!("attribute {name}: {e}")))?;
-            Ok((name.clone(), built))
-        })
-        .collect::<Result<HashMap<_, _>, _>>()
-        .map(Some)
+/// Writes a function converting our attributes into one SDK's `MessageAttributeValue`
+/// map: SQS and SNS have distinct types with the same builder.
+macro_rules! outbound_attributes {
+    ($(#[$doc:meta])* $name:ident, $sdk:ty) => {
+        $(#[$doc])*
+        pub(crate) fn $name(attributes: &Attributes) -> Result<Option<HashMap<String, $sdk>>, OpFailure> {
+            if attributes.is_empty() {
+                return Ok(None);
+            }
+            attributes
+                .iter()
+                .map(|(name, value)| {
+                    let builder = <$sdk>::builder().data_type(&value.data_type);
+                    let builder = if is_binary(&value.data_type) {
+                        builder.binary_value(binary(name, value)?)
+                    } else {
+                        builder.string_value(&value.value)
+                    };
+                    let built = builder.build().map_err(|e| OpFailure::fatal(format!("attribute {name}: {e}")))?;
+                    Ok((name.clone(), built))
+                })
+                .collect::<Result<HashMap<_, _>, _>>()
+                .map(Some)
+        }
+    };
 }
 
-/// Outbound attributes for SNS `Publish`.
-pub(crate) fn to_sns_attributes(
-    attributes: &Attributes,
-) -> Result<Option<HashMap<String, aws_sdk_sns::types::MessageAttributeValue>>, OpFailure> {
-    if attributes.is_empty() {
-        return Ok(None);
-    }
-    attributes
-        .iter()
-        .map(|(name, value)| {
-            let builder = aws_sdk_sns::types::MessageAttributeValue::builder().data_type(&value.data_type);
-            let builder = if is_binary(&value.data_type) {
-                builder.binary_value(binary(name, value)?)
-            } else {
-                builder.string_value(&value.value)
-            };
-            let built = builder.build().map_err(|e| OpFailure::fatal(format!("attribute {name}: {e}")))?;
-            Ok((name.clone(), built))
-        })
-        .collect::<Result<HashMap<_, _>, _>>()
-        .map(Some)
-}
+outbound_attributes!(
+    /// Outbound attributes for SQS `SendMessage`.
+    to_sqs_attributes,
+    aws_sdk_sqs::types::MessageAttributeValue
+);
+outbound_attributes!(
+    /// Outbound attributes for SNS `Publish`.
+    to_sns_attributes,
+    aws_sdk_sns::types::MessageAttributeValue
+);
 
 /// A body as the SDK wants it: UTF-8 text (SQS and SNS carry nothing else).
 pub(crate) fn body_text(body: &Bytes, destination: &str) -> Result<String, OpFailure> {
