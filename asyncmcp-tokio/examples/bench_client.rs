@@ -6,13 +6,14 @@
 //! sides' driver stats; a batch call counts once) and CPU time (user + system, from
 //! `/proc/<pid>/stat`) of each process per round trip. Then it runs a raw-SDK loop
 //! doing the same hops (send or publish, receive, delete; no asyncmcp) on fresh queues
-//! and prints our rate as a ratio to it.
+//! and prints our rate as a ratio to it, and the CPU time per API call of both: the
+//! SDK's own cost per call is the floor under ours.
 //!
 //! `bench_client --endpoint-url http://127.0.0.1:PORT --transport sqs|sns-sqs [--raw]
 //! [--modern] [--seq 200] [--par 400] [--in-flight 8] [--server-bin PATH]`
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -168,8 +169,19 @@ async fn echo_calls(
     Ok((all, started.elapsed()))
 }
 
+/// Round trips per second, API calls per round trip and CPU milliseconds (every
+/// process involved) per round trip of one phase.
 struct PhaseResult {
     rate: f64,
+    calls_rt: f64,
+    cpu_rt: f64,
+}
+
+impl PhaseResult {
+    /// CPU microseconds per API call.
+    fn cpu_per_call_us(&self) -> f64 {
+        self.cpu_rt * 1000.0 / self.calls_rt
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -216,7 +228,7 @@ async fn phase(
     );
     println!("  {:<14} client {}", "", breakdown(&client_before, &client_after));
     println!("  {:<14} server {}", "", server_breakdown(&server_line_before, &server_line_after));
-    Ok(PhaseResult { rate })
+    Ok(PhaseResult { rate, calls_rt: client_rt + server_rt, cpu_rt: cpu_client + cpu_server })
 }
 
 fn breakdown(a: &StatsSnapshot, b: &StatsSnapshot) -> String {
@@ -291,6 +303,8 @@ async fn create(admin: &AwsAdmin, tag: &str, sns: bool, raw: bool) -> Result<Top
 struct Raw {
     sqs: aws_sdk_sqs::Client,
     sns: aws_sdk_sns::Client,
+    /// SQS and SNS calls made so far.
+    calls: Arc<AtomicU64>,
 }
 
 impl Raw {
@@ -307,11 +321,16 @@ impl Raw {
             .region(aws_sdk_sns::config::Region::new(REGION))
             .credentials_provider(aws_sdk_sns::config::Credentials::new("test", "test", None, None, "bench"))
             .build();
-        Self { sqs: aws_sdk_sqs::Client::from_conf(sqs), sns: aws_sdk_sns::Client::from_conf(sns) }
+        Self {
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            sns: aws_sdk_sns::Client::from_conf(sns),
+            calls: Arc::default(),
+        }
     }
 
     /// SendMessage to a queue URL, or Publish to a topic ARN.
     async fn send(&self, to: &str, body: String) -> Result<(), Error> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         if to.starts_with("arn:") {
             self.sns.publish().topic_arn(to).message(body).send().await?;
         } else {
@@ -322,6 +341,7 @@ impl Raw {
 
     /// One long poll: the bodies (unwrapped from an SNS envelope) and receipt handles.
     async fn receive(&self, queue: &str) -> Result<Vec<(String, String)>, Error> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let out =
             self.sqs.receive_message().queue_url(queue).max_number_of_messages(10).wait_time_seconds(1).send().await?;
         let mut messages = Vec::new();
@@ -338,6 +358,7 @@ impl Raw {
     }
 
     async fn delete(&self, queue: &str, receipt: &str) -> Result<(), Error> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.sqs.delete_message().queue_url(queue).receipt_handle(receipt).send().await?;
         Ok(())
     }
@@ -346,8 +367,18 @@ impl Raw {
 type Waiters = Arc<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>>;
 
 /// `calls` raw round trips with `in_flight` at once: client send -> server receive,
-/// delete, send reply -> client receive, delete. Returns round trips per second.
-async fn baseline(raw: &Raw, t: &Topology, calls: usize, in_flight: usize, text: &str) -> Result<f64, Error> {
+/// delete, send reply -> client receive, delete. Both sides run in this process, so
+/// its CPU time is the CPU of the whole loop.
+async fn baseline(
+    raw: &Raw,
+    t: &Topology,
+    calls: usize,
+    in_flight: usize,
+    text: &str,
+    ticks: f64,
+) -> Result<PhaseResult, Error> {
+    let me = std::process::id();
+    let (calls_before, cpu_before) = (raw.calls.load(Ordering::Relaxed), cpu_secs(me, ticks)?);
     // Both loops stop after their current long poll (1 s) rather than being aborted:
     // moto (like SQS) may hand a message to a long poll whose caller went away, and
     // that message would then stay hidden for the visibility timeout.
@@ -432,7 +463,12 @@ async fn baseline(raw: &Raw, t: &Topology, calls: usize, in_flight: usize, text:
     stop.store(true, Ordering::Relaxed);
     server.await?;
     receiver.await?;
-    Ok(calls as f64 / elapsed.as_secs_f64())
+    let n = calls as f64;
+    Ok(PhaseResult {
+        rate: n / elapsed.as_secs_f64(),
+        calls_rt: (raw.calls.load(Ordering::Relaxed) - calls_before) as f64 / n,
+        cpu_rt: (cpu_secs(me, ticks)? - cpu_before) * 1000.0 / n,
+    })
 }
 
 // ---------------------------------------------------------------- main
@@ -488,21 +524,33 @@ async fn main() -> Result<(), Error> {
     let peer = client.peer().clone();
     echo_calls(&peer, 10, 1, &text).await?; // warm-up: connections, handler caches
 
-    let seq_rate = phase("sequential", &peer, &handle, &mut server, seq, 1, &text, ticks).await?.rate;
-    let par_rate = phase("concurrent", &peer, &handle, &mut server, par, in_flight, &text, ticks).await?.rate;
+    let ours_seq = phase("sequential", &peer, &handle, &mut server, seq, 1, &text, ticks).await?;
+    let ours_par = phase("concurrent", &peer, &handle, &mut server, par, in_flight, &text, ticks).await?;
 
     client.cancel().await?;
     server.quit().await?;
 
     let raw = Raw::new(&endpoint);
     let b = create(&admin, "raw", sns, raw_delivery).await?;
-    baseline(&raw, &b, 10, 1, &text).await?; // warm-up
-    let raw_seq = baseline(&raw, &b, seq, 1, &text).await?;
-    let raw_par = baseline(&raw, &b, par, in_flight, &text).await?;
+    baseline(&raw, &b, 10, 1, &text, ticks).await?; // warm-up
+    let raw_seq = baseline(&raw, &b, seq, 1, &text, ticks).await?;
+    let raw_par = baseline(&raw, &b, par, in_flight, &text, ticks).await?;
     println!(
-        "  raw SDK loop   sequential {raw_seq:.1} rt/s, {in_flight} in flight {raw_par:.1} rt/s   ->  asyncmcp/raw: {:.2} sequential, {:.2} concurrent",
-        seq_rate / raw_seq,
-        par_rate / raw_par
+        "  raw SDK loop   sequential {:.1} rt/s, {in_flight} in flight {:.1} rt/s   ->  asyncmcp/raw: {:.2} sequential, {:.2} concurrent",
+        raw_seq.rate,
+        raw_par.rate,
+        ours_seq.rate / raw_seq.rate,
+        ours_par.rate / raw_par.rate
     );
+    for (label, ours, raw) in [("sequential", &ours_seq, &raw_seq), ("concurrent", &ours_par, &raw_par)] {
+        println!(
+            "  {label:<14} raw SDK: API calls/rt {:.2}, CPU/rt {:.3} ms; CPU per API call: asyncmcp {:.0} us, raw SDK {:.0} us (ratio {:.2})",
+            raw.calls_rt,
+            raw.cpu_rt,
+            ours.cpu_per_call_us(),
+            raw.cpu_per_call_us(),
+            ours.cpu_per_call_us() / raw.cpu_per_call_us()
+        );
+    }
     Ok(())
 }

@@ -105,14 +105,25 @@ impl<R: Runtime + Clone> Rig<R> {
 
     /// Starts a client with `config`.
     pub fn client(&self, config: ClientConfig) -> (ClientHandle, ClientEvents) {
-        spawn_client(config, self.runtime.clone(), Arc::clone(&self.queue), fast_driver()).unwrap()
+        self.client_with(config, fast_driver())
+    }
+
+    /// Starts a client with `config` and driver options `driver`.
+    pub fn client_with(&self, config: ClientConfig, driver: DriverConfig) -> (ClientHandle, ClientEvents) {
+        spawn_client(config, self.runtime.clone(), Arc::clone(&self.queue), driver).unwrap()
     }
 
     /// Starts a server that allows the rig's reply addresses.
     pub fn server(&self) -> (ServerHandle, ServerEvents) {
+        self.server_with(fast_driver())
+    }
+
+    /// Starts a server that allows the rig's reply addresses, with driver options
+    /// `driver`.
+    pub fn server_with(&self, driver: DriverConfig) -> (ServerHandle, ServerEvents) {
         let mut config = ServerConfig::new(self.requests.clone(), AllowList::new().exact(self.client_address.as_str()));
         config.visibility_timeout = self.visibility;
-        spawn_server(config, self.runtime.clone(), Arc::clone(&self.queue), fast_driver()).unwrap()
+        spawn_server(config, self.runtime.clone(), Arc::clone(&self.queue), driver).unwrap()
     }
 
     /// Starts a server whose application answers every request like
@@ -320,6 +331,82 @@ pub async fn backpressure<R: Runtime + Clone>(runtime: R) {
     assert_eq!(received, total);
 }
 
+/// Receive linger: one request at a time never waits for it; under load (responses
+/// trickling in for several requests in flight) the client's next long poll waits
+/// `DriverConfig::receive_linger`, so fewer receives carry the same responses.
+pub async fn receive_linger<R: Runtime + Clone>(runtime: R) {
+    /// Client receives and milliseconds for `calls` requests `at_once`; the server
+    /// answers the i-th request of each burst after `step * (i + 1)`.
+    async fn run<R: Runtime + Clone>(
+        runtime: &R,
+        linger: Duration,
+        calls: usize,
+        at_once: usize,
+        step: Duration,
+    ) -> (u64, u128) {
+        let rig = Rig::new(runtime.clone(), Transport::Sqs, Faults::default(), Duration::from_secs(30));
+        let mut driver = fast_driver();
+        driver.receive_linger = linger;
+        let (server, mut events) = rig.server_with(driver);
+        let rt = runtime.clone();
+        runtime.spawn(Box::pin(async move {
+            let mut burst = 0u32;
+            while let Some(event) = events.next().await {
+                if let ServerEvent::Message { route, message } = &event
+                    && let Some(answer) = echo_responder(route, message)
+                {
+                    burst += 1;
+                    let (h, rt2, route) = (server.clone(), rt.clone(), route.clone());
+                    let delay = step * burst;
+                    rt.spawn(Box::pin(async move {
+                        rt2.sleep_until(rt2.now() + delay).await;
+                        let _ = h.submit(route, answer).await;
+                    }));
+                    if burst as usize == at_once {
+                        burst = 0;
+                    }
+                }
+            }
+        }));
+        let (client, _events) = rig.client_with(rig.client_config(Era::Modern), driver);
+        let started = runtime.now();
+        let before = client.stats().receives;
+        for round in 0..calls / at_once {
+            let burst = (0..at_once).map(|i| {
+                let c = client.clone();
+                let text = format!("r{round}-{i}");
+                async move { (text.clone(), c.call("tools/call", Some(echo_call(&text))).await) }
+            });
+            for (text, result) in futures::future::join_all(burst).await {
+                assert_eq!(text_of(&result.unwrap()), text);
+            }
+        }
+        (client.stats().receives - before, (runtime.now() - started).as_millis())
+    }
+    assert!(!DriverConfig::default().receive_linger.is_zero(), "on by default");
+    // Longer than the default, so that a wrong wait stands out of a round trip.
+    let linger = Duration::from_millis(200);
+
+    // One at a time, answered at once: the same calls, and no wait. Had each request
+    // waited for the linger, five would take about five lingers longer; the bound
+    // leaves room for a runtime on the real clock (async-std); paused tokio time
+    // gives equal times.
+    let (receives_off, millis_off) = run(&runtime, Duration::ZERO, 5, 1, Duration::ZERO).await;
+    let (receives_on, millis_on) = run(&runtime, linger, 5, 1, Duration::ZERO).await;
+    assert_eq!(receives_on, receives_off);
+    assert!(
+        millis_on < millis_off + linger.as_millis(),
+        "lone requests waited for the linger: {millis_on} ms, {millis_off} ms without"
+    );
+
+    // Eight at once, answered 5 ms apart: fewer receives than responses with the linger.
+    let step = Duration::from_millis(5);
+    let (receives_off, _) = run(&runtime, Duration::ZERO, 8, 8, step).await;
+    let (receives_on, _) = run(&runtime, linger, 8, 8, step).await;
+    assert!(receives_off >= 8, "without linger each trickling response is its own receive: {receives_off}");
+    assert!(receives_on <= receives_off / 2, "linger {linger:?}: {receives_on} receives, {receives_off} without");
+}
+
 /// Declares one test per adapter scenario, each with the test attribute `#[$test]`
 /// and the runtime `$runtime`: every adapter crate runs the same list.
 #[macro_export]
@@ -380,6 +467,11 @@ macro_rules! adapter_scenarios {
         #[$test]
         async fn backpressure() {
             adapter::backpressure($runtime).await;
+        }
+
+        #[$test]
+        async fn receive_linger() {
+            adapter::receive_linger($runtime).await;
         }
     };
 }
