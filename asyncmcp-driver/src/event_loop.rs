@@ -71,7 +71,7 @@ impl Default for DriverConfig {
             budget: 64,
             drain_on_drop: Duration::from_secs(10),
             receive_retry: Duration::from_millis(500),
-            ack_linger: Duration::from_millis(20),
+            ack_linger: Duration::from_millis(100),
             receive_linger: Duration::from_millis(20),
         }
     }
