@@ -5,6 +5,9 @@
 # the modern era; prints round trips/s, latency percentiles, API calls and CPU time
 # per round trip, and the ratio to a raw-SDK loop in the same run.
 # Usage: bash scripts/bench-moto.sh   (needs python3 with moto[server]; see AWS.md)
+# Env:   MOTO_KEEPALIVE=1 serves moto with HTTP keep-alive (scripts/moto_keepalive.py,
+#        installs waitress into a venv under the target dir): stock moto closes every
+#        connection, so each SDK call pays a TCP connect that AWS does not charge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +31,20 @@ BIN="${CARGO_TARGET_DIR:-target}/release/examples"
 
 PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 LOG=$(mktemp "/tmp/bench-moto-$PORT-XXXX.log")
-"$PYTHON" -m moto.server -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+if [ "${MOTO_KEEPALIVE:-0}" = 1 ]; then
+  if ! "$PYTHON" -c "import waitress" >/dev/null 2>&1; then
+    kvenv="${CARGO_TARGET_DIR:-target}/moto-keepalive-venv"
+    [ -x "$kvenv/bin/python" ] || "$PYTHON" -m venv --system-site-packages "$kvenv"
+    "$kvenv/bin/python" -c "import waitress, moto.server" >/dev/null 2>&1 ||
+      "$kvenv/bin/python" -m pip install -q 'waitress==3.0.2' "moto[server]==$("$PYTHON" -c 'import moto; print(moto.__version__)')"
+    PYTHON="$kvenv/bin/python"
+  fi
+  "$PYTHON" scripts/moto_keepalive.py 127.0.0.1 "$PORT" >"$LOG" 2>&1 &
+  SERVED="moto with keep-alive (waitress)"
+else
+  "$PYTHON" -m moto.server -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+  SERVED="moto (werkzeug: a new connection per call)"
+fi
 MOTO_PID=$!
 cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
 trap cleanup EXIT
@@ -38,7 +54,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 curl -sf "$ENDPOINT/moto-api/" >/dev/null || { echo "moto did not start; log: $LOG" >&2; exit 1; }
-echo "== moto $("$PYTHON" -c 'import moto; print(moto.__version__)') on $ENDPOINT (pid $MOTO_PID), $(nproc) cores"
+echo "== $SERVED $("$PYTHON" -c 'import moto; print(moto.__version__)') on $ENDPOINT (pid $MOTO_PID), $(nproc) cores"
 
 for era in legacy modern; do
   era_flag=""
