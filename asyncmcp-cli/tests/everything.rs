@@ -142,3 +142,44 @@ fn ctrl_c_drains_the_call_in_flight() {
     let log = common::text(&serve.log);
     assert!(log.contains("draining"), "{log}");
 }
+
+#[test]
+fn session_cap_refuses_until_an_abandoned_session_idles_out() {
+    let moto = Moto::shared();
+    let cmd = server_everything();
+    let infra = infra_up(moto, &unique_name("ev-cap"), &["--transport", "sqs"]);
+    let queue = infra["request_queue_url"].as_str().expect("queue URL").to_owned();
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let args = ["--queue-url", &queue, "--max-sessions", "1", "--idle-timeout", "3", "--drain", "5"];
+    let serve = Serve::start(moto, &args, &cmd);
+    let limit = Duration::from_secs(60);
+
+    // A caller that opens the only session and then dies without closing it.
+    let mut abandoned = asyncmcp(moto);
+    abandoned.args(["call", "--server-queue-url", &queue, "trigger-long-running-operation", "duration=2", "steps=2"]);
+    let mut abandoned = abandoned
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the caller");
+    serve.wait_for_log("started `node", Duration::from_secs(30));
+    abandoned.kill().expect("kill the caller");
+    let _ = abandoned.wait();
+
+    // While that session lives, a second client is refused, and told why.
+    let refused = run(asyncmcp(moto).args(["call", "--server-queue-url", &queue, "echo", "message=second"]), limit);
+    assert!(!refused.status.success(), "the second session is refused: {refused:?}");
+    assert!(
+        refused.stderr.contains("--max-sessions") || refused.stdout.contains("--max-sessions"),
+        "the refusal names the limit:\n{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
+
+    // The abandoned session idles out (3 s after its last message) and frees the slot.
+    let log = serve.wait_for_log("Idle", Duration::from_secs(30));
+    assert!(log.contains("closed"), "serve reports the idle session closed:\n{log}");
+    let echo = run(asyncmcp(moto).args(["call", "--server-queue-url", &queue, "echo", "message=third"]), limit).ok();
+    assert_eq!(echo.stdout.trim(), "Echo: third");
+}
