@@ -134,7 +134,12 @@ impl Machine for ClientMachine {
     fn drained(&self) -> bool {
         self.client.pending_requests() == 0
     }
-    fn finish(&mut self, _now: Instant) {
+    fn receives_while_draining(&self) -> bool {
+        self.client.pending_requests() > 0
+    }
+    fn finish(&mut self, now: Instant) {
+        // The drain deadline passed with requests still pending: close the session anyway.
+        self.client.close_now(now);
         for (_, waiter) in std::mem::take(&mut self.waiters) {
             let _ = waiter.send(Err(RequestError::Closed));
         }

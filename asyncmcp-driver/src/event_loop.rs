@@ -229,7 +229,11 @@ pub(crate) async fn run<M, R, Q>(
 
         // 3. Keep one long poll in flight while there is credit.
         let now = runtime.now();
-        if receiving.is_terminated() && shutdown.is_none() && receive_after.is_none_or(|t| t <= now) {
+        let draining_receives = shutdown.as_ref().is_some_and(|sd| !sd.finished) && machine.receives_while_draining();
+        if receiving.is_terminated()
+            && (shutdown.is_none() || draining_receives)
+            && receive_after.is_none_or(|t| t <= now)
+        {
             receive_after = None;
             let credit = machine.receive_credit().min(10);
             if credit > 0 && undelivered.len() < max_undelivered {
@@ -305,7 +309,9 @@ pub(crate) async fn run<M, R, Q>(
                             Some(sd) => sd.done.push(done),
                             None => {
                                 machine.begin_shutdown(now);
-                                receiving = Fuse::terminated();
+                                if !machine.receives_while_draining() {
+                                    receiving = Fuse::terminated();
+                                }
                                 shutdown = Some(Shutdown { deadline: now + drain, finished: false, done: vec![done] });
                             }
                         }
@@ -313,7 +319,9 @@ pub(crate) async fn run<M, R, Q>(
                     None => {
                         if shutdown.is_none() {
                             machine.begin_shutdown(now);
-                            receiving = Fuse::terminated();
+                            if !machine.receives_while_draining() {
+                                receiving = Fuse::terminated();
+                            }
                             shutdown = Some(Shutdown { deadline: now + config.drain_on_drop, finished: false, done: Vec::new() });
                         }
                     }

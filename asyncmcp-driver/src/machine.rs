@@ -26,6 +26,11 @@ pub(crate) trait Machine: Send + 'static {
     fn begin_shutdown(&mut self, now: Instant);
     /// Nothing is left running that shutdown should wait for.
     fn drained(&self) -> bool;
+    /// Whether shutdown waits on answers that must still be received (a client's
+    /// pending requests), so that the long poll goes on while it drains.
+    fn receives_while_draining(&self) -> bool {
+        false
+    }
     /// Shutdown ends: release what is left.
     fn finish(&mut self, now: Instant);
 }

@@ -82,6 +82,8 @@ pub struct Client {
     server_requests: DedupWindow<RequestId>,
     server_takes_fragments: bool,
     seq: u64,
+    /// [`close`](Client::close) was called: the session closes once nothing is pending.
+    closing: bool,
 }
 
 impl Client {
@@ -113,6 +115,7 @@ impl Client {
             server_requests: DedupWindow::new(window, capacity),
             server_takes_fragments: false,
             seq: 0,
+            closing: false,
             rng,
             config,
         })
@@ -133,7 +136,8 @@ impl Client {
         self.pending.len()
     }
 
-    /// Whether [`close`](Self::close) was called.
+    /// Whether the connection is closed: [`close`](Self::close) was called and no
+    /// request is pending any more, or [`close_now`](Self::close_now) was called.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
     }
@@ -162,7 +166,7 @@ impl Client {
     /// [`ApiError::TooLarge`] / [`ApiError::InvalidXmlChar`] when it cannot be sent.
     pub fn submit(&mut self, message: JsonRpcMessage, now: Instant) -> Result<(), ApiError> {
         self.fire_timers(now);
-        if self.state == State::Closed {
+        if self.state == State::Closed || self.closing {
             return Err(ApiError::Closed);
         }
         let id = match (message.kind(), message.id()) {
@@ -260,18 +264,39 @@ impl Client {
         if let Some(pos) = self.held.iter().position(|m| m.id() == Some(id)) {
             // Never sent: drop it instead of telling the server about it.
             self.held.remove(pos);
+            self.close_when_drained(now);
             return Ok(());
         }
-        self.send(&note, now)
+        let sent = self.send(&note, now);
+        self.close_when_drained(now);
+        sent
     }
 
-    /// Ends the connection: in a legacy session, sends the close notification
-    /// (`notifications/asyncmcp/close`). Pending requests still end by response or
-    /// timeout; nothing new can be submitted.
+    /// Ends the connection once its pending requests have ended: nothing new can be
+    /// submitted from now on, pending requests still end by response, timeout or
+    /// [`cancel`](Self::cancel), and then, in a legacy session, the close
+    /// notification (`notifications/asyncmcp/close`) goes out, so the server never
+    /// ends a session that still has work of this client in it. Keep receiving until
+    /// [`is_closed`](Self::is_closed); [`close_now`](Self::close_now) stops waiting.
     pub fn close(&mut self, now: Instant) {
+        self.fire_timers(now);
         if self.state == State::Closed {
             return;
         }
+        self.closing = true;
+        if self.pending.is_empty() {
+            self.close_now(now);
+        }
+    }
+
+    /// Ends the connection at once: in a legacy session, sends the close
+    /// notification now, whatever is still pending (those requests still end by
+    /// response or timeout).
+    pub fn close_now(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.closing = true;
         if self.session.is_some() {
             let note = JsonRpcMessage::notification(CLOSE_NOTIFICATION, None);
             if let Err(e) = self.send(&note, now) {
@@ -292,6 +317,7 @@ impl Client {
         let mut intakes = Vec::new();
         self.inbox.handle(message, now, &mut intakes);
         self.process(intakes, now);
+        self.close_when_drained(now);
     }
 
     /// Records how operation `id` ended.
@@ -312,11 +338,13 @@ impl Client {
                 self.events.push_back(ClientEvent::SendFailed { id, method, error });
             }
         }
+        self.close_when_drained(now);
     }
 
     /// Fires the timers due at `now`. Harmless when nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.fire_timers(now);
+        self.close_when_drained(now);
     }
 
     fn fire_timers(&mut self, now: Instant) {
@@ -345,6 +373,13 @@ impl Client {
             self.open(now);
         }
         true
+    }
+
+    /// Completes a [`close`](Self::close) once the last pending request ended.
+    fn close_when_drained(&mut self, now: Instant) {
+        if self.closing && self.pending.is_empty() {
+            self.close_now(now);
+        }
     }
 
     fn open(&mut self, now: Instant) {

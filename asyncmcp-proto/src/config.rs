@@ -224,6 +224,10 @@ pub struct ServerConfig {
     pub heartbeat_fraction: f64,
     /// At most this many requests are being handled at once (receive backpressure).
     pub max_in_flight: usize,
+    /// A request still unanswered this long after it was delivered is cancelled
+    /// (the application gets `notifications/cancelled` on its route) and answered
+    /// with an error, so that no message is held invisible forever.
+    pub request_deadline: Duration,
     /// When inbound requests are deleted.
     pub ack: AckPolicy,
     /// How long sent responses are kept to answer a redelivered request again.
@@ -244,6 +248,7 @@ impl ServerConfig {
             visibility_timeout: Duration::from_secs(30),
             heartbeat_fraction: 0.5,
             max_in_flight: 64,
+            request_deadline: Duration::from_secs(15 * 60),
             ack: AckPolicy::AfterResponse,
             response_cache_window: Duration::from_secs(15 * 60),
             response_cache_capacity: 1_000,
@@ -264,6 +269,9 @@ impl ServerConfig {
                 field: "visibility_timeout",
                 detail: "must be between 1 s and 12 h (SQS's range)".into(),
             });
+        }
+        if self.request_deadline.is_zero() {
+            return Err(ConfigError::Invalid { field: "request_deadline", detail: "must be positive".into() });
         }
         if self.max_in_flight == 0 {
             return Err(ConfigError::Invalid { field: "max_in_flight", detail: "must be at least 1".into() });

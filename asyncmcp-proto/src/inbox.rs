@@ -171,6 +171,12 @@ impl Inbox {
         out.push(Intake::Reject(receipt, reason));
     }
 
+    /// Forgets that message `message_id` was seen, so that its next delivery is
+    /// handled again instead of being taken for a duplicate.
+    pub(crate) fn forget(&mut self, message_id: &str) {
+        self.seen.remove(&message_id.to_owned());
+    }
+
     fn release(&mut self, slot: &(String, String)) -> Vec<Receipt> {
         let receipts = self.held.remove(slot).unwrap_or_default();
         for r in &receipts {

@@ -353,4 +353,6 @@ pub mod error_codes {
     pub const INVALID_PARAMS: i64 = -32602;
     /// Internal error.
     pub const INTERNAL_ERROR: i64 = -32603;
+    /// The request was not answered in time (the MCP SDKs' `RequestTimeout`).
+    pub const REQUEST_TIMEOUT: i64 = -32001;
 }

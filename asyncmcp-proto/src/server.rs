@@ -19,7 +19,7 @@ use crate::outbound::Outbound;
 use crate::outbox::{Done, Outbox};
 use crate::rng::Rng;
 use crate::session_id::SessionId;
-use crate::timers::Timers;
+use crate::timers::{Timers, deadline_after};
 
 /// The notification that cancels a request.
 const CANCELLED: &str = "notifications/cancelled";
@@ -27,8 +27,28 @@ const CANCELLED: &str = "notifications/cancelled";
 /// Events waiting to be drained past which the server asks for no more messages.
 const MAX_QUEUED_EVENTS: usize = 1024;
 
-/// A request being handled: (peer, JSON-RPC id).
-type InKey = (String, RequestId);
+/// Who sent a request, as the in-flight table and the response cache key it.
+///
+/// Only a true repeat of a request may be answered from the cache, so each key says
+/// what "the same request" means for its kind.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Peer {
+    /// The `initialize` that opens a session, by the SQS message it came in: a new
+    /// `initialize` message opens a new session, whoever sends it; only that message
+    /// delivered again is the same request.
+    Opening(String),
+    /// A request in a legacy session.
+    Session(SessionId),
+    /// A stateless request: by client, reply address and a fingerprint of the whole
+    /// message, so that a restarted client reusing an id with other params is new.
+    Stateless { client_id: Option<String>, reply_to: Address, fingerprint: u64 },
+}
+
+/// A request being handled, or answered and remembered: (peer, JSON-RPC id).
+type InKey = (Peer, RequestId);
+
+/// A running stateless request, by what a `notifications/cancelled` can name.
+type CancelKey = (Option<String>, Address, RequestId);
 
 #[derive(Debug)]
 struct Session {
@@ -36,6 +56,8 @@ struct Session {
     client_id: Option<String>,
     takes_fragments: bool,
     seq: u64,
+    /// The key of the `initialize` that opened it, while that request runs.
+    opening: Option<InKey>,
 }
 
 #[derive(Debug)]
@@ -50,6 +72,9 @@ struct ModernRequest {
 struct InFlight {
     receipts: Vec<Receipt>,
     acked: bool,
+    route: Route,
+    /// Its answer was submitted and is being sent.
+    answered: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -62,17 +87,18 @@ struct Cached {
 
 #[derive(Debug)]
 enum Purpose {
+    /// The answer to a request in flight.
     Response {
         key: InKey,
         route: Route,
-        cached: Box<Cached>,
+        id: RequestId,
     },
     Message {
         route: Route,
         id: Option<RequestId>,
     },
-    /// An error reply to a message that is then deleted.
-    Refusal {
+    /// An answer the server composed or replayed, after which the message is deleted.
+    Final {
         receipts: Vec<Receipt>,
         id: RequestId,
     },
@@ -102,21 +128,32 @@ pub struct Server {
     sessions: BTreeMap<SessionId, Session>,
     idle: Timers<SessionId>,
     requests: BTreeMap<RequestToken, ModernRequest>,
-    /// The token of each running modern request, by (client, id).
-    tokens: BTreeMap<InKey, RequestToken>,
+    /// The token of each running modern request, by what a cancellation names.
+    tokens: BTreeMap<CancelKey, RequestToken>,
     next_token: u64,
     in_flight: BTreeMap<InKey, InFlight>,
     heartbeats: Timers<InKey>,
+    deadlines: Timers<InKey>,
     cache: ResponseCache<InKey, Cached>,
     closed: bool,
 }
 
-fn session_peer(s: &SessionId) -> String {
-    format!("s:{s}")
+/// FNV-1a over the message text: tells a repeat of a stateless request from a new
+/// request that reuses its id. Not a defence against a malicious peer, which can only
+/// collide with its own requests (the key also holds its client id and address).
+fn fingerprint(message: &JsonRpcMessage) -> u64 {
+    message.body().iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-fn modern_peer(client_id: Option<&str>, reply_to: &Address) -> String {
-    format!("m:{}:{reply_to}", client_id.unwrap_or_default())
+/// The smallest key of `peer`: every request of it sorts at or after this one.
+fn first_key(peer: Peer) -> InKey {
+    (peer, RequestId::Number(i64::MIN))
+}
+
+/// The `notifications/cancelled` the application gets when a request passes the
+/// server's deadline.
+fn cancellation(id: &RequestId, reason: &str) -> JsonRpcMessage {
+    JsonRpcMessage::notification(CANCELLED, Some(serde_json::json!({"requestId": id.to_json(), "reason": reason})))
 }
 
 impl Server {
@@ -141,6 +178,7 @@ impl Server {
             next_token: 0,
             in_flight: BTreeMap::new(),
             heartbeats: Timers::default(),
+            deadlines: Timers::default(),
             cache: ResponseCache::new(config.response_cache_window, config.response_cache_capacity),
             closed: false,
             rng,
@@ -206,7 +244,9 @@ impl Server {
     /// keep this receipt beside the others: it may be a redelivery of the same copy
     /// (then only the newest handle deletes it) or a second stored copy (SQS is
     /// at-least-once; then each copy needs its own handle), and deleting with an
-    /// outdated handle is harmless. Otherwise it was handled: delete it.
+    /// outdated handle is harmless. Otherwise it was handled: delete it. (A message
+    /// whose handling did not complete, because its answer could not be sent, is
+    /// forgotten by the inbox and so is handled again, not taken for a duplicate.)
     fn duplicate(&mut self, r: Receipt) {
         let running = self
             .in_flight
@@ -231,6 +271,15 @@ impl Server {
         let kind =
             OpKind::Delete { queue_url: self.config.queue_url.clone(), receipt_handle: r.receipt_handle.clone() };
         self.outbox.push(vec![kind], Purpose::Delete { message_id: r.message_id.clone() });
+    }
+
+    /// Handling of these messages did not complete (their answer could not be sent):
+    /// the inbox forgets them, so that SQS's redelivery is handled again and answered
+    /// from the response cache instead of being deleted as a duplicate.
+    fn unfinished(&mut self, receipts: &[Receipt]) {
+        for r in receipts {
+            self.inbox.forget(&r.message_id);
+        }
     }
 
     fn route(&mut self, d: Delivery, now: Instant) {
@@ -265,11 +314,10 @@ impl Server {
             for r in &d.receipts {
                 self.delete(r);
             }
-            self.end_session(&session_id, CloseReason::Closed);
+            self.end_session(&session_id, CloseReason::Closed, now);
             return;
         }
-        let peer = session_peer(&session_id);
-        self.deliver(Route::Session(session_id), peer, d, now);
+        self.deliver(Route::Session(session_id.clone()), Peer::Session(session_id), d, now);
     }
 
     /// A request for a session this server does not know (expired, or another
@@ -286,7 +334,7 @@ impl Server {
                     Some(serde_json::json!({ "sessionId": session_id.as_str() })),
                 );
                 let meta = WireMeta { session_id: Some(session_id.clone()), ..WireMeta::default() };
-                let purpose = Purpose::Refusal { receipts: d.receipts.clone(), id };
+                let purpose = Purpose::Final { receipts: d.receipts.clone(), id };
                 self.send_to(&error, meta, &to, session_id.as_str(), false, purpose, now);
                 for r in d.receipts {
                     self.events.push_back(ServerEvent::Rejected(Rejection {
@@ -307,11 +355,12 @@ impl Server {
         if !self.allowed(&reply_to) {
             return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), Disposition::Delete);
         }
-        // A client that sent `initialize` twice (a retry with a new message id) gets
-        // the first answer again, not a second session.
-        let init_peer = format!("i:{}", modern_peer(d.meta.client_id.as_deref(), &reply_to));
+        // Only this very message delivered again is the same handshake: a client that
+        // restarted (same ClientId, ids from 0 again) must get a session of its own.
+        let message_id = d.receipts.iter().map(|r| r.message_id.as_str()).min().unwrap_or_default().to_owned();
+        let peer = Peer::Opening(message_id);
         if let Some(id) = d.message.id().cloned()
-            && self.answer_again(&(init_peer.clone(), id), &d.receipts, now)
+            && self.answer_again(&(peer.clone(), id), &d.receipts, now)
         {
             return;
         }
@@ -323,6 +372,7 @@ impl Server {
                 client_id: d.meta.client_id.clone(),
                 takes_fragments: d.meta.ext.takes_fragments,
                 seq: 0,
+                opening: d.message.id().cloned().map(|id| (peer.clone(), id)),
             },
         );
         self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
@@ -331,7 +381,7 @@ impl Server {
             client_id: d.meta.client_id.clone(),
             reply_to,
         });
-        self.deliver(Route::Session(session_id), init_peer, d, now);
+        self.deliver(Route::Session(session_id), peer, d, now);
     }
 
     fn route_modern(&mut self, d: Delivery, now: Instant) {
@@ -356,15 +406,19 @@ impl Server {
         if !self.allowed(&reply_to) {
             return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), Disposition::Delete);
         }
-        let peer = modern_peer(d.meta.client_id.as_deref(), &reply_to);
         let Some(id) = d.message.id().cloned() else { return };
-        let key = (peer.clone(), id);
+        let peer = Peer::Stateless {
+            client_id: d.meta.client_id.clone(),
+            reply_to: reply_to.clone(),
+            fingerprint: fingerprint(&d.message),
+        };
+        let key = (peer.clone(), id.clone());
         if self.answer_again(&key, &d.receipts, now) {
             return;
         }
         let token = RequestToken(self.next_token);
         self.next_token += 1;
-        self.tokens.insert(key.clone(), token);
+        self.tokens.insert((d.meta.client_id.clone(), reply_to.clone(), id), token);
         self.requests.insert(
             token,
             ModernRequest {
@@ -390,8 +444,7 @@ impl Server {
             serde_json::Value::String(s) => RequestId::String(s.clone()),
             _ => return None,
         };
-        let key = (modern_peer(d.meta.client_id.as_deref(), reply_to), id);
-        self.tokens.get(&key).copied()
+        self.tokens.get(&(d.meta.client_id.clone(), reply_to.clone(), id)).copied()
     }
 
     /// A request already running or already answered: never run it twice. Returns
@@ -407,17 +460,17 @@ impl Server {
         let group =
             cached.session.as_ref().map_or_else(|| cached.client_id.clone().unwrap_or_default(), |s| s.to_string());
         let id = key.1.clone();
-        let purpose = Purpose::Refusal { receipts: receipts.to_vec(), id: id.clone() };
+        let purpose = Purpose::Final { receipts: receipts.to_vec(), id: id.clone() };
         self.send_to(&cached.message, meta, &cached.to, &group, false, purpose, now);
         self.events.push_back(ServerEvent::ResponseReplayed { to: cached.to, id });
         true
     }
 
-    fn deliver(&mut self, route: Route, peer: String, d: Delivery, now: Instant) {
+    fn deliver(&mut self, route: Route, peer: Peer, d: Delivery, now: Instant) {
         let Delivery { receipts, message, .. } = d;
         if let (MessageKind::Request, Some(id)) = (message.kind(), message.id().cloned()) {
             let key = (peer, id);
-            if matches!(route, Route::Session(_)) && self.answer_again(&key, &receipts, now) {
+            if matches!(key.0, Peer::Session(_)) && self.answer_again(&key, &receipts, now) {
                 return;
             }
             let acked = self.config.ack == AckPolicy::OnDelivery;
@@ -428,7 +481,8 @@ impl Server {
             } else {
                 self.heartbeats.set(key.clone(), now + self.heartbeat_interval());
             }
-            self.in_flight.insert(key, InFlight { receipts, acked });
+            self.deadlines.set(key.clone(), deadline_after(now, self.config.request_deadline));
+            self.in_flight.insert(key, InFlight { receipts, acked, route: route.clone(), answered: false });
         } else {
             for r in &receipts {
                 self.delete(r);
@@ -445,13 +499,23 @@ impl Server {
     /// or (legacy sessions only) a request or notification of the server's own.
     /// Notifications on a [`Route::Request`] (progress, logging) go to the requester.
     ///
+    /// An answer is kept in the response cache from this call on, so a redelivered
+    /// copy of its request is answered again, never run twice, even when this send
+    /// fails for good.
+    ///
     /// # Errors
     /// [`ApiError::UnknownRoute`] for a closed session, a finished request or
     /// [`Route::Detached`]; [`ApiError::RequestOnModernRoute`] for a server request on
-    /// a modern route; [`ApiError::TooLarge`] / [`ApiError::InvalidXmlChar`] when it
-    /// cannot be sent.
+    /// a modern route; [`ApiError::InvalidXmlChar`] when it cannot be sent;
+    /// [`ApiError::TooLarge`] when it does not fit in a message (for an answer, the
+    /// requester then gets, in its place, a JSON-RPC error that names the size and
+    /// the limit, and the request is done).
     pub fn submit(&mut self, route: &Route, message: JsonRpcMessage, now: Instant) -> Result<(), ApiError> {
         self.fire_timers(now);
+        self.send_on(route, message, now)
+    }
+
+    fn send_on(&mut self, route: &Route, message: JsonRpcMessage, now: Instant) -> Result<(), ApiError> {
         let reply_id = message.kind().is_reply().then(|| message.id().cloned()).flatten();
         match route {
             Route::Detached => Err(ApiError::UnknownRoute(route.to_string())),
@@ -469,68 +533,87 @@ impl Server {
                 }
                 let to = session.reply_to.clone();
                 let takes = session.takes_fragments;
-                let client_id = session.client_id.clone();
-                let key = reply_id.as_ref().and_then(|id| {
-                    let session_key = (session_peer(session_id), id.clone());
+                let opening = session.opening.clone();
+                self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
+                let key = reply_id.and_then(|id| {
+                    let session_key = (Peer::Session(session_id.clone()), id.clone());
                     if self.in_flight.contains_key(&session_key) {
                         return Some(session_key);
                     }
-                    // `initialize` is tracked under its pre-session key.
-                    let init_key = (format!("i:{}", modern_peer(client_id.as_deref(), &to)), id.clone());
-                    self.in_flight.contains_key(&init_key).then_some(init_key)
+                    opening.filter(|k| k.1 == id && self.in_flight.contains_key(k))
                 });
-                let purpose = match key {
-                    Some(key) => Purpose::Response {
-                        key,
-                        route: route.clone(),
-                        cached: Box::new(Cached {
-                            message: message.clone(),
-                            to: to.clone(),
-                            session: Some(session_id.clone()),
-                            client_id,
-                        }),
-                    },
-                    None => Purpose::Message { route: route.clone(), id: message.id().cloned() },
-                };
-                self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
-                self.try_send(&message, meta, &to, session_id.as_str(), takes, purpose, now)
+                let envelope = Envelope { meta, to, group: session_id.to_string(), takes_fragments: takes };
+                match key {
+                    Some(key) => self.answer(route, key, message, envelope, Some(session_id.clone()), now),
+                    None => {
+                        let purpose = Purpose::Message { route: route.clone(), id: message.id().cloned() };
+                        self.try_send(&message, &envelope, purpose, now)
+                    }
+                }
             }
             Route::Request(token) => {
                 if message.kind() == MessageKind::Request {
                     return Err(ApiError::RequestOnModernRoute);
                 }
                 let request = self.requests.get(token).ok_or_else(|| ApiError::UnknownRoute(route.to_string()))?;
-                let meta = WireMeta { client_id: request.client_id.clone(), ..WireMeta::default() };
-                let to = request.reply_to.clone();
-                let group = request.client_id.clone().unwrap_or_else(|| "asyncmcp".to_owned());
-                let takes = request.takes_fragments;
-                let answers = reply_id.as_ref() == Some(&request.key.1);
-                let purpose = if answers {
-                    Purpose::Response {
-                        key: request.key.clone(),
-                        route: route.clone(),
-                        cached: Box::new(Cached {
-                            message: message.clone(),
-                            to: to.clone(),
-                            session: None,
-                            client_id: request.client_id.clone(),
-                        }),
-                    }
-                } else {
-                    Purpose::Message { route: route.clone(), id: message.id().cloned() }
+                let envelope = Envelope {
+                    meta: WireMeta { client_id: request.client_id.clone(), ..WireMeta::default() },
+                    to: request.reply_to.clone(),
+                    group: request.client_id.clone().unwrap_or_else(|| "asyncmcp".to_owned()),
+                    takes_fragments: request.takes_fragments,
                 };
-                self.try_send(&message, meta, &to, &group, takes, purpose, now)?;
-                if answers {
-                    self.forget_request(*token);
+                let key = request.key.clone();
+                if reply_id.as_ref() != Some(&key.1) {
+                    let purpose = Purpose::Message { route: route.clone(), id: message.id().cloned() };
+                    return self.try_send(&message, &envelope, purpose, now);
                 }
-                Ok(())
+                let token = *token;
+                let result = self.answer(route, key, message, envelope, None, now);
+                if !matches!(result, Err(ApiError::InvalidXmlChar { .. })) {
+                    self.forget_request(token);
+                }
+                result
             }
         }
     }
 
+    /// Sends the answer to the request in flight under `key` and keeps it in the
+    /// response cache. An answer too large for one message is replaced by an error
+    /// naming the size and the limit, so the requester is never left waiting.
+    fn answer(
+        &mut self,
+        route: &Route,
+        key: InKey,
+        message: JsonRpcMessage,
+        envelope: Envelope,
+        session: Option<SessionId>,
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        let id = key.1.clone();
+        let (kinds, sent, outcome) = match self.encode(&message, &envelope, now) {
+            Ok(kinds) => (kinds, message, Ok(())),
+            Err(ApiError::TooLarge { size, limit }) => {
+                let error = too_large(id.clone(), size, limit, &envelope.to);
+                (self.encode(&error, &envelope, now)?, error, Err(ApiError::TooLarge { size, limit }))
+            }
+            Err(e) => return Err(e),
+        };
+        let cached = Cached { message: sent, to: envelope.to, session, client_id: envelope.meta.client_id.clone() };
+        self.cache.insert(key.clone(), cached, now);
+        if let Some(flight) = self.in_flight.get_mut(&key) {
+            flight.answered = true;
+        }
+        self.deadlines.cancel(&key);
+        self.outbox.push(kinds, Purpose::Response { key, route: route.clone(), id });
+        outcome
+    }
+
     fn forget_request(&mut self, token: RequestToken) {
         if let Some(request) = self.requests.remove(&token) {
-            self.tokens.remove(&request.key);
+            let cancel_key = (request.client_id, request.reply_to, request.key.1);
+            if self.tokens.get(&cancel_key) == Some(&token) {
+                self.tokens.remove(&cancel_key);
+            }
         }
     }
 
@@ -555,15 +638,17 @@ impl Server {
             }
             Route::Session(session_id) => {
                 let session = self.sessions.get(session_id).ok_or_else(unknown)?;
-                let init_key =
-                    (format!("i:{}", modern_peer(session.client_id.as_deref(), &session.reply_to)), id.clone());
-                let session_key = (session_peer(session_id), id.clone());
-                if self.in_flight.contains_key(&session_key) { session_key } else { init_key }
+                let session_key = (Peer::Session(session_id.clone()), id.clone());
+                match &session.opening {
+                    Some(opening) if opening.1 == *id && !self.in_flight.contains_key(&session_key) => opening.clone(),
+                    _ => session_key,
+                }
             }
             Route::Detached => return Err(unknown()),
         };
         let flight = self.in_flight.remove(&key).ok_or_else(unknown)?;
         self.heartbeats.cancel(&key);
+        self.deadlines.cancel(&key);
         if !flight.acked {
             for r in &flight.receipts {
                 self.delete(r);
@@ -572,19 +657,27 @@ impl Server {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    fn encode(&mut self, message: &JsonRpcMessage, envelope: &Envelope, now: Instant) -> Result<Vec<OpKind>, ApiError> {
+        self.outbound.sends(
+            &self.config.common,
+            message,
+            envelope.meta.clone(),
+            &envelope.to,
+            &envelope.group,
+            envelope.takes_fragments,
+            &mut self.rng,
+            now,
+        )
+    }
+
     fn try_send(
         &mut self,
         message: &JsonRpcMessage,
-        meta: WireMeta,
-        to: &Address,
-        group: &str,
-        takes_fragments: bool,
+        envelope: &Envelope,
         purpose: Purpose,
         now: Instant,
     ) -> Result<(), ApiError> {
-        let kinds =
-            self.outbound.sends(&self.config.common, message, meta, to, group, takes_fragments, &mut self.rng, now)?;
+        let kinds = self.encode(message, envelope, now)?;
         self.outbox.push(kinds, purpose);
         Ok(())
     }
@@ -601,7 +694,8 @@ impl Server {
         purpose: Purpose,
         now: Instant,
     ) {
-        if let Err(e) = self.try_send(message, meta, to, group, takes_fragments, purpose, now) {
+        let envelope = Envelope { meta, to: to.clone(), group: group.to_owned(), takes_fragments };
+        if let Err(e) = self.try_send(message, &envelope, purpose, now) {
             self.events.push_back(ServerEvent::SendFailed {
                 route: Route::Detached,
                 id: message.id().cloned(),
@@ -610,7 +704,8 @@ impl Server {
         }
     }
 
-    /// Ends a legacy session from the server side.
+    /// Ends a legacy session from the server side. Requests of it still running are
+    /// answered with an error and deleted.
     ///
     /// # Errors
     /// [`ApiError::UnknownRoute`] if there is no such session.
@@ -619,29 +714,68 @@ impl Server {
         if !self.sessions.contains_key(session_id) {
             return Err(ApiError::UnknownRoute(format!("session {session_id}")));
         }
-        self.end_session(session_id, CloseReason::ServerClosed);
+        self.end_session(session_id, CloseReason::ServerClosed, now);
         Ok(())
     }
 
-    fn end_session(&mut self, session_id: &SessionId, reason: CloseReason) {
-        if self.sessions.remove(session_id).is_some() {
-            self.idle.cancel(session_id);
-            let held = self.inbox.forget_session(session_id);
-            self.events.push_back(ServerEvent::SessionClosed { session_id: session_id.clone(), reason });
-            self.reject(held, RejectReason::UnknownSession(session_id.clone()), Disposition::Delete);
+    /// Ends a session. What it still holds is never left behind: each request of it
+    /// still running is answered with an error (then deleted), so that neither the
+    /// message nor its receive credit is held; messages held for ordering or
+    /// reassembly are rejected and deleted.
+    fn end_session(&mut self, session_id: &SessionId, reason: CloseReason, now: Instant) {
+        let Some(session) = self.sessions.remove(session_id) else { return };
+        self.idle.cancel(session_id);
+        let peer = Peer::Session(session_id.clone());
+        let mut running: Vec<InKey> = self
+            .in_flight
+            .range(first_key(peer.clone())..)
+            .map(|(k, _)| k.clone())
+            .take_while(|k| k.0 == peer)
+            .collect();
+        running.extend(session.opening.clone().filter(|k| self.in_flight.contains_key(k)));
+        for key in running {
+            if self.in_flight.get(&key).is_some_and(|f| f.answered) {
+                continue; // its answer is on its way; the message goes when it is sent
+            }
+            let Some(flight) = self.in_flight.remove(&key) else { continue };
+            self.heartbeats.cancel(&key);
+            self.deadlines.cancel(&key);
+            let error = JsonRpcMessage::error(
+                key.1.clone(),
+                error_codes::INVALID_REQUEST,
+                &format!("session {session_id} ended ({}) before this request was answered", close_text(reason)),
+                None,
+            );
+            let meta = WireMeta {
+                session_id: Some(session_id.clone()),
+                client_id: session.client_id.clone(),
+                ..WireMeta::default()
+            };
+            let receipts = if flight.acked { Vec::new() } else { flight.receipts };
+            let purpose = Purpose::Final { receipts, id: key.1.clone() };
+            self.send_to(&error, meta, &session.reply_to, session_id.as_str(), false, purpose, now);
         }
+        let held = self.inbox.forget_session(session_id);
+        self.events.push_back(ServerEvent::SessionClosed { session_id: session_id.clone(), reason });
+        self.reject(held, RejectReason::UnknownSession(session_id.clone()), Disposition::Delete);
     }
 
     /// Stops taking work: [`receive_credit`](Self::receive_credit) becomes 0, every
     /// request still running is released (visibility 0) so another worker takes it,
-    /// and every session is closed. Call it once in-flight work had its chance to
-    /// finish (graceful shutdown drains first).
+    /// and every session is closed. Answers already submitted are still sent, and
+    /// their requests deleted once they are. Call it once in-flight work had its
+    /// chance to finish (graceful shutdown drains first).
     pub fn close(&mut self, now: Instant) {
         self.fire_timers(now);
         self.closed = true;
         let flights = std::mem::take(&mut self.in_flight);
         for (key, flight) in flights {
+            if flight.answered {
+                self.in_flight.insert(key, flight);
+                continue;
+            }
             self.heartbeats.cancel(&key);
+            self.deadlines.cancel(&key);
             if flight.acked {
                 continue;
             }
@@ -653,7 +787,7 @@ impl Server {
         self.tokens.clear();
         let ids: Vec<SessionId> = self.sessions.keys().cloned().collect();
         for id in ids {
-            self.end_session(&id, CloseReason::ServerClosed);
+            self.end_session(&id, CloseReason::ServerClosed, now);
         }
     }
 
@@ -671,8 +805,9 @@ impl Server {
         self.fire_timers(now);
         match self.outbox.handle_result(id, result, now) {
             None | Some(Done::Ok(Purpose::Delete { .. } | Purpose::Visibility | Purpose::Message { .. })) => {}
-            Some(Done::Ok(Purpose::Response { key, cached, .. })) => {
+            Some(Done::Ok(Purpose::Response { key, .. })) => {
                 self.heartbeats.cancel(&key);
+                self.deadlines.cancel(&key);
                 if let Some(flight) = self.in_flight.remove(&key)
                     && !flight.acked
                 {
@@ -680,24 +815,29 @@ impl Server {
                         self.delete(r);
                     }
                 }
-                self.cache.insert(key, *cached, now);
             }
-            Some(Done::Ok(Purpose::Refusal { receipts, .. })) => {
+            Some(Done::Ok(Purpose::Final { receipts, .. })) => {
                 for r in &receipts {
                     self.delete(r);
                 }
             }
-            Some(Done::Failed(Purpose::Response { key, route, cached }, error)) => {
-                // Leave the request on the queue: it is redelivered and runs again,
-                // since its answer never left.
+            Some(Done::Failed(Purpose::Response { key, route, id }, error)) => {
+                // The answer never left. The request stays on the queue; its
+                // redelivery is handled again and answered from the response cache.
                 self.heartbeats.cancel(&key);
-                self.in_flight.remove(&key);
-                self.events.push_back(ServerEvent::SendFailed { route, id: cached.message.id().cloned(), error });
+                self.deadlines.cancel(&key);
+                if let Some(flight) = self.in_flight.remove(&key)
+                    && !flight.acked
+                {
+                    self.unfinished(&flight.receipts);
+                }
+                self.events.push_back(ServerEvent::SendFailed { route, id: Some(id), error });
             }
             Some(Done::Failed(Purpose::Message { route, id }, error)) => {
                 self.events.push_back(ServerEvent::SendFailed { route, id, error });
             }
-            Some(Done::Failed(Purpose::Refusal { id, .. }, error)) => {
+            Some(Done::Failed(Purpose::Final { receipts, id }, error)) => {
+                self.unfinished(&receipts);
                 self.events.push_back(ServerEvent::SendFailed { route: Route::Detached, id: Some(id), error });
             }
             Some(Done::Failed(Purpose::Delete { message_id }, error)) => {
@@ -729,19 +869,52 @@ impl Server {
             }
             self.heartbeats.set(key, now + self.heartbeat_interval());
         }
+        while let Some(key) = self.deadlines.pop_due(now) {
+            self.past_deadline(key, now);
+        }
         while let Some(session_id) = self.idle.pop_due(now) {
-            let peer = session_peer(&session_id);
+            let peer = Peer::Session(session_id.clone());
             // The smallest possible key of this peer: any request of the session sorts
             // at or after it (O(log n), not a scan).
-            let first = (peer.clone(), RequestId::Number(i64::MIN));
-            if self.in_flight.range(first..).next().is_some_and(|((p, _), _)| *p == peer) {
+            if self.in_flight.range(first_key(peer.clone())..).next().is_some_and(|((p, _), _)| *p == peer) {
                 // Work is still running in it: not idle.
                 self.idle.set(session_id, now + self.config.session_idle_timeout);
             } else {
-                self.end_session(&session_id, CloseReason::Idle);
+                self.end_session(&session_id, CloseReason::Idle, now);
             }
         }
         self.cache.expire(now);
+    }
+
+    /// A request unanswered at its deadline: the application is told to cancel it,
+    /// and the requester gets an error in its place.
+    fn past_deadline(&mut self, key: InKey, now: Instant) {
+        let Some(flight) = self.in_flight.get(&key) else { return };
+        if flight.answered {
+            return;
+        }
+        let route = flight.route.clone();
+        let secs = self.config.request_deadline.as_secs();
+        let reason = format!("the server's deadline of {secs} s for this request passed");
+        self.events.push_back(ServerEvent::Message { route: route.clone(), message: cancellation(&key.1, &reason) });
+        let error = JsonRpcMessage::error(
+            key.1.clone(),
+            error_codes::REQUEST_TIMEOUT,
+            &format!("{reason} before it was answered"),
+            Some(serde_json::json!({ "deadlineSeconds": secs })),
+        );
+        if let Err(e) = self.send_on(&route, error, now) {
+            // Nothing can answer it: stop holding it, and let SQS decide (redrive).
+            self.events.push_back(ServerEvent::SendFailed {
+                route,
+                id: Some(key.1.clone()),
+                error: crate::OpFailure::fatal(e.to_string()),
+            });
+            if let Some(flight) = self.in_flight.remove(&key) {
+                self.heartbeats.cancel(&key);
+                self.unfinished(&flight.receipts);
+            }
+        }
     }
 
     /// The next operation to perform.
@@ -763,6 +936,7 @@ impl Server {
             self.outbox.poll_timeout(),
             self.inbox.poll_timeout(),
             self.heartbeats.next(),
+            self.deadlines.next(),
             self.idle.next(),
             self.cache.poll_timeout(),
         ]
@@ -770,4 +944,34 @@ impl Server {
         .flatten()
         .min()
     }
+}
+
+/// Where and how a message to one peer goes.
+#[derive(Debug)]
+struct Envelope {
+    meta: WireMeta,
+    to: Address,
+    group: String,
+    takes_fragments: bool,
+}
+
+fn close_text(reason: CloseReason) -> &'static str {
+    match reason {
+        CloseReason::Closed => "closed by the client",
+        CloseReason::Idle => "idle",
+        _ => "closed by the server",
+    }
+}
+
+/// The error that answers a request whose response does not fit in one message.
+fn too_large(id: RequestId, size: usize, limit: usize, to: &Address) -> JsonRpcMessage {
+    JsonRpcMessage::error(
+        id,
+        error_codes::INTERNAL_ERROR,
+        &format!(
+            "the response is {size} bytes, over the {limit}-byte limit of one message to {to}, \
+             and the client takes no fragments"
+        ),
+        Some(serde_json::json!({ "size": size, "limit": limit })),
+    )
 }

@@ -86,7 +86,7 @@ fn an_oversize_message_is_refused_when_the_peer_takes_no_fragments() {
 }
 
 #[test]
-fn an_oversize_response_is_refused_when_the_client_takes_no_fragments() {
+fn an_oversize_response_is_refused_and_replaced_by_an_error_when_the_client_takes_no_fragments() {
     // Arrange
     let mut pair = Pair::builder()
         .era(Era::Modern)
@@ -107,8 +107,10 @@ fn an_oversize_response_is_refused_when_the_client_takes_no_fragments() {
 
     // Assert
     assert!(matches!(result, Err(ApiError::TooLarge { limit: 262_144, .. })), "{result:?}");
-    assert!(pair.server.poll_op().is_none());
-    assert_eq!(pair.server.in_flight(), 1, "still waiting for an answer that fits");
+    pair.drive_until(1_000, |p| p.response(&RequestId::Number(1)).is_some()).unwrap();
+    let error = pair.response(&RequestId::Number(1)).unwrap().to_value();
+    assert_eq!(error.pointer("/error/data/limit"), Some(&serde_json::json!(262_144)), "{error}");
+    assert_eq!(pair.server.in_flight(), 0, "the error answered the request");
 }
 
 /// About 600 KiB of text with quotes and backslashes, which JSON and the SNS

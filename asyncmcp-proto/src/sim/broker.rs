@@ -43,6 +43,8 @@ pub struct Broker {
     timers: Timers<(usize, u64)>,
     next_seq: u64,
     stats: SimStats,
+    /// Destinations (queue URLs, topic ARNs) that cannot be reached until an instant.
+    unreachable: BTreeMap<String, Instant>,
 }
 
 impl Broker {
@@ -64,6 +66,7 @@ impl Broker {
             timers: Timers::default(),
             next_seq: 0,
             stats: SimStats::default(),
+            unreachable: BTreeMap::new(),
         }
     }
 
@@ -145,6 +148,12 @@ impl Broker {
                 op.id.0
             )));
         }
+        if let Some(target) = self.unreachable_target(&op.kind, now) {
+            self.stats.failures_injected += 1;
+            return OpResult::Failed(OpFailure::retryable(format!(
+                "could not reach {target} (unreachable until a set instant, injected by the simulator)"
+            )));
+        }
         let result = match &op.kind {
             OpKind::Send(send) => self.send(send, now),
             OpKind::Delete { queue_url, receipt_handle } => self.delete(queue_url, receipt_handle),
@@ -153,6 +162,23 @@ impl Broker {
             }
         };
         result.into()
+    }
+
+    /// Makes `destination` (a queue URL or a topic ARN) unreachable until `until`:
+    /// every operation on it fails with a retryable error and has no effect, and
+    /// nothing can be received from it, as when a queue is briefly missing or a
+    /// network path is down. An instant in the past makes it reachable again.
+    pub fn set_unreachable(&mut self, destination: &str, until: Instant) {
+        self.unreachable.insert(destination.to_owned(), until);
+    }
+
+    fn unreachable_target(&mut self, kind: &OpKind, now: Instant) -> Option<String> {
+        self.unreachable.retain(|_, until| *until > now);
+        let target = match kind {
+            OpKind::Send(send) => send.to.as_str(),
+            OpKind::Delete { queue_url, .. } | OpKind::ChangeVisibility { queue_url, .. } => queue_url.as_str(),
+        };
+        self.unreachable.contains_key(target).then(|| target.to_owned())
     }
 
     /// Receives one visible message from the queue, which is then in flight until
@@ -164,6 +190,9 @@ impl Broker {
     #[must_use]
     pub fn poll_delivery(&mut self, queue_url: &str, now: Instant) -> Option<InboundMessage> {
         self.handle_timeout(now);
+        if self.unreachable.get(queue_url).is_some_and(|until| *until > now) {
+            return None;
+        }
         let qid = *self.queue_index.get(queue_url)?;
         // Each round delivers or moves one message out of this queue, so it ends.
         loop {

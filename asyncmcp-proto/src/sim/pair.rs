@@ -8,9 +8,10 @@ use crate::address::{Address, AllowList};
 use crate::client::Client;
 use crate::config::{ClientConfig, Era, ServerConfig};
 use crate::error::ConfigError;
+use crate::error::OpFailure;
 use crate::event::{ClientEvent, Route, ServerEvent};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
-use crate::op::QueueOp;
+use crate::op::{OpResult, QueueOp};
 use crate::server::Server;
 
 /// How the client and the server reach each other.
@@ -167,11 +168,17 @@ impl PairBuilder {
         for f in self.server {
             f(&mut sc);
         }
-        let client = Client::new(cc, now, seed(1))?;
-        let server = Server::new(sc, now, seed(2))?;
+        let client = Client::new(cc.clone(), now, seed(1))?;
+        let server = Server::new(sc.clone(), now, seed(2))?;
         Ok(Pair {
             client,
             server,
+            client_config: cc,
+            server_config: sc,
+            seed: self.seed,
+            restarts: 0,
+            client_cut: None,
+            server_cut: None,
             broker,
             now,
             start: now,
@@ -237,6 +244,12 @@ pub struct Pair {
     answers: BTreeMap<(Instant, u64), (Route, JsonRpcMessage)>,
     next_answer: u64,
     next_id: i64,
+    client_config: ClientConfig,
+    server_config: ServerConfig,
+    seed: u8,
+    restarts: u8,
+    client_cut: Option<Instant>,
+    server_cut: Option<Instant>,
 }
 
 impl std::fmt::Debug for Pair {
@@ -324,12 +337,14 @@ impl Pair {
             let _ = self.server.submit(&route, answer, now);
             moved = true;
         }
-        let credit = self.server.receive_credit();
+        let server_cut = self.server_cut.is_some_and(|until| until > now);
+        let credit = if server_cut { 0 } else { self.server.receive_credit() };
         for message in self.broker.receive(&self.server_queue, credit, now) {
             self.server.handle_inbound(message, now);
             moved = true;
         }
-        let credit = self.client.receive_credit();
+        let client_cut = self.client_cut.is_some_and(|until| until > now);
+        let credit = if client_cut { 0 } else { self.client.receive_credit() };
         for message in self.broker.receive(&self.client_queue, credit, now) {
             self.client.handle_inbound(message, now);
             moved = true;
@@ -346,19 +361,75 @@ impl Pair {
     pub fn perform_ops(&mut self) -> bool {
         let mut moved = false;
         let now = self.now;
+        let client_cut = self.client_cut.is_some_and(|until| until > now);
         while let Some(op) = self.client.poll_op() {
-            let result = self.broker.handle_op(&op, now);
+            let result = if client_cut { network_down() } else { self.broker.handle_op(&op, now) };
             self.client.handle_op_result(op.id, result, now);
             self.client_ops.push(op);
             moved = true;
         }
+        let server_cut = self.server_cut.is_some_and(|until| until > now);
         while let Some(op) = self.server.poll_op() {
-            let result = self.broker.handle_op(&op, now);
+            let result = if server_cut { network_down() } else { self.broker.handle_op(&op, now) };
             self.server.handle_op_result(op.id, result, now);
             self.server_ops.push(op);
             moved = true;
         }
         moved
+    }
+
+    /// Cuts the server's link to SQS/SNS until `until`: every call it makes fails
+    /// with a retryable error and it receives nothing (a network outage on its side).
+    pub fn cut_server(&mut self, until: Instant) {
+        self.server_cut = Some(until);
+    }
+
+    /// Cuts the client's link to SQS/SNS until `until`, as [`cut_server`](Self::cut_server).
+    pub fn cut_client(&mut self, until: Instant) {
+        self.client_cut = Some(until);
+    }
+
+    /// The server process crashes and starts again: its state (sessions, requests
+    /// running, response cache) is gone, requests the application had not answered
+    /// are dropped, and the queues keep everything, including messages it had
+    /// received and not deleted (they come back after their visibility timeout).
+    ///
+    /// # Panics
+    /// If the configuration no longer builds a server (a test bug).
+    pub fn restart_server(&mut self) {
+        self.restarts = self.restarts.wrapping_add(1);
+        let seed = self.restart_seed(2);
+        self.server = Server::new(self.server_config.clone(), self.now, seed)
+            .unwrap_or_else(|e| panic!("restarting the server: {e}"));
+        self.answers.clear();
+    }
+
+    /// The client process crashes and starts again with the same configuration
+    /// (the same `ClientId` and reply address) and JSON-RPC ids counting from 1 again,
+    /// as a restarted SDK does. What it had pending is lost with it.
+    ///
+    /// # Panics
+    /// If the configuration no longer builds a client (a test bug).
+    pub fn restart_client(&mut self) {
+        self.restarts = self.restarts.wrapping_add(1);
+        let seed = self.restart_seed(1);
+        self.client = Client::new(self.client_config.clone(), self.now, seed)
+            .unwrap_or_else(|e| panic!("restarting the client: {e}"));
+        self.next_id = 0;
+    }
+
+    /// A long poll whose process died with it: up to `max` messages are received
+    /// from the server's queue and never reach the server, so they stay invisible
+    /// until their visibility timeout ends. Returns how many were lost so.
+    pub fn lose_server_receive(&mut self, max: usize) -> usize {
+        self.broker.receive(&self.server_queue, max, self.now).len()
+    }
+
+    fn restart_seed(&self, role: u8) -> [u8; 32] {
+        let mut s = [self.seed; 32];
+        s[0] = role;
+        s[1] = self.restarts;
+        s
     }
 
     /// Collects both sides' events, queueing the responder's answers.
@@ -390,6 +461,8 @@ impl Pair {
             self.server.poll_timeout(),
             self.broker.poll_timeout(),
             self.answers.keys().next().map(|(t, _)| *t),
+            self.client_cut.filter(|t| *t > self.now),
+            self.server_cut.filter(|t| *t > self.now),
         ]
         .into_iter()
         .flatten()
@@ -466,6 +539,10 @@ impl Pair {
         }
         Err(Livelock { steps: max_steps, elapsed: self.elapsed() })
     }
+}
+
+fn network_down() -> OpResult {
+    OpResult::Failed(OpFailure::retryable("dispatch failure: connection refused (link cut by the simulator)"))
 }
 
 /// A small MCP server: answers `initialize`, `server/discover`, `tools/list`, `ping`

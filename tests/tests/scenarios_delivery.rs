@@ -1,0 +1,307 @@
+//! The delivery promise under the faults real deployments meet: a reply address that
+//! is unreachable for longer than the retry budget, a client that restarts with the
+//! same `ClientId`, a session that ends with work in flight, a response too large to
+//! send, a request the application never answers. Each scenario here failed before
+//! the fix it guards (issue 12).
+
+use std::time::Duration;
+
+use asyncmcp_proto::sim::{Pair, Topology};
+use asyncmcp_proto::{ClientEvent, Era, JsonRpcMessage, MessageKind, OpKind, RequestId, Route, ServerEvent};
+use asyncmcp_tests::{EMPTY, depths, echo_params, outcomes, server_request_ids, t0};
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// The text the echo tool answered `id` with, if it answered with a result.
+fn echoed(pair: &Pair, id: &RequestId) -> Option<String> {
+    let value = pair.response(id)?.to_value();
+    value.pointer("/result/content/0/text")?.as_str().map(str::to_owned)
+}
+
+fn tool_runs(pair: &Pair, text: &str) -> usize {
+    pair.server_events
+        .iter()
+        .filter(|e| match e {
+            ServerEvent::Message { message, .. } => {
+                message.kind() == MessageKind::Request
+                    && message.to_value().pointer("/params/arguments/text").and_then(|t| t.as_str()) == Some(text)
+            }
+            _ => false,
+        })
+        .count()
+}
+
+fn open_session(pair: &mut Pair) {
+    let init = pair.initialize();
+    pair.drive_until(10_000, |p| p.response(&init).is_some() && p.client.session_id().is_some()).unwrap();
+}
+
+/// Defect 1: a reply that fails to send (its address unreachable for longer than the
+/// retry budget) is not lost: the request stays on the queue, its redelivery is
+/// handled again and answered from the response cache, and the tool runs once.
+#[test]
+fn a_reply_that_fails_to_send_is_answered_on_redelivery_without_running_twice() {
+    for era in [Era::Modern, Era::Legacy] {
+        for topology in [Topology::Sqs, Topology::SnsSqs { raw_delivery: false }] {
+            // Arrange
+            let mut pair = Pair::builder().era(era).topology(topology).build(t0()).unwrap();
+            if era == Era::Legacy {
+                open_session(&mut pair);
+            }
+            let reply_address = pair.client_address.to_string();
+            let unreachable_until = pair.now + 12 * SEC;
+            pair.broker.set_unreachable(&reply_address, unreachable_until);
+
+            // Act
+            let id = pair.request("tools/call", Some(echo_params("once")));
+            let outcome = pair.drive_until(100_000, |p| outcomes(p, &id) > 0);
+
+            // Assert
+            outcome.unwrap_or_else(|e| panic!("{era:?} {topology:?}: {e}; events {:?}", pair.server_events));
+            assert_eq!(echoed(&pair, &id).as_deref(), Some("once"), "{era:?} {topology:?}: {:?}", pair.client_events);
+            assert!(
+                pair.server_events.iter().any(|e| matches!(e, ServerEvent::SendFailed { .. })),
+                "{era:?} {topology:?}: the first reply should have failed"
+            );
+            assert_eq!(tool_runs(&pair, "once"), 1, "{era:?} {topology:?}: the tool ran again");
+            pair.drive_bounded(100_000).unwrap();
+            let (_, server) = depths(&pair);
+            assert_eq!(server, EMPTY, "{era:?} {topology:?}: the request was never deleted");
+            assert_eq!(pair.server.in_flight(), 0);
+        }
+    }
+}
+
+/// Defect 1, the same under a network outage on the server's side longer than the
+/// retry budget: the reply cannot leave, and the request is answered once the link
+/// is back.
+#[test]
+fn a_server_outage_longer_than_the_retry_budget_loses_no_reply() {
+    for era in [Era::Modern, Era::Legacy] {
+        // Arrange
+        let mut pair = Pair::builder().era(era).answer_delay(SEC).build(t0()).unwrap();
+        if era == Era::Legacy {
+            open_session(&mut pair);
+        }
+        let id = pair.request("tools/call", Some(echo_params("outage")));
+        pair.drive_until(10_000, |p| tool_runs(p, "outage") == 1).unwrap();
+
+        // Act: the answer is submitted during a 25 s outage.
+        let until = pair.now + 25 * SEC;
+        pair.cut_server(until);
+        let outcome = pair.drive_until(100_000, |p| outcomes(p, &id) > 0);
+
+        // Assert
+        outcome.unwrap_or_else(|e| panic!("{era:?}: {e}"));
+        assert_eq!(echoed(&pair, &id).as_deref(), Some("outage"), "{era:?}: {:?}", pair.client_events);
+        assert_eq!(tool_runs(&pair, "outage"), 1, "{era:?}: the tool ran again");
+    }
+}
+
+/// Defect 2: a client that restarts with the same `ClientId` and reply address and
+/// counts JSON-RPC ids from the start again gets its own answers, never the previous
+/// process's.
+#[test]
+fn a_restarted_client_never_gets_the_previous_process_answers() {
+    for era in [Era::Modern, Era::Legacy] {
+        // Arrange: run 1.
+        let mut pair = Pair::builder().era(era).build(t0()).unwrap();
+        if era == Era::Legacy {
+            open_session(&mut pair);
+        }
+        let first_session = pair.client.session_id().cloned();
+        let id = pair.request("tools/call", Some(echo_params("run-1")));
+        pair.drive_until(10_000, |p| p.response(&id).is_some()).unwrap();
+        assert_eq!(echoed(&pair, &id).as_deref(), Some("run-1"));
+        pair.run_for(5 * SEC, 10_000).unwrap();
+
+        // Act: run 2, the same ClientId, ids from 1 again.
+        pair.restart_client();
+        pair.client_events.clear();
+        if era == Era::Legacy {
+            open_session(&mut pair);
+            assert_ne!(pair.client.session_id().cloned(), first_session, "the old session was handed out again");
+        }
+        let id = pair.request("tools/call", Some(echo_params("run-2")));
+        pair.drive_until(10_000, |p| p.response(&id).is_some()).unwrap();
+
+        // Assert
+        assert_eq!(echoed(&pair, &id).as_deref(), Some("run-2"), "{era:?}: {:?}", pair.client_events);
+    }
+}
+
+/// Defect 2, the true repeat: a copy of an `initialize` SQS message delivered again
+/// after its reply failed is answered with the same session, not a second one.
+#[test]
+fn the_same_initialize_message_delivered_again_opens_one_session() {
+    // Arrange
+    let mut pair = Pair::builder().build(t0()).unwrap();
+    let reply_address = pair.client_address.to_string();
+    let until = pair.now + 12 * SEC;
+    pair.broker.set_unreachable(&reply_address, until);
+
+    // Act
+    let init = pair.initialize();
+    pair.drive_until(100_000, |p| p.response(&init).is_some()).unwrap();
+    pair.run_for(120 * SEC, 100_000).unwrap();
+
+    // Assert
+    let opened = pair.server_events.iter().filter(|e| matches!(e, ServerEvent::SessionOpened { .. })).count();
+    assert_eq!(opened, 1, "{:?}", pair.server_events);
+    assert_eq!(pair.server.sessions(), 1);
+}
+
+/// Defect 4: a session closed by the server with a request still running answers that
+/// request (an error) and deletes it: nothing stays in flight, no heartbeat runs on,
+/// and receive credit comes back.
+#[test]
+fn ending_a_session_answers_what_it_still_holds() {
+    // Arrange: the application never answers tools/call.
+    let mut pair = Pair::builder()
+        .responder(Box::new(|route, request| {
+            if request.method() == Some("tools/call") {
+                return None;
+            }
+            asyncmcp_proto::sim::echo_responder(route, request)
+        }))
+        .build(t0())
+        .unwrap();
+    open_session(&mut pair);
+    let credit = pair.server.receive_credit();
+    let id = pair.request("tools/call", Some(echo_params("held")));
+    pair.drive_until(10_000, |p| tool_runs(p, "held") == 1).unwrap();
+    assert_eq!(pair.server.in_flight(), 1);
+
+    // Act
+    let session = pair.client.session_id().cloned().unwrap();
+    pair.server.close_session(&session, pair.now).unwrap();
+    pair.drive_until(10_000, |p| outcomes(p, &id) > 0).unwrap();
+    pair.run_for(120 * SEC, 100_000).unwrap();
+
+    // Assert
+    assert_eq!(pair.server.in_flight(), 0);
+    assert_eq!(pair.server.receive_credit(), credit);
+    let error = pair.response(&id).unwrap().to_value();
+    assert!(error.get("error").is_some(), "{error}");
+    let (_, server) = depths(&pair);
+    assert_eq!(server, EMPTY);
+    let heartbeats_after = pair
+        .server_ops
+        .iter()
+        .rev()
+        .take_while(|op| !matches!(op.kind, OpKind::Delete { .. }))
+        .filter(|op| matches!(op.kind, OpKind::ChangeVisibility { .. }))
+        .count();
+    assert_eq!(heartbeats_after, 0, "heartbeats went on after the session ended");
+}
+
+/// Defect 4, the client side: closing a legacy client with a request pending sends
+/// the close notification only once that request ended.
+#[test]
+fn a_closing_client_drains_before_it_closes_the_session() {
+    // Arrange
+    let mut pair = Pair::builder().answer_delay(5 * SEC).build(t0()).unwrap();
+    open_session(&mut pair);
+    let id = pair.request("tools/call", Some(echo_params("last")));
+    pair.drive_until(10_000, |p| tool_runs(p, "last") == 1).unwrap();
+
+    // Act
+    pair.client.close(pair.now);
+    pair.drive_bounded(100_000).unwrap();
+
+    // Assert
+    assert_eq!(echoed(&pair, &id).as_deref(), Some("last"), "{:?}", pair.client_events);
+    let closed = pair.server_events.iter().any(|e| matches!(e, ServerEvent::SessionClosed { .. }));
+    assert!(closed, "the close notification never arrived");
+    assert!(pair.client.is_closed());
+}
+
+/// Defect 6: a response too large to send to a peer that takes no fragments is
+/// replaced by a JSON-RPC error naming the size and the limit.
+#[test]
+fn a_response_too_large_to_send_becomes_an_error_naming_size_and_limit() {
+    for era in [Era::Modern, Era::Legacy] {
+        // Arrange
+        let big = "x".repeat(300 * 1024);
+        let answer = big.clone();
+        let mut pair = Pair::builder()
+            .era(era)
+            .client(|c| c.common.takes_fragments = false)
+            .responder(Box::new(move |route, request| {
+                if request.method() == Some("tools/call") {
+                    let id = request.id()?.clone();
+                    return Some(JsonRpcMessage::response(
+                        id,
+                        serde_json::json!({"content": [{"type": "text", "text": answer}]}),
+                    ));
+                }
+                asyncmcp_proto::sim::echo_responder(route, request)
+            }))
+            .build(t0())
+            .unwrap();
+        if era == Era::Legacy {
+            open_session(&mut pair);
+        }
+
+        // Act
+        let id = pair.request("tools/call", Some(echo_params("big")));
+        let outcome = pair.drive_until(100_000, |p| outcomes(p, &id) > 0);
+
+        // Assert
+        outcome.unwrap_or_else(|e| panic!("{era:?}: {e}"));
+        let reply = pair.response(&id).unwrap_or_else(|| panic!("{era:?}: {:?}", pair.client_events)).to_value();
+        let message = reply.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or_default().to_owned();
+        assert!(message.contains("262144"), "{era:?}: {reply}");
+        assert!(message.contains("bytes"), "{era:?}: {reply}");
+        pair.drive_bounded(100_000).unwrap();
+        assert_eq!(depths(&pair).1, EMPTY, "{era:?}");
+    }
+}
+
+/// Defect 3, second half: a request the application never answers ends at the
+/// server's deadline: the application is told to cancel it, the client gets an
+/// error, and the heartbeat stops.
+#[test]
+fn a_request_past_the_server_deadline_is_cancelled_and_answered() {
+    for era in [Era::Modern, Era::Legacy] {
+        // Arrange
+        let mut pair = Pair::builder()
+            .era(era)
+            .server(|s| s.request_deadline = 90 * SEC)
+            .client(|c| c.request_timeout = 600 * SEC)
+            .responder(Box::new(|route, request| {
+                if request.method() == Some("tools/call") {
+                    return None;
+                }
+                asyncmcp_proto::sim::echo_responder(route, request)
+            }))
+            .build(t0())
+            .unwrap();
+        if era == Era::Legacy {
+            open_session(&mut pair);
+        }
+        let start = pair.now;
+
+        // Act
+        let id = pair.request("tools/call", Some(echo_params("stuck")));
+        pair.drive_until(100_000, |p| outcomes(p, &id) > 0).unwrap_or_else(|e| panic!("{era:?}: {e}"));
+
+        // Assert
+        let waited = pair.now.duration_since(start);
+        assert!(waited >= 90 * SEC && waited < 100 * SEC, "{era:?}: answered after {waited:?}");
+        let reply = pair.response(&id).unwrap().to_value();
+        assert!(reply.get("error").is_some(), "{era:?}: {reply}");
+        let cancelled = pair.server_events.iter().any(|e| match e {
+            ServerEvent::Message { route, message } => {
+                message.method() == Some("notifications/cancelled") && !matches!(route, Route::Detached)
+            }
+            _ => false,
+        });
+        assert!(cancelled, "{era:?}: the application was not told to cancel");
+        pair.run_for(300 * SEC, 100_000).unwrap();
+        assert_eq!(pair.server.in_flight(), 0, "{era:?}");
+        assert_eq!(depths(&pair).1, EMPTY, "{era:?}");
+        assert_eq!(server_request_ids(&pair).iter().filter(|i| **i == id).count(), 1, "{era:?}");
+        assert!(!pair.client_events.iter().any(|e| matches!(e, ClientEvent::RequestTimedOut { .. })));
+    }
+}
