@@ -179,6 +179,12 @@ impl Client {
             _ => None,
         };
         let is_initialize = message.method() == Some(INITIALIZE) && id.is_some();
+        let opening = self.session.is_some() || self.initialize_id.is_some();
+        if is_initialize && self.config.era == Era::Legacy && opening {
+            // Its answer would name another session, which this client would refuse:
+            // the request could only time out.
+            return Err(ApiError::AlreadyInitialized);
+        }
         let message = if is_initialize && self.config.era == Era::Legacy {
             handshake::inject_reply_address(&message, &self.config.reply_to, self.config.handshake)
         } else {
@@ -194,7 +200,7 @@ impl Client {
             self.by_order.insert(order, id.clone());
             self.pending.insert(id.clone(), Pending { order });
             self.deadlines.set(id.clone(), now + self.config.request_timeout);
-            if is_initialize && self.state == State::Fresh {
+            if is_initialize && self.config.era == Era::Legacy {
                 self.state = State::Initializing;
                 self.initialize_id = Some(id);
             }
@@ -436,6 +442,10 @@ impl Client {
             && theirs != mine
         {
             self.reject(receipts, RejectReason::WrongSession(theirs.clone()), Disposition::Delete);
+            return;
+        }
+        if let Some(theirs) = meta.client_id.as_ref().filter(|c| **c != self.config.client_id) {
+            self.reject(receipts, RejectReason::WrongClient(theirs.clone()), Disposition::Delete);
             return;
         }
         if meta.ext.takes_fragments {

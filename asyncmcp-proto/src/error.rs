@@ -104,6 +104,11 @@ pub enum ApiError {
     /// The endpoint was closed.
     #[error("the endpoint is closed")]
     Closed,
+    /// A legacy client sends one `initialize`: its session is open or opening.
+    #[error(
+        "this client's session is already open or opening: one initialize per client (a new session needs a new Client)"
+    )]
+    AlreadyInitialized,
 }
 
 /// A configuration that cannot work.

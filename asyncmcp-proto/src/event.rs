@@ -40,6 +40,10 @@ pub enum RejectReason {
     UnknownResponse(RequestId),
     /// The message belongs to another session than this client's.
     WrongSession(SessionId),
+    /// The message carries another `ClientId` than this client's: it was meant for
+    /// another process that used the same reply queue (an earlier run of this
+    /// client, for one).
+    WrongClient(String),
     /// The endpoint is closed.
     Closed,
 }
@@ -55,6 +59,11 @@ impl fmt::Display for RejectReason {
             RejectReason::Reassembly(e) => write!(f, "reassembly failed: {e}"),
             RejectReason::UnknownResponse(id) => write!(f, "response to unknown request id {id}"),
             RejectReason::WrongSession(s) => write!(f, "message for another session {s}"),
+            RejectReason::WrongClient(c) => {
+                let shown: String = c.chars().take(120).collect();
+                let more = if shown.len() < c.len() { "..." } else { "" };
+                write!(f, "message for another client {shown}{more}")
+            }
             RejectReason::Closed => f.write_str("endpoint closed"),
         }
     }

@@ -32,7 +32,10 @@ impl Outbound {
     /// Encodes `message` for `to`. `meta` carries the routing attributes the caller
     /// chose (session, client id, reply address); this fills in the rest.
     ///
-    /// `fifo_group` is the `MessageGroupId` for FIFO destinations.
+    /// `fifo_group` is the `MessageGroupId` for FIFO destinations. Fragments each get
+    /// a group of their own (the fragment group and their index): SQS hands out
+    /// nothing more of a group while one of its messages is in flight, and the
+    /// receiver holds each fragment in flight until the last one arrives.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn sends(
         &self,
@@ -69,7 +72,10 @@ impl Outbound {
                     to: to.clone(),
                     body: e.body,
                     attributes: e.attributes,
-                    group_id: fifo.then(|| fifo_group.to_owned()),
+                    group_id: fifo.then(|| match &group {
+                        Some(fragments) if many => format!("{fragments}-{i}"),
+                        _ => fifo_group.to_owned(),
+                    }),
                     dedup_id: fifo.then(|| if many { format!("{dedup}-{i}") } else { dedup.clone() }),
                 })
             })

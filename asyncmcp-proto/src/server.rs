@@ -42,6 +42,8 @@ enum Peer {
     /// A stateless request: by client, reply address and a fingerprint of the whole
     /// message, so that a restarted client reusing an id with other params is new.
     Stateless { client_id: Option<String>, reply_to: Address, fingerprint: u64 },
+    /// A message the server refuses with an error reply, by its SQS message.
+    Refused(String),
 }
 
 /// A request being handled, or answered and remembered: (peer, JSON-RPC id).
@@ -97,11 +99,6 @@ enum Purpose {
         route: Route,
         id: Option<RequestId>,
     },
-    /// An answer the server composed or replayed, after which the message is deleted.
-    Final {
-        receipts: Vec<Receipt>,
-        id: RequestId,
-    },
     Delete {
         message_id: String,
     },
@@ -143,6 +140,12 @@ pub struct Server {
 /// collide with its own requests (the key also holds its client id and address).
 fn fingerprint(message: &JsonRpcMessage) -> u64 {
     message.body().iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The smallest SQS message id of a delivery: names it the same way whichever of its
+/// receipts came first.
+fn first_message_id(receipts: &[Receipt]) -> String {
+    receipts.iter().map(|r| r.message_id.as_str()).min().unwrap_or_default().to_owned()
 }
 
 /// The smallest key of `peer`: every request of it sorts at or after this one.
@@ -334,8 +337,9 @@ impl Server {
                     Some(serde_json::json!({ "sessionId": session_id.as_str() })),
                 );
                 let meta = WireMeta { session_id: Some(session_id.clone()), ..WireMeta::default() };
-                let purpose = Purpose::Final { receipts: d.receipts.clone(), id };
-                self.send_to(&error, meta, &to, session_id.as_str(), false, purpose, now);
+                let key = (Peer::Refused(first_message_id(&d.receipts)), id);
+                let envelope = Envelope { meta, to, group: session_id.to_string(), takes_fragments: false };
+                self.answer_held(key, d.receipts.clone(), &error, &envelope, now);
                 for r in d.receipts {
                     self.events.push_back(ServerEvent::Rejected(Rejection {
                         message_id: r.message_id,
@@ -357,8 +361,7 @@ impl Server {
         }
         // Only this very message delivered again is the same handshake: a client that
         // restarted (same ClientId, ids from 0 again) must get a session of its own.
-        let message_id = d.receipts.iter().map(|r| r.message_id.as_str()).min().unwrap_or_default().to_owned();
-        let peer = Peer::Opening(message_id);
+        let peer = Peer::Opening(first_message_id(&d.receipts));
         if let Some(id) = d.message.id().cloned()
             && self.answer_again(&(peer.clone(), id), &d.receipts, now)
         {
@@ -460,10 +463,45 @@ impl Server {
         let group =
             cached.session.as_ref().map_or_else(|| cached.client_id.clone().unwrap_or_default(), |s| s.to_string());
         let id = key.1.clone();
-        let purpose = Purpose::Final { receipts: receipts.to_vec(), id: id.clone() };
-        self.send_to(&cached.message, meta, &cached.to, &group, false, purpose, now);
+        let envelope = Envelope { meta, to: cached.to.clone(), group, takes_fragments: false };
+        self.answer_held(key.clone(), receipts.to_vec(), &cached.message, &envelope, now);
         self.events.push_back(ServerEvent::ResponseReplayed { to: cached.to, id });
         true
+    }
+
+    /// Sends an answer the server composed or replays, for messages it holds under
+    /// `key` until the answer is sent (then they are deleted) or fails (then they are
+    /// left for redelivery and handled again). Held like a running request: a
+    /// redelivery meanwhile joins these receipts instead of being taken for a
+    /// finished duplicate, and the heartbeat keeps them invisible.
+    fn answer_held(
+        &mut self,
+        key: InKey,
+        receipts: Vec<Receipt>,
+        message: &JsonRpcMessage,
+        envelope: &Envelope,
+        now: Instant,
+    ) {
+        let id = key.1.clone();
+        let kinds = match self.encode(message, envelope, now) {
+            Ok(kinds) => kinds,
+            Err(e) => {
+                // Nothing this server composes is unsendable; if it were, SQS decides.
+                self.unfinished(&receipts);
+                self.events.push_back(ServerEvent::SendFailed {
+                    route: Route::Detached,
+                    id: Some(id),
+                    error: crate::OpFailure::fatal(e.to_string()),
+                });
+                return;
+            }
+        };
+        if !receipts.is_empty() {
+            self.heartbeats.set(key.clone(), now + self.heartbeat_interval());
+        }
+        let flight = InFlight { receipts, acked: false, route: Route::Detached, answered: true };
+        self.in_flight.insert(key.clone(), flight);
+        self.outbox.push(kinds, Purpose::Response { key, route: Route::Detached, id });
     }
 
     fn deliver(&mut self, route: Route, peer: Peer, d: Delivery, now: Instant) {
@@ -682,28 +720,6 @@ impl Server {
         Ok(())
     }
 
-    /// Sends a message the server composed itself; failure to encode becomes an event.
-    #[allow(clippy::too_many_arguments)]
-    fn send_to(
-        &mut self,
-        message: &JsonRpcMessage,
-        meta: WireMeta,
-        to: &Address,
-        group: &str,
-        takes_fragments: bool,
-        purpose: Purpose,
-        now: Instant,
-    ) {
-        let envelope = Envelope { meta, to: to.clone(), group: group.to_owned(), takes_fragments };
-        if let Err(e) = self.try_send(message, &envelope, purpose, now) {
-            self.events.push_back(ServerEvent::SendFailed {
-                route: Route::Detached,
-                id: message.id().cloned(),
-                error: crate::OpFailure::fatal(e.to_string()),
-            });
-        }
-    }
-
     /// Ends a legacy session from the server side. Requests of it still running are
     /// answered with an error and deleted.
     ///
@@ -752,8 +768,9 @@ impl Server {
                 ..WireMeta::default()
             };
             let receipts = if flight.acked { Vec::new() } else { flight.receipts };
-            let purpose = Purpose::Final { receipts, id: key.1.clone() };
-            self.send_to(&error, meta, &session.reply_to, session_id.as_str(), false, purpose, now);
+            let envelope =
+                Envelope { meta, to: session.reply_to.clone(), group: session_id.to_string(), takes_fragments: false };
+            self.answer_held(key, receipts, &error, &envelope, now);
         }
         let held = self.inbox.forget_session(session_id);
         self.events.push_back(ServerEvent::SessionClosed { session_id: session_id.clone(), reason });
@@ -816,11 +833,6 @@ impl Server {
                     }
                 }
             }
-            Some(Done::Ok(Purpose::Final { receipts, .. })) => {
-                for r in &receipts {
-                    self.delete(r);
-                }
-            }
             Some(Done::Failed(Purpose::Response { key, route, id }, error)) => {
                 // The answer never left. The request stays on the queue; its
                 // redelivery is handled again and answered from the response cache.
@@ -835,10 +847,6 @@ impl Server {
             }
             Some(Done::Failed(Purpose::Message { route, id }, error)) => {
                 self.events.push_back(ServerEvent::SendFailed { route, id, error });
-            }
-            Some(Done::Failed(Purpose::Final { receipts, id }, error)) => {
-                self.unfinished(&receipts);
-                self.events.push_back(ServerEvent::SendFailed { route: Route::Detached, id: Some(id), error });
             }
             Some(Done::Failed(Purpose::Delete { message_id }, error)) => {
                 self.events.push_back(ServerEvent::AckFailed { message_id, error });

@@ -305,3 +305,36 @@ fn a_request_past_the_server_deadline_is_cancelled_and_answered() {
         assert!(!pair.client_events.iter().any(|e| matches!(e, ClientEvent::RequestTimedOut { .. })));
     }
 }
+
+/// A message in fragments on a FIFO queue: SQS hands out nothing more of a message
+/// group while one of its messages is in flight, so fragments that shared one group
+/// waited behind the first, held unfinished, until reassembly gave up. Each fragment
+/// now has a group of its own.
+#[test]
+fn fragments_on_a_fifo_queue_are_reassembled() {
+    for era in [Era::Modern, Era::Legacy] {
+        // Arrange
+        let mut pair = Pair::builder()
+            .era(era)
+            .fifo(true)
+            .client(|c| {
+                c.common.limits.max_bytes = 4096;
+                c.common.peer_takes_fragments = true;
+            })
+            .server(|s| s.common.limits.max_bytes = 4096)
+            .build(t0())
+            .unwrap();
+        if era == Era::Legacy {
+            open_session(&mut pair);
+        }
+        let text = format!("big-{}", "y".repeat(20_000));
+
+        // Act
+        let id = pair.request("tools/call", Some(echo_params(&text)));
+        let outcome = pair.drive_until(100_000, |p| outcomes(p, &id) > 0);
+
+        // Assert
+        outcome.unwrap_or_else(|e| panic!("{era:?}: {e}"));
+        assert_eq!(echoed(&pair, &id).as_deref(), Some(text.as_str()), "{era:?}: {:?}", pair.client_events);
+    }
+}

@@ -19,7 +19,7 @@ mod session;
 
 pub use codec::{decode_inbound, roundtrip, sns_envelope};
 pub use reassembly::reassembly;
-pub use session::session_machine;
+pub use session::{Report, play, seeded_run, seeded_trace, session_machine};
 
 /// The names of the fuzz targets, each the name of a function of this module and of a
 /// corpus directory `fuzz/corpus/<name>/`.

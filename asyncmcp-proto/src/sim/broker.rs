@@ -236,6 +236,7 @@ impl Broker {
     /// Makes visible every message whose delay or visibility timeout ended by `now`.
     /// Every other call taking `now` does this first; calling it spuriously is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.unreachable.retain(|_, until| *until > now);
         while let Some((qid, seq)) = self.timers.pop_due(now) {
             if let Some(queue) = self.queues.get_mut(qid) {
                 queue.make_visible(seq);
@@ -244,11 +245,15 @@ impl Broker {
     }
 
     /// The next instant at which a message becomes visible (a delay ends or a
-    /// visibility timeout expires), in O(log n). After `handle_timeout(t)` it is
+    /// visibility timeout expires) or an unreachable destination comes back, in
+    /// O(log n). After `handle_timeout(t)` it is
     /// `None` or later than `t`.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        // A destination coming back counts: a receive from it may move again then.
+        // (Few destinations are ever unreachable at once: the scan stays short.)
+        let back = self.unreachable.values().min().copied();
+        [self.timers.next(), back].into_iter().flatten().min()
     }
 
     /// How many messages the queue holds, by state, as of the last call that took

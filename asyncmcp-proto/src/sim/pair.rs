@@ -411,6 +411,17 @@ impl Pair {
     /// # Panics
     /// If the configuration no longer builds a client (a test bug).
     pub fn restart_client(&mut self) {
+        let client_id = self.client_config.client_id.clone();
+        self.restart_client_as(&client_id);
+    }
+
+    /// As [`restart_client`](Self::restart_client), with another `ClientId` (our own
+    /// clients put a per-process nonce in theirs) and the same reply address.
+    ///
+    /// # Panics
+    /// If the configuration no longer builds a client (a test bug).
+    pub fn restart_client_as(&mut self, client_id: &str) {
+        self.client_config.client_id = client_id.to_owned();
         self.restarts = self.restarts.wrapping_add(1);
         let seed = self.restart_seed(1);
         self.client = Client::new(self.client_config.clone(), self.now, seed)
