@@ -67,7 +67,7 @@ impl AllowList {
     /// does not parse allows nothing and is reported by [`invalid`](Self::invalid).
     pub fn exact(self, address: impl Into<String>) -> Self {
         let address = address.into();
-        self.record(address, |t| Entry::exact(t))
+        self.record(address, Entry::exact)
     }
 
     /// Allows every address that `prefix` names: the queues or topics of one account
@@ -78,7 +78,7 @@ impl AllowList {
     /// nothing and is reported by [`invalid`](Self::invalid).
     pub fn prefix(self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
-        self.record(prefix, |t| Entry::prefix(t))
+        self.record(prefix, Entry::prefix)
     }
 
     /// [`exact`](Self::exact), refusing an address that does not parse.

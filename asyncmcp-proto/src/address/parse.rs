@@ -112,7 +112,13 @@ impl QueueUrl {
         }
         check_account(account)?;
         check_name(name, MAX_QUEUE_NAME, "queue name")?;
-        Ok(Self { scheme: origin.scheme, host: origin.host, port: origin.port, account: account.to_owned(), name: name.to_owned() })
+        Ok(Self {
+            scheme: origin.scheme,
+            host: origin.host,
+            port: origin.port,
+            account: account.to_owned(),
+            name: name.to_owned(),
+        })
     }
 
     /// `http` or `https`.
