@@ -106,3 +106,13 @@ fn entries_that_name_no_account_are_refused_up_front() {
     assert!(AllowList::new().try_exact("https://sqs.us-east-1.amazonaws.com/1/q/").is_err());
     assert!(AllowList::new().try_prefix("https://sqs.us-east-1.amazonaws.com/123456789012/").is_ok());
 }
+
+#[test]
+fn a_server_refuses_an_allow_list_with_an_entry_that_names_no_account() {
+    use asyncmcp_proto::{ConfigError, Server, ServerConfig};
+    let config = ServerConfig::new("http://sim.local/123456789012/server", AllowList::new().prefix("arn:aws:sns:"));
+
+    let result = Server::new(config, std::time::Instant::now(), [0; 32]);
+
+    assert!(matches!(result, Err(ConfigError::Invalid { field: "allow_reply", .. })), "{result:?}");
+}
