@@ -58,7 +58,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (server, events) = asyncmcp_async_std::spawn_server(config, Arc::clone(&queue))?;
         async_std::task::spawn(serve(server, events));
 
-        let mut config = ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "demo");
+        let mut config = ClientConfig::new(
+            Address::Queue(requests),
+            Address::Queue(replies.clone()),
+            replies,
+            asyncmcp_async_std::unique_client_id("demo"),
+        );
         config.era = Era::Modern;
         let (client, _events) = asyncmcp_async_std::spawn_client(config, queue)?;
 

@@ -15,7 +15,12 @@ fn main() -> Result<(), String> {
     async_std::task::block_on(async {
         let (queue, admin) = options.clients()?;
         let wiring = common::wiring(&admin, options.sns).await?;
-        let mut config = ClientConfig::new(wiring.server_address, wiring.client_address, wiring.replies, "example");
+        let mut config = ClientConfig::new(
+            wiring.server_address,
+            wiring.client_address,
+            wiring.replies,
+            asyncmcp_async_std::unique_client_id("example"),
+        );
         config.era = Era::Modern;
         let (client, _events) = asyncmcp_async_std::spawn_client(config, Arc::new(queue)).map_err(|e| e.to_string())?;
         for text in ["hello", "from", "async-std"] {

@@ -68,7 +68,7 @@ pub use aws::{
 
 pub use asyncmcp_driver::{
     ClientEvents, ClientHandle, DriverConfig, DriverError, MemoryQueue, QueueClient, RequestError, ServerEvents,
-    ServerHandle, StatsSnapshot,
+    ServerHandle, StatsSnapshot, unique_client_id,
 };
 pub use asyncmcp_proto as proto;
 pub use runtime::AsyncStdRuntime;

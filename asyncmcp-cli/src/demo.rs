@@ -105,7 +105,12 @@ pub(crate) async fn run(args: DemoArgs) -> CliResult<ExitCode> {
     let server_handle = server.handle();
     let serving = tokio::spawn(server.run());
 
-    let config = ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "demo-client");
+    let config = ClientConfig::new(
+        Address::Queue(requests),
+        Address::Queue(replies.clone()),
+        replies,
+        asyncmcp_driver::unique_client_id("demo-client"),
+    );
     let (client, mut events) = asyncmcp_tokio::spawn_client(config, Arc::clone(&queue))?;
     // Messages no `call` waits for: progress notifications, session events.
     let printer = tokio::spawn(async move {

@@ -73,7 +73,7 @@ impl ClientArgs {
         let sdk = self.aws.sdk_config().await?;
         let admin = AwsAdmin::new(&sdk);
         let id = random_hex(8);
-        let client_id = format!("{client_id_prefix}-{id}");
+        let client_id = asyncmcp_driver::unique_client_id(client_id_prefix);
         let mut cleanup = Cleanup::default();
         let (reply_to, receive_queue) = match &self.reply_queue_url {
             Some(url) => {

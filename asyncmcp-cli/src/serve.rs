@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use asyncmcp_driver::{AwsQueueClient, ServerHandle};
 use asyncmcp_proto::{
-    AllowList, JsonRpcMessage, MessageKind, RequestId, Route, ServerConfig, ServerEvent, SessionId, error_codes,
+    AllowList, JsonRpcMessage, MessageKind, QueueUrl, RequestId, Route, ServerConfig, ServerEvent, SessionId,
+    error_codes,
 };
 use clap::Args;
 use serde_json::json;
@@ -117,7 +118,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     }
     let queue = Arc::new(AwsQueueClient::new(&sdk));
 
-    let (allow, allowed) = allow_list(&args.allow_reply, &args.queue_url, &region);
+    let (allow, allowed) = allow_list(&args.allow_reply, &args.queue_url, &region)?;
     let mut config = ServerConfig::new(args.queue_url.clone(), allow);
     config.session_idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.visibility_timeout = Duration::from_secs(args.visibility_timeout);
@@ -391,37 +392,48 @@ fn short(session: &SessionId) -> String {
 }
 
 /// The allow-list and its description: the given prefixes, or the request queue's
-/// account (its URL prefix, and topics `arn:PARTITION:sns:REGION:ACCOUNT:`).
-fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> (AllowList, Vec<String>) {
+/// account (its queues, and topics `arn:PARTITION:sns:REGION:ACCOUNT:`).
+///
+/// # Errors
+/// A prefix that does not name a whole account, or a request queue URL that does not
+/// parse when no prefix is given.
+fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> CliResult<(AllowList, Vec<String>)> {
     let mut described = Vec::new();
     let mut allow = AllowList::new();
     if !prefixes.is_empty() {
         for prefix in prefixes {
-            allow = allow.prefix(prefix.clone());
+            allow = allow.try_prefix(prefix).map_err(|e| {
+                CliError::new(format!(
+                    "--allow-reply {prefix}: {e}\n(give a queue URL or topic ARN cut after the account or inside \
+                     the name, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/ or \
+                     arn:aws:sns:eu-west-1:123456789012:replies-)"
+                ))
+            })?;
             described.push(format!("{prefix}*"));
         }
-        return (allow, described);
+        return Ok((allow, described));
     }
+    let own = QueueUrl::parse(queue_url).map_err(|e| {
+        CliError::new(format!("--queue-url {queue_url}: {e}\n(or give --allow-reply to say where replies may go)"))
+    })?;
     // https://sqs.REGION.amazonaws.com/ACCOUNT/NAME -> https://sqs.REGION.amazonaws.com/ACCOUNT/
-    let account_prefix = queue_url.rsplit_once('/').map(|(head, _)| format!("{head}/"));
-    let account = account_prefix.as_deref().and_then(|p| p.trim_end_matches('/').rsplit('/').next().map(str::to_owned));
-    if let Some(prefix) = account_prefix {
-        allow = allow.prefix(prefix.clone());
+    let port = own.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let queues = format!("{}://{}{port}/{}/", own.scheme().as_str(), own.host(), own.account());
+    let partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    let topics = format!("arn:{partition}:sns:{region}:{}:", own.account());
+    for prefix in [queues, topics] {
+        allow = allow
+            .try_prefix(&prefix)
+            .map_err(|e| CliError::new(format!("the default allow-list entry {prefix} is not valid: {e}")))?;
         described.push(format!("{prefix}*"));
     }
-    if let Some(account) = account {
-        let partition = if region.starts_with("cn-") {
-            "aws-cn"
-        } else if region.starts_with("us-gov-") {
-            "aws-us-gov"
-        } else {
-            "aws"
-        };
-        let topics = format!("arn:{partition}:sns:{region}:{account}:");
-        allow = allow.prefix(topics.clone());
-        described.push(format!("{topics}*"));
-    }
-    (allow, described)
+    Ok((allow, described))
 }
 
 /// Fails early, with a clear message, when CMD cannot be found.
@@ -451,7 +463,7 @@ mod tests {
     #[test]
     fn default_allow_list_is_the_queue_account() {
         let (allow, described) =
-            allow_list(&[], "https://sqs.eu-west-1.amazonaws.com/123456789012/w-requests", "eu-west-1");
+            allow_list(&[], "https://sqs.eu-west-1.amazonaws.com/123456789012/w-requests", "eu-west-1").unwrap();
         assert!(allow.allows(&Address::parse("https://sqs.eu-west-1.amazonaws.com/123456789012/reply")));
         assert!(allow.allows(&Address::parse("arn:aws:sns:eu-west-1:123456789012:replies")));
         assert!(!allow.allows(&Address::parse("https://sqs.eu-west-1.amazonaws.com/999999999999/reply")));
@@ -461,8 +473,26 @@ mod tests {
 
     #[test]
     fn given_prefixes_replace_the_default() {
-        let (allow, _) = allow_list(&["https://q/1/".to_owned()], "https://sqs.x/2/q", "us-east-1");
+        let (allow, _) = allow_list(&["https://q/1/".to_owned()], "https://sqs.x/2/q", "us-east-1").unwrap();
         assert!(allow.allows(&Address::parse("https://q/1/a")));
         assert!(!allow.allows(&Address::parse("https://sqs.x/2/a")));
+    }
+
+    #[test]
+    fn the_default_allow_list_refuses_a_climb_out_of_the_account() {
+        let (allow, _) =
+            allow_list(&[], "https://sqs.eu-west-1.amazonaws.com/123456789012/w-requests", "eu-west-1").unwrap();
+
+        let climb = "https://sqs.eu-west-1.amazonaws.com/123456789012/x/../../999999999999/reply";
+        assert!(!allow.allows(&Address::parse(climb)));
+        assert!(!allow.allows(&Address::parse("arn:aws:sns:eu-west-1:123456789012:x:999999999999:y")));
+    }
+
+    #[test]
+    fn an_allow_reply_that_names_no_account_is_refused_at_start() {
+        let err = allow_list(&["https://sqs.eu-west-1.amazonaws.com/".to_owned()], "https://sqs.x/2/q", "us-east-1")
+            .unwrap_err();
+
+        assert!(err.to_string().contains("--allow-reply https://sqs.eu-west-1.amazonaws.com/"), "{err}");
     }
 }

@@ -35,6 +35,20 @@ pub fn seed() -> [u8; 32] {
     seed
 }
 
+/// `name`, a dash and 16 hex digits from the operating system's secure random source:
+/// a `ClientId` for [`ClientConfig`](asyncmcp_proto::ClientConfig) that another process
+/// configured with the same `name` (a restart, a second copy) does not share. See
+/// [`asyncmcp_proto::unique_client_id`].
+///
+/// ```
+/// let id = asyncmcp_driver::unique_client_id("worker");
+/// assert!(id.starts_with("worker-"));
+/// assert_ne!(id, asyncmcp_driver::unique_client_id("worker"));
+/// ```
+pub fn unique_client_id(name: &str) -> String {
+    asyncmcp_proto::unique_client_id(name, seed())
+}
+
 /// Fills `common.start_unix_millis` from the wall clock when it is 0 (the default),
 /// so the `Timestamp` attribute is Unix time as peers (Python asyncmcp) expect. The
 /// core reads no clock; a driver starting now is the place to read it.

@@ -276,6 +276,12 @@ impl ServerConfig {
         if self.max_in_flight == 0 {
             return Err(ConfigError::Invalid { field: "max_in_flight", detail: "must be at least 1".into() });
         }
+        if let Some((entry, e)) = self.allow_reply.invalid().first() {
+            return Err(ConfigError::Invalid {
+                field: "allow_reply",
+                detail: format!("entry {entry:?} is not a queue URL or SNS topic ARN cut after the account: {e}"),
+            });
+        }
         if self.response_cache_capacity == 0 {
             return Err(ConfigError::Invalid { field: "response_cache_capacity", detail: "must be at least 1".into() });
         }

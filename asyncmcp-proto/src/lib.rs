@@ -68,7 +68,7 @@
 //!     client_queue.clone(),                 // the queue this client reads
 //!     "client-1",
 //! );
-//! let server_config = ServerConfig::new(server_queue.clone(), AllowList::new().prefix("http://sim.local/"));
+//! let server_config = ServerConfig::new(server_queue.clone(), AllowList::new().prefix("http://sim.local/123456789012/"));
 //! let mut client = Client::new(client_config, now, [1; 32]).unwrap();
 //! let mut server = Server::new(server_config, now, [2; 32]).unwrap();
 //!
@@ -152,6 +152,7 @@ pub mod attributes;
 mod backoff;
 mod cache;
 mod client;
+mod client_id;
 pub mod codec;
 mod config;
 mod dedup;
@@ -175,9 +176,10 @@ mod session_id;
 pub mod sim;
 mod timers;
 
-pub use address::{Address, AllowList};
+pub use address::{Address, AddressError, AllowList, Arn, QueueUrl, Scheme};
 pub use backoff::RetryPolicy;
 pub use client::Client;
+pub use client_id::unique_client_id;
 pub use config::{AckPolicy, ClientConfig, Common, Disposition, Era, HandshakeFields, Ordering, ServerConfig};
 pub use error::{ApiError, ConfigError, DecodeError, OpFailure};
 pub use event::{ClientEvent, CloseReason, Fate, RejectReason, Rejection, RequestToken, Route, ServerEvent};

@@ -510,7 +510,7 @@ async fn main() -> Result<(), Error> {
         Address::parse(&t.to_server),
         Address::parse(&t.reply_to),
         t.replies.clone(),
-        format!("bench-{}", std::process::id()),
+        asyncmcp_tokio::unique_client_id("bench"),
     );
     let lifecycle = if modern {
         config.era = Era::Modern;

@@ -107,8 +107,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let serving = tokio::spawn(server.run());
 
     // Client: an ordinary rmcp client whose transport is the queue pair.
-    let client_config =
-        ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "demo-client");
+    let client_config = ClientConfig::new(
+        Address::Queue(requests),
+        Address::Queue(replies.clone()),
+        replies,
+        asyncmcp_tokio::unique_client_id("demo-client"),
+    );
     let transport = QueueClientTransport::spawn(client_config, Arc::clone(&queue))?;
     let client = Printer.serve(transport).await?;
     let info = client.peer_info().ok_or("no server info after initialize")?;

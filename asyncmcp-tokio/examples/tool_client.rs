@@ -68,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => AwsQueueClient::from_env().await,
     });
 
-    let client_id = format!("tool-client-{}", std::process::id());
+    let client_id = asyncmcp_tokio::unique_client_id("tool-client");
     let mut config = ClientConfig::new(server, reply_to, reply_queue, client_id);
     let lifecycle = if modern {
         config.era = Era::Modern;

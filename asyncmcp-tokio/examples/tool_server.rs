@@ -139,8 +139,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         let queue_url = arg("--queue-url").ok_or("missing --queue-url (or --create)")?;
         let allow = match (arg("--allow-reply"), arg("--allow-reply-prefix")) {
-            (Some(exact), _) => AllowList::new().exact(exact),
-            (None, Some(prefix)) => AllowList::new().prefix(prefix),
+            (Some(exact), _) => {
+                AllowList::new().try_exact(&exact).map_err(|e| format!("--allow-reply {exact}: {e}"))?
+            }
+            (None, Some(prefix)) => {
+                AllowList::new().try_prefix(&prefix).map_err(|e| format!("--allow-reply-prefix {prefix}: {e}"))?
+            }
             (None, None) => return Err("missing --allow-reply ADDRESS or --allow-reply-prefix PREFIX".into()),
         };
         (queue_url, allow)

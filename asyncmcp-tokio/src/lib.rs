@@ -8,7 +8,7 @@ mod runtime;
 
 pub use asyncmcp_driver::{
     ClientEvents, ClientHandle, DriverConfig, DriverError, MemoryQueue, QueueClient, RequestError, ServerEvents,
-    ServerHandle, StatsSnapshot,
+    ServerHandle, StatsSnapshot, unique_client_id,
 };
 pub use asyncmcp_proto as proto;
 pub use runtime::TokioRuntime;

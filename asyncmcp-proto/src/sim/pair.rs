@@ -155,9 +155,12 @@ impl PairBuilder {
         cc.era = self.era;
         cc.common.start_unix_millis = unix;
         cc.common.limits.envelope = envelope;
+        let sim = SimConfig::default();
         let mut sc = ServerConfig::new(
             server_queue.clone(),
-            AllowList::new().prefix(super::SimConfig::default().endpoint).prefix("arn:aws:sns:"),
+            AllowList::new()
+                .prefix(format!("{}/{}/", sim.endpoint, sim.account))
+                .prefix(format!("arn:aws:sns:{}:{}:", sim.region, sim.account)),
         );
         sc.visibility_timeout = self.queue.visibility_timeout;
         sc.common.start_unix_millis = unix;

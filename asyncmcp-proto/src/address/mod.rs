@@ -1,6 +1,13 @@
-//! Where messages go: an SQS queue URL or an SNS topic ARN.
+//! Where messages go: an SQS queue URL or an SNS topic ARN, and which of them a
+//! server may reply to.
+
+mod allow;
+mod parse;
 
 use std::fmt;
+
+pub use allow::AllowList;
+pub use parse::{AddressError, Arn, QueueUrl, Scheme};
 
 /// A destination for outbound messages.
 ///
@@ -56,44 +63,5 @@ fn is_sns_arn(text: &str) -> bool {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// An allow-list of reply addresses: the server sends nothing to an address a peer
-/// names unless it matches one of these entries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowList {
-    exact: Vec<String>,
-    prefixes: Vec<String>,
-}
-
-impl AllowList {
-    /// An allow-list that allows nothing.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// An allow-list that allows every address. Only for tests and closed networks:
-    /// a reply address is attacker-controlled input.
-    pub fn any() -> Self {
-        Self { exact: Vec::new(), prefixes: vec![String::new()] }
-    }
-
-    /// Allows exactly `address`.
-    pub fn exact(mut self, address: impl Into<String>) -> Self {
-        self.exact.push(address.into());
-        self
-    }
-
-    /// Allows every address that starts with `prefix`.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefixes.push(prefix.into());
-        self
-    }
-
-    /// Whether `address` may receive replies.
-    pub fn allows(&self, address: &Address) -> bool {
-        let text = address.as_str();
-        self.exact.iter().any(|e| e == text) || self.prefixes.iter().any(|p| text.starts_with(p.as_str()))
     }
 }
