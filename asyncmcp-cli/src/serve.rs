@@ -13,9 +13,12 @@
 //! - Ctrl-C / SIGTERM: stop receiving, drain requests in flight for `--drain`
 //!   seconds, release the rest to other workers, end the children. A second signal
 //!   exits at once.
+//! - However serve ends (`kill -9` included), its children end with it (see
+//!   [`reaper`]).
 
 mod child;
 mod pool;
+mod reaper;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
@@ -35,6 +38,7 @@ use crate::error::{CliError, CliResult};
 use crate::infra::Transport;
 use child::{Child, ChildId, ChildOutput, CommandSpec};
 use pool::Pool;
+pub(crate) use reaper::{SUBCOMMAND as REAPER_SUBCOMMAND, run as run_reaper};
 
 /// The protocol version the bridge asks pool children for.
 pub(crate) const PROTOCOL_VERSION: &str = "2025-06-18";
@@ -104,8 +108,11 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
             "give the MCP server to run after `--`, for example: -- npx -y @modelcontextprotocol/server-everything",
         ));
     };
-    let spec = CommandSpec { program: program.clone(), args: rest.to_vec() };
-    check_program(&spec.program)?;
+    check_program(program)?;
+    // Started before any child, so that no child can outlive a crash of serve.
+    let reaper = reaper::Reaper::start()
+        .map_err(|e| CliError::new(format!("cannot start the helper that ends MCP servers with serve: {e}")))?;
+    let spec = CommandSpec { program: program.clone(), args: rest.to_vec(), reaper: Some(reaper) };
     let sdk = args.aws.sdk_config().await?;
     let region = sdk.region().map(ToString::to_string).unwrap_or_else(|| "us-east-1".to_owned());
     // A missing queue fails here, with what to do, instead of in a retry loop.

@@ -1,0 +1,74 @@
+//! `asyncmcp serve` under real faults, on moto, with the built binary: a `kill -9`
+//! of serve must not leave its MCP servers running nor hide the next request, and a
+//! message serve cannot use must reach the dead-letter queue.
+//!
+//! The MCP server behind serve is `tests/fixtures/sleepy_server.py` (plain Python,
+//! no dependencies): its `sleep` tool runs `sleep N` as its own child process.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Moto, Serve, asyncmcp, fixture, infra_up, unique_name};
+
+fn sleepy() -> Vec<String> {
+    vec!["python3".to_owned(), fixture("sleepy_server.py")]
+}
+
+/// Starts `command` with its output discarded; the caller ends it by its PID.
+fn spawn_quiet(command: &mut Command) -> Child {
+    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start a process")
+}
+
+/// Whether process `pid` still runs (a zombie waiting for its reaper does not).
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The number after `label` in the last log line holding it.
+fn pid_after(log: &str, label: &str) -> u32 {
+    let line = log.lines().rev().find(|l| l.contains(label)).unwrap_or_else(|| panic!("no {label:?} in:\n{log}"));
+    let rest = &line[line.find(label).map_or(0, |i| i + label.len())..];
+    let digits: String = rest.chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or_else(|_| panic!("no pid after {label:?} in {line:?}"))
+}
+
+fn request_queue(infra: &serde_json::Value) -> String {
+    infra["request_queue_url"].as_str().expect("request_queue_url").to_owned()
+}
+
+#[test]
+fn kill_9_of_serve_ends_its_mcp_servers() {
+    let moto = Moto::shared();
+    let queue = request_queue(&infra_up(moto, &unique_name("ft-orphan"), &[]));
+    let cmd = sleepy();
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let mut serve = Serve::start(moto, &["--queue-url", &queue], &cmd);
+    let mut caller = spawn_quiet(asyncmcp(moto).args(["call", "--server-queue-url", &queue, "sleep", "seconds=120"]));
+
+    let log = serve.wait_for_log("sleepy: server pid", Duration::from_secs(30));
+    let server = pid_after(&log, "sleepy: server pid");
+    let sleeper = pid_after(&log, "sleep pid");
+    assert!(running(server) && running(sleeper), "the MCP server and its tool run:\n{log}");
+    serve.child.kill().expect("kill -9 serve");
+    let _ = serve.child.wait();
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (running(server) || running(sleeper)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = caller.kill();
+    let _ = caller.wait();
+    let orphans: Vec<u32> = [server, sleeper].into_iter().filter(|&pid| running(pid)).collect();
+    for pid in &orphans {
+        // Left behind by the defect under test: end them by their own PIDs.
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+    assert!(!orphans.contains(&server), "the MCP server (pid {server}) ended with serve");
+    assert!(!orphans.contains(&sleeper), "the MCP server's own child (pid {sleeper}) ended with serve");
+}
