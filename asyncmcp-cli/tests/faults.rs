@@ -72,3 +72,32 @@ fn kill_9_of_serve_ends_its_mcp_servers() {
     assert!(!orphans.contains(&server), "the MCP server (pid {server}) ended with serve");
     assert!(!orphans.contains(&sleeper), "the MCP server's own child (pid {sleeper}) ended with serve");
 }
+
+#[test]
+fn a_poison_message_reaches_the_dead_letter_queue() {
+    let moto = Moto::shared();
+    let infra = infra_up(moto, &unique_name("ft-dlq"), &["--visibility-timeout", "1", "--max-receives", "2"]);
+    let queue = request_queue(&infra);
+    let dlq = infra["dead_letter_queue_url"].as_str().expect("dead_letter_queue_url").to_owned();
+    let cmd = sleepy();
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    // No --on-reject: the queue's redrive policy makes serve leave what it rejects.
+    let serve = Serve::start(moto, &["--queue-url", &queue, "--visibility-timeout", "1"], &cmd);
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config());
+    let poison = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":"#;
+    rt.block_on(sqs.send_message().queue_url(&queue).message_body(poison).send()).expect("send the poison message");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut dead = Vec::new();
+    while dead.is_empty() && Instant::now() < deadline {
+        let out = rt
+            .block_on(sqs.receive_message().queue_url(&dlq).wait_time_seconds(1).send())
+            .expect("receive from the dead-letter queue");
+        dead.extend(out.messages().iter().filter_map(|m| m.body().map(str::to_owned)));
+    }
+    let log = common::text(&serve.log);
+    assert_eq!(dead, vec![poison.to_owned()], "the poison message moved to the dead-letter queue; serve's log:\n{log}");
+    assert!(log.contains("LeftForRedelivery"), "serve reports it left the message for redrive:\n{log}");
+}

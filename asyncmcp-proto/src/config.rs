@@ -94,7 +94,18 @@ pub struct Common {
     /// the `asyncmcp-driver` drivers fill in the wall clock when they start; a core
     /// used without a driver must set it, or peers see timestamps near 1970.
     pub start_unix_millis: u64,
-    /// What to do with inbound messages that cannot be decoded or routed.
+    /// What to do with an inbound message no endpoint could ever use (a poison
+    /// message): one that cannot be decoded (bad JSON, bad attributes, a body the
+    /// codec refuses), one whose fragments cannot be reassembled, and, at a server, a
+    /// request with no reply address or one the allow-list refuses.
+    /// [`Disposition::LeaveForRedrive`] lets the queue's redrive policy move it to the
+    /// dead-letter queue after `maxReceiveCount` receives, where it can be inspected;
+    /// [`Disposition::Delete`] (the default) drops it at once. Either way a
+    /// `Rejected` event reports it.
+    ///
+    /// Not covered, always deleted: duplicates of handled messages, and messages that
+    /// are stale rather than poison (a response nobody waits for, a message of a
+    /// session that ended without a reply address to answer "session not found").
     pub undecodable: Disposition,
 }
 

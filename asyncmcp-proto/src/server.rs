@@ -302,10 +302,10 @@ impl Server {
 
     fn open_session(&mut self, d: Delivery, now: Instant) {
         let Some(reply_to) = handshake::reply_address(&d.message) else {
-            return self.reject(d.receipts, RejectReason::NoReplyAddress, Disposition::Delete);
+            return self.reject(d.receipts, RejectReason::NoReplyAddress, self.config.common.undecodable);
         };
         if !self.allowed(&reply_to) {
-            return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), Disposition::Delete);
+            return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), self.config.common.undecodable);
         }
         // A client that sent `initialize` twice (a retry with a new message id) gets
         // the first answer again, not a second session.
@@ -351,10 +351,10 @@ impl Server {
             }
         }
         let Some(reply_to) = d.meta.reply_to.clone() else {
-            return self.reject(d.receipts, RejectReason::NoReplyAddress, Disposition::Delete);
+            return self.reject(d.receipts, RejectReason::NoReplyAddress, self.config.common.undecodable);
         };
         if !self.allowed(&reply_to) {
-            return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), Disposition::Delete);
+            return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), self.config.common.undecodable);
         }
         let peer = modern_peer(d.meta.client_id.as_deref(), &reply_to);
         let Some(id) = d.message.id().cloned() else { return };
