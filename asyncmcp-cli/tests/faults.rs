@@ -10,7 +10,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Moto, Serve, asyncmcp, fixture, infra_up, unique_name};
+use common::{Moto, Serve, asyncmcp, fixture, infra_up, run, unique_name};
 
 fn sleepy() -> Vec<String> {
     vec!["python3".to_owned(), fixture("sleepy_server.py")]
@@ -100,4 +100,34 @@ fn a_poison_message_reaches_the_dead_letter_queue() {
     let log = common::text(&serve.log);
     assert_eq!(dead, vec![poison.to_owned()], "the poison message moved to the dead-letter queue; serve's log:\n{log}");
     assert!(log.contains("LeftForRedelivery"), "serve reports it left the message for redrive:\n{log}");
+}
+
+#[test]
+fn after_kill_9_and_restart_the_next_request_is_picked_up_within_5_s() {
+    let moto = Moto::shared();
+    // The queue's visibility timeout is the default 30 s.
+    let queue = request_queue(&infra_up(moto, &unique_name("ft-restart"), &[]));
+    let cmd = sleepy();
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let mut first = Serve::start(moto, &["--queue-url", &queue], &cmd);
+    // Serve logs that it serves as its first long poll (20 s) starts: let it reach moto.
+    std::thread::sleep(Duration::from_secs(1));
+    first.child.kill().expect("kill -9 serve");
+    let _ = first.child.wait();
+
+    // Sent while the dead poll still waits at moto: that poll takes the request.
+    let mut call = asyncmcp(moto);
+    call.args(["call", "--server-queue-url", &queue, "echo", "text=after restart"]);
+    let caller = std::thread::spawn(move || run(&mut call, Duration::from_secs(90)));
+    std::thread::sleep(Duration::from_secs(3));
+    let second = Serve::start(moto, &["--queue-url", &queue], &cmd);
+    let restarted = Instant::now();
+    let out = caller.join().expect("caller thread").ok();
+    let waited = restarted.elapsed();
+    assert_eq!(out.stdout.trim(), "sleepy echo: after restart");
+    assert!(
+        waited < Duration::from_secs(8),
+        "answered {waited:?} after the restart: the request stayed hidden by the dead poll; serve's log:\n{}",
+        common::text(&second.log)
+    );
 }

@@ -426,7 +426,7 @@ impl Server {
                     self.delete(r);
                 }
             } else {
-                self.heartbeats.set(key.clone(), now + self.heartbeat_interval());
+                self.heartbeats.set(key.clone(), now + self.first_heartbeat());
             }
             self.in_flight.insert(key, InFlight { receipts, acked });
         } else {
@@ -435,6 +435,12 @@ impl Server {
             }
         }
         self.events.push_back(ServerEvent::Message { route, message });
+    }
+
+    /// Before the short visibility of the receive (`Common::receive_visibility`) ends.
+    fn first_heartbeat(&self) -> std::time::Duration {
+        let received = self.config.receive_visibility().unwrap_or(self.config.visibility_timeout);
+        received.mul_f64(self.config.heartbeat_fraction)
     }
 
     fn heartbeat_interval(&self) -> std::time::Duration {
