@@ -64,11 +64,17 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Call one tool of a queue-hosted server and print the result.
     Call(call::CallArgs),
+    /// Internal: started by `serve` to end its MCP servers when it ends.
+    #[command(name = serve::REAPER_SUBCOMMAND, hide = true)]
+    Reaper,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.command);
+    if matches!(cli.command, Command::Reaper) {
+        return serve::run_reaper();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -83,6 +89,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,
             Command::Call(args) => call::run(args).await,
+            Command::Reaper => Ok(serve::run_reaper()),
         }
     });
     // Tasks still blocked on stdin must not hold the process open.

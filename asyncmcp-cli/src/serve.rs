@@ -13,9 +13,12 @@
 //! - Ctrl-C / SIGTERM: stop receiving, drain requests in flight for `--drain`
 //!   seconds, release the rest to other workers, end the children. A second signal
 //!   exits at once.
+//! - However serve ends (`kill -9` included), its children end with it (see
+//!   [`reaper`]).
 
 mod child;
 mod pool;
+mod reaper;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
@@ -24,7 +27,8 @@ use std::time::Duration;
 
 use asyncmcp_driver::{AwsQueueClient, ServerHandle};
 use asyncmcp_proto::{
-    AllowList, JsonRpcMessage, MessageKind, QueueUrl, RequestId, Route, ServerConfig, ServerEvent, SessionId,
+    AllowList, Disposition, JsonRpcMessage, MessageKind, QueueUrl, RequestId, Route, ServerConfig, ServerEvent,
+    SessionId,
     error_codes,
 };
 use clap::Args;
@@ -36,6 +40,7 @@ use crate::error::{CliError, CliResult};
 use crate::infra::Transport;
 use child::{Child, ChildId, ChildOutput, CommandSpec};
 use pool::Pool;
+pub(crate) use reaper::{SUBCOMMAND as REAPER_SUBCOMMAND, run as run_reaper};
 
 /// The protocol version the bridge asks pool children for.
 pub(crate) const PROTOCOL_VERSION: &str = "2025-06-18";
@@ -56,7 +61,9 @@ $QUEUE is the request queue URL `asyncmcp infra up` printed. Each client session
 2025-11-25 and earlier) gets its own CMD process; stateless 2026-07-28 requests share a pool
 of CMD processes that asyncmcp initializes itself. Replies go only to addresses allowed by
 --allow-reply (default: queues and topics of the request queue's own account). Ctrl-C or
-SIGTERM drains requests in flight, then exits; a second Ctrl-C exits at once.";
+SIGTERM drains requests in flight, then exits; a second Ctrl-C exits at once. A message serve
+cannot use is left for the queue's redrive policy (to reach the dead-letter queue) when the queue
+has one, else deleted (--on-reject). If serve dies (even by kill -9) its CMD processes end too.";
 
 /// The options of `asyncmcp serve`.
 #[derive(Debug, Args)]
@@ -88,6 +95,12 @@ pub(crate) struct ServeArgs {
     /// At most this many requests in flight at once.
     #[arg(long, default_value_t = 64, value_name = "N")]
     max_in_flight: usize,
+    /// What to do with a message serve cannot use (undecodable, or a request with no
+    /// allowed reply address): leave it for the queue's redrive policy (it moves to the
+    /// dead-letter queue after maxReceiveCount receives) or delete it. Default: leave
+    /// when the request queue has a redrive policy (`infra up` sets one), else delete.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    on_reject: Option<OnReject>,
     /// On Ctrl-C / SIGTERM, wait this many seconds for requests in flight.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     drain: u64,
@@ -98,6 +111,29 @@ pub(crate) struct ServeArgs {
     command: Vec<String>,
 }
 
+/// What `serve` does with a message it cannot use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnReject {
+    /// Delete it at once.
+    Delete,
+    /// Leave it on the queue for the redrive policy to move to the dead-letter queue.
+    Leave,
+}
+
+impl OnReject {
+    /// The choice given, else leave when the queue has a redrive policy.
+    fn resolve(given: Option<OnReject>, redrive_policy: Option<&str>) -> OnReject {
+        given.unwrap_or(if redrive_policy.is_some() { OnReject::Leave } else { OnReject::Delete })
+    }
+
+    fn disposition(self) -> Disposition {
+        match self {
+            OnReject::Delete => Disposition::Delete,
+            OnReject::Leave => Disposition::LeaveForRedrive,
+        }
+    }
+}
+
 /// Runs the bridge until a signal ends it.
 pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     let Some((program, rest)) = args.command.split_first() else {
@@ -105,16 +141,31 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
             "give the MCP server to run after `--`, for example: -- npx -y @modelcontextprotocol/server-everything",
         ));
     };
-    let spec = CommandSpec { program: program.clone(), args: rest.to_vec() };
-    check_program(&spec.program)?;
+    check_program(program)?;
+    // Started before any child, so that no child can outlive a crash of serve.
+    let reaper = reaper::Reaper::start()
+        .map_err(|e| CliError::new(format!("cannot start the helper that ends MCP servers with serve: {e}")))?;
+    let spec = CommandSpec { program: program.clone(), args: rest.to_vec(), reaper: Some(reaper) };
     let sdk = args.aws.sdk_config().await?;
     let region = sdk.region().map(ToString::to_string).unwrap_or_else(|| "us-east-1".to_owned());
     // A missing queue fails here, with what to do, instead of in a retry loop.
-    if let Err(e) = asyncmcp_driver::AwsAdmin::new(&sdk).queue_arn(&args.queue_url).await {
-        if e.detail.contains("does not exist") {
-            return Err(e.into());
+    let redrive = match asyncmcp_driver::AwsAdmin::new(&sdk).redrive_policy(&args.queue_url).await {
+        Ok(policy) => policy,
+        Err(e) if e.detail.contains("does not exist") => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!("could not check the request queue (serving anyway): {}", e.detail);
+            None
         }
-        tracing::warn!("could not check the request queue (serving anyway): {}", e.detail);
+    };
+    let on_reject = OnReject::resolve(args.on_reject, redrive.as_deref());
+    match (on_reject, &redrive) {
+        (OnReject::Leave, Some(policy)) => {
+            tracing::info!("messages serve cannot use are left for the queue's redrive policy {policy}");
+        }
+        (OnReject::Leave, None) => tracing::warn!(
+            "--on-reject leave, but the request queue has no redrive policy: unusable messages come back forever"
+        ),
+        (OnReject::Delete, _) => tracing::info!("messages serve cannot use are deleted"),
     }
     let queue = Arc::new(AwsQueueClient::new(&sdk));
 
@@ -123,6 +174,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     config.session_idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.visibility_timeout = Duration::from_secs(args.visibility_timeout);
     config.max_in_flight = args.max_in_flight.max(1);
+    config.common.undecodable = on_reject.disposition();
     let (handle, mut events) = asyncmcp_tokio::spawn_server(config, queue)?;
     tracing::info!("serving `{}` on {} ({})", spec.display(), args.queue_url, args.transport.as_str());
     tracing::info!("replies allowed to: {}", allowed.join(", "));
@@ -469,6 +521,15 @@ mod tests {
         assert!(!allow.allows(&Address::parse("https://sqs.eu-west-1.amazonaws.com/999999999999/reply")));
         assert!(!allow.allows(&Address::parse("arn:aws:sns:eu-west-1:999999999999:replies")));
         assert_eq!(described.len(), 2);
+    }
+
+    #[test]
+    fn rejects_are_left_for_a_redrive_policy_unless_told() {
+        let policy = Some(r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:q-dlq","maxReceiveCount":5}"#);
+        assert_eq!(OnReject::resolve(None, policy), OnReject::Leave);
+        assert_eq!(OnReject::resolve(None, None), OnReject::Delete);
+        assert_eq!(OnReject::resolve(Some(OnReject::Delete), policy), OnReject::Delete);
+        assert_eq!(OnReject::resolve(Some(OnReject::Leave), None).disposition(), Disposition::LeaveForRedrive);
     }
 
     #[test]

@@ -99,6 +99,9 @@ impl Machine for ClientMachine {
     fn queue_url(&self) -> String {
         self.queue_url.clone()
     }
+    fn receive_visibility(&self) -> Option<Duration> {
+        self.client.config().common.receive_visibility
+    }
     fn command(&mut self, command: ClientCommand, now: Instant) {
         match command {
             ClientCommand::Submit(message, reply) => {

@@ -243,6 +243,7 @@ pub(crate) async fn run<M, R, Q>(
                         queue_url: queue_url.clone(),
                         max_messages: credit,
                         wait: config.long_poll,
+                        visibility: machine.receive_visibility(),
                     })
                     .fuse();
             }

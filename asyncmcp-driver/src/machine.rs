@@ -1,7 +1,7 @@
 //! What the event loop needs from a state machine; implemented by the client and
 //! server wrappers so that one loop drives both.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
 
@@ -19,6 +19,8 @@ pub(crate) trait Machine: Send + 'static {
     fn poll_timeout(&self) -> Option<Instant>;
     fn receive_credit(&self) -> usize;
     fn queue_url(&self) -> String;
+    /// The visibility timeout each receive asks for (`None`: the queue's).
+    fn receive_visibility(&self) -> Option<Duration>;
     fn command(&mut self, command: Self::Command, now: Instant);
     /// (live sessions, requests in flight) for the stats snapshot.
     fn gauges(&self) -> (usize, usize);

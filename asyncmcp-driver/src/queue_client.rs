@@ -20,6 +20,13 @@ pub struct ReceiveRequest {
     pub max_messages: usize,
     /// Long-poll wait, 0 to 20 s.
     pub wait: Duration,
+    /// How long the messages received stay hidden (SQS's per-call
+    /// `VisibilityTimeout`, whole seconds rounded up); `None` keeps the queue's
+    /// visibility timeout. The drivers pass
+    /// [`Common::receive_visibility`](asyncmcp_proto::Common::receive_visibility).
+    /// [`MemoryQueue`](crate::MemoryQueue) keeps the queue's (it models no dead
+    /// polls).
+    pub visibility: Option<Duration>,
 }
 
 /// A queue service: SQS and SNS through the AWS SDK (`AwsQueueClient`,

@@ -59,6 +59,9 @@ impl Machine for ServerMachine {
     fn queue_url(&self) -> String {
         self.server.config().queue_url.clone()
     }
+    fn receive_visibility(&self) -> Option<Duration> {
+        self.server.config().receive_visibility()
+    }
     fn command(&mut self, command: ServerCommand, now: Instant) {
         match command {
             ServerCommand::Submit(route, message, reply) => {

@@ -94,7 +94,32 @@ pub struct Common {
     /// the `asyncmcp-driver` drivers fill in the wall clock when they start; a core
     /// used without a driver must set it, or peers see timestamps near 1970.
     pub start_unix_millis: u64,
-    /// What to do with inbound messages that cannot be decoded or routed.
+    /// The visibility timeout asked for on each `ReceiveMessage` (SQS's per-call
+    /// `VisibilityTimeout`; whole seconds, rounded up), `None` to use the queue's.
+    ///
+    /// A process that dies while its long poll waits at SQS still gets the next
+    /// message, which then stays hidden for this long: short means a restarted or
+    /// another worker picks it up soon. Work that outlives it is not redelivered: a
+    /// server extends a running request's visibility to its
+    /// [`visibility_timeout`](ServerConfig::visibility_timeout) by a first heartbeat
+    /// at [`heartbeat_fraction`](ServerConfig::heartbeat_fraction) of this (see
+    /// [`ServerConfig::receive_visibility`]), and a client deletes a reply as soon as
+    /// it takes it. A message held longer before delivery (a fragment waiting for the
+    /// others, one waiting behind an ordering gap) comes back meanwhile and is
+    /// dropped as a duplicate. 4 s by default; at least 1 s.
+    pub receive_visibility: Option<Duration>,
+    /// What to do with an inbound message no endpoint could ever use (a poison
+    /// message): one that cannot be decoded (bad JSON, bad attributes, a body the
+    /// codec refuses), one whose fragments cannot be reassembled, and, at a server, a
+    /// request with no reply address or one the allow-list refuses.
+    /// [`Disposition::LeaveForRedrive`] lets the queue's redrive policy move it to the
+    /// dead-letter queue after `maxReceiveCount` receives, where it can be inspected;
+    /// [`Disposition::Delete`] (the default) drops it at once. Either way a
+    /// `Rejected` event reports it.
+    ///
+    /// Not covered, always deleted: duplicates of handled messages, and messages that
+    /// are stale rather than poison (a response nobody waits for, a message of a
+    /// session that ended without a reply address to answer "session not found").
     pub undecodable: Disposition,
 }
 
@@ -111,6 +136,7 @@ impl Default for Common {
             ordering: None,
             custom_attributes: Attributes::new(),
             start_unix_millis: 0,
+            receive_visibility: Some(Duration::from_secs(4)),
             undecodable: Disposition::Delete,
         }
     }
@@ -134,6 +160,14 @@ impl Common {
             return Err(ConfigError::Invalid {
                 field: "limits.max_bytes",
                 detail: format!("{} bytes is below the 1024-byte minimum", self.limits.max_bytes),
+            });
+        }
+        if let Some(v) = self.receive_visibility
+            && (v < Duration::from_secs(1) || v > Duration::from_secs(43_200))
+        {
+            return Err(ConfigError::Invalid {
+                field: "receive_visibility",
+                detail: format!("{v:?} is not between 1 s and 12 h (SQS's range)"),
             });
         }
         if self.dedup_capacity == 0 {
@@ -254,6 +288,23 @@ impl ServerConfig {
             response_cache_capacity: 1_000,
             common: Common::default(),
         }
+    }
+
+    /// The visibility timeout a server's receives ask for: the shorter of
+    /// [`Common::receive_visibility`] and the queue's
+    /// [`visibility_timeout`](Self::visibility_timeout); `None` uses the queue's.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asyncmcp_proto::{AllowList, ServerConfig};
+    ///
+    /// let mut config = ServerConfig::new("https://sqs.us-east-1.amazonaws.com/123456789012/q", AllowList::new());
+    /// assert_eq!(config.receive_visibility(), Some(Duration::from_secs(4)));
+    /// config.visibility_timeout = Duration::from_secs(2);
+    /// assert_eq!(config.receive_visibility(), Some(Duration::from_secs(2)));
+    /// ```
+    pub fn receive_visibility(&self) -> Option<Duration> {
+        self.common.receive_visibility.map(|v| v.min(self.visibility_timeout))
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {

@@ -263,6 +263,11 @@ impl Server {
     }
 
     fn reject(&mut self, receipts: Vec<Receipt>, reason: RejectReason, disposition: Disposition) {
+        if disposition == Disposition::LeaveForRedrive {
+            // Each redelivery is rejected again (until the redrive policy moves it),
+            // not deleted as a duplicate.
+            self.unfinished(&receipts);
+        }
         let (doomed, rejections) = rejections(receipts, &reason, disposition);
         for r in &doomed {
             self.delete(r);
@@ -354,10 +359,10 @@ impl Server {
 
     fn open_session(&mut self, d: Delivery, now: Instant) {
         let Some(reply_to) = handshake::reply_address(&d.message) else {
-            return self.reject(d.receipts, RejectReason::NoReplyAddress, Disposition::Delete);
+            return self.reject(d.receipts, RejectReason::NoReplyAddress, self.config.common.undecodable);
         };
         if !self.allowed(&reply_to) {
-            return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), Disposition::Delete);
+            return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), self.config.common.undecodable);
         }
         // Only this very message delivered again is the same handshake: a client that
         // restarted (same ClientId, ids from 0 again) must get a session of its own.
@@ -404,10 +409,10 @@ impl Server {
             }
         }
         let Some(reply_to) = d.meta.reply_to.clone() else {
-            return self.reject(d.receipts, RejectReason::NoReplyAddress, Disposition::Delete);
+            return self.reject(d.receipts, RejectReason::NoReplyAddress, self.config.common.undecodable);
         };
         if !self.allowed(&reply_to) {
-            return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), Disposition::Delete);
+            return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), self.config.common.undecodable);
         }
         let Some(id) = d.message.id().cloned() else { return };
         let peer = Peer::Stateless {
@@ -497,7 +502,7 @@ impl Server {
             }
         };
         if !receipts.is_empty() {
-            self.heartbeats.set(key.clone(), now + self.heartbeat_interval());
+            self.heartbeats.set(key.clone(), now + self.first_heartbeat());
         }
         let flight = InFlight { receipts, acked: false, route: Route::Detached, answered: true };
         self.in_flight.insert(key.clone(), flight);
@@ -517,7 +522,7 @@ impl Server {
                     self.delete(r);
                 }
             } else {
-                self.heartbeats.set(key.clone(), now + self.heartbeat_interval());
+                self.heartbeats.set(key.clone(), now + self.first_heartbeat());
             }
             self.deadlines.set(key.clone(), deadline_after(now, self.config.request_deadline));
             self.in_flight.insert(key, InFlight { receipts, acked, route: route.clone(), answered: false });
@@ -527,6 +532,12 @@ impl Server {
             }
         }
         self.events.push_back(ServerEvent::Message { route, message });
+    }
+
+    /// Before the short visibility of the receive (`Common::receive_visibility`) ends.
+    fn first_heartbeat(&self) -> std::time::Duration {
+        let received = self.config.receive_visibility().unwrap_or(self.config.visibility_timeout);
+        received.mul_f64(self.config.heartbeat_fraction)
     }
 
     fn heartbeat_interval(&self) -> std::time::Duration {

@@ -25,7 +25,8 @@ async fn private_server_resets_serves_local_clients_and_ends_on_drop() {
         }),
     };
     assert_eq!(client.execute(op).await, OpResult::Ok);
-    let request = ReceiveRequest { queue_url: q.url.clone(), max_messages: 1, wait: Duration::from_secs(1) };
+    let request =
+        ReceiveRequest { queue_url: q.url.clone(), max_messages: 1, wait: Duration::from_secs(1), visibility: None };
     assert_eq!(client.receive(request).await.expect("receive").len(), 1);
 
     moto.reset();

@@ -26,8 +26,12 @@ impl Aws {
     }
 
     async fn receive(&self, url: &str, max: usize, wait_secs: u64) -> Vec<InboundMessage> {
-        let request =
-            ReceiveRequest { queue_url: url.to_owned(), max_messages: max, wait: Duration::from_secs(wait_secs) };
+        let request = ReceiveRequest {
+            queue_url: url.to_owned(),
+            max_messages: max,
+            wait: Duration::from_secs(wait_secs),
+            visibility: None,
+        };
         self.client.receive(request).await.expect("receive")
     }
 
@@ -309,7 +313,7 @@ async fn missing_queue_and_topic_are_fatal_and_say_what_to_do() {
     let topic = failure(aws.execute(send(2, Address::Topic(arn.clone()), "{}", Attributes::new())).await);
     let receive = aws
         .client
-        .receive(ReceiveRequest { queue_url: url.clone(), max_messages: 1, wait: Duration::ZERO })
+        .receive(ReceiveRequest { queue_url: url.clone(), max_messages: 1, wait: Duration::ZERO, visibility: None })
         .await
         .expect_err("no such queue");
 
@@ -325,7 +329,8 @@ async fn missing_queue_and_topic_are_fatal_and_say_what_to_do() {
 async fn long_poll_on_an_empty_queue_returns_empty() {
     let aws = aws();
     let q = aws.queue("longpoll").await;
-    let request = ReceiveRequest { queue_url: q.url.clone(), max_messages: 10, wait: Duration::from_secs(1) };
+    let request =
+        ReceiveRequest { queue_url: q.url.clone(), max_messages: 10, wait: Duration::from_secs(1), visibility: None };
 
     let received = tokio::time::timeout(Duration::from_secs(15), aws.client.receive(request)).await;
 
@@ -407,7 +412,8 @@ async fn a_batch_of_ten_is_one_call() {
 
     assert!(results.iter().all(|(_, r)| *r == OpResult::Ok), "{results:?}");
     assert_eq!(logged_calls(&moto, before + 1), before + 1, "one SendMessageBatch for ten sends");
-    let request = ReceiveRequest { queue_url: q.url.clone(), max_messages: 10, wait: Duration::from_secs(1) };
+    let request =
+        ReceiveRequest { queue_url: q.url.clone(), max_messages: 10, wait: Duration::from_secs(1), visibility: None };
     let mut received = Vec::new();
     while received.len() < 10 {
         received.extend(client.receive(request.clone()).await.expect("receive"));

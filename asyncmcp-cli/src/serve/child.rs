@@ -7,6 +7,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
+use super::reaper::Reaper;
+
 /// Which child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ChildId(pub(crate) u64);
@@ -27,6 +29,8 @@ pub(crate) struct CommandSpec {
     pub(crate) program: String,
     /// Its arguments.
     pub(crate) args: Vec<String>,
+    /// Ends each child's process group when serve ends (`None`: nobody does).
+    pub(crate) reaper: Option<Reaper>,
 }
 
 impl CommandSpec {
@@ -65,6 +69,10 @@ impl Child {
         command.process_group(0);
         let mut process = command.spawn()?;
         let pid = process.id();
+        let reaper = spec.reaper.clone().zip(pid);
+        if let Some((reaper, pid)) = &reaper {
+            reaper.watch(*pid);
+        }
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (process.stdin.take(), process.stdout.take(), process.stderr.take())
         else {
@@ -118,6 +126,9 @@ impl Child {
                     process.wait().await
                 }
             };
+            if let Some((reaper, pid)) = reaper {
+                reaper.forget(pid);
+            }
             let how = match status {
                 Ok(status) => status.to_string(),
                 Err(e) => format!("unknown status ({e})"),

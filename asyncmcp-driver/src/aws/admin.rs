@@ -139,6 +139,26 @@ impl AwsAdmin {
             .ok_or_else(|| TransportError::fatal(format!("no ARN returned for queue {url}")))
     }
 
+    /// The queue's redrive policy (its `RedrivePolicy` attribute, JSON naming the
+    /// dead-letter queue and `maxReceiveCount`), or `None` when it has none.
+    ///
+    /// # Errors
+    /// A fatal [`TransportError`] when the queue does not exist or access is denied.
+    pub async fn redrive_policy(&self, url: &str) -> Result<Option<String>, TransportError> {
+        let call = Call::queue("sqs:GetQueueAttributes", url);
+        let out = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&e, call))?;
+        let policy = out.attributes().and_then(|a| a.get(&QueueAttributeName::RedrivePolicy));
+        Ok(policy.filter(|p| !p.trim().is_empty()).cloned())
+    }
+
     /// Deletes the queue at `url`; a queue that does not exist is not an error.
     ///
     /// # Errors

@@ -72,6 +72,9 @@ impl QueueClient for AwsQueueClient {
                 .queue_url(&request.queue_url)
                 .wait_time_seconds(secs(whole_secs_up(request.wait), MAX_WAIT_SECS))
                 .max_number_of_messages(i32::try_from(max).unwrap_or(1))
+                .set_visibility_timeout(
+                    request.visibility.map(|v| secs(whole_secs_up(v).max(1), u64::from(MAX_VISIBILITY_SECS))),
+                )
                 .message_attribute_names("All")
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
