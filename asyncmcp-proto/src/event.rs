@@ -234,3 +234,22 @@ pub enum ServerEvent {
         error: OpFailure,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_text_in_reject_reasons_is_clipped() {
+        let huge = "x".repeat(10_000);
+        for reason in [
+            RejectReason::UnknownResponse(RequestId::String(huge.clone())),
+            RejectReason::ReplyNotAllowed(Address::parse(&format!("https://sqs.us-east-1.amazonaws.com/1/{huge}"))),
+            RejectReason::UnsupportedVersion { requested: huge.clone(), supported: vec!["2026-07-28".into()] },
+        ] {
+            let text = reason.to_string();
+            assert!(text.len() < 400, "{} bytes: {}", text.len(), &text[..60]);
+            assert!(text.contains('…'), "{text}");
+        }
+    }
+}
