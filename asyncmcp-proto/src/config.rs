@@ -210,7 +210,8 @@ pub enum AckPolicy {
 /// The MCP protocol versions a server speaks by default: every published revision
 /// up to 2026-07-28. Checked against the `ProtocolVersion` attribute when a message
 /// carries one.
-pub const PROTOCOL_VERSIONS: [&str; 6] = ["2024-10-07", "2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
+pub const PROTOCOL_VERSIONS: [&str; 6] =
+    ["2024-10-07", "2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
 
 /// Configuration of a [`Server`](crate::Server).
 #[derive(Debug, Clone, PartialEq)]

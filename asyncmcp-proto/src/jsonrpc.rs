@@ -204,7 +204,8 @@ impl JsonRpcMessage {
             }
             None => return Err(DecodeError::Json { detail: "empty body".to_owned() }),
         }
-        let shape: Shape<'_> = serde_json::from_str(text).map_err(|e| DecodeError::Json { detail: clip_display(&e) })?;
+        let shape: Shape<'_> =
+            serde_json::from_str(text).map_err(|e| DecodeError::Json { detail: clip_display(&e) })?;
         match shape.jsonrpc.map(RawValue::get) {
             Some("\"2.0\"") => {}
             Some(other) => {
@@ -581,7 +582,8 @@ mod tests {
     fn nesting_deeper_than_the_limit_is_refused() {
         let at_limit = JsonRpcMessage::parse(nested(MAX_NESTING_DEPTH)).unwrap();
         assert_eq!(at_limit.to_value()["params"].as_array().map(Vec::len), Some(1));
-        let objects = format!(r#"{{"a":{}1{}}}"#, r#"{"a":"#.repeat(MAX_NESTING_DEPTH - 3), "}".repeat(MAX_NESTING_DEPTH - 3));
+        let objects =
+            format!(r#"{{"a":{}1{}}}"#, r#"{"a":"#.repeat(MAX_NESTING_DEPTH - 3), "}".repeat(MAX_NESTING_DEPTH - 3));
         assert!(JsonRpcMessage::parse(request_with_params(&objects)).is_ok());
         for levels in [MAX_NESTING_DEPTH + 1, 129, 200, 100_000] {
             assert_eq!(
@@ -590,7 +592,8 @@ mod tests {
                 "{levels}"
             );
         }
-        let too_deep_objects = format!(r#"{{"a":{}1{}}}"#, r#"{"a":"#.repeat(MAX_NESTING_DEPTH - 1), "}".repeat(MAX_NESTING_DEPTH - 1));
+        let too_deep_objects =
+            format!(r#"{{"a":{}1{}}}"#, r#"{"a":"#.repeat(MAX_NESTING_DEPTH - 1), "}".repeat(MAX_NESTING_DEPTH - 1));
         assert_eq!(
             JsonRpcMessage::parse(request_with_params(&too_deep_objects)),
             Err(DecodeError::TooDeep { limit: MAX_NESTING_DEPTH })
@@ -642,7 +645,8 @@ mod tests {
                 other => panic!("{body}: {other:?}"),
             }
         }
-        let ok = JsonRpcMessage::parse(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x","data":[1]}}"#);
+        let ok =
+            JsonRpcMessage::parse(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x","data":[1]}}"#);
         assert_eq!(ok.map(|m| m.kind()), Ok(MessageKind::Error));
     }
 

@@ -76,7 +76,11 @@ impl Rig {
 }
 
 fn nested_request(id: &str, levels: usize) -> String {
-    format!(r#"{{"jsonrpc":"2.0","id":"{id}","method":"tools/call","params":{}{}}}"#, "[".repeat(levels), "]".repeat(levels))
+    format!(
+        r#"{{"jsonrpc":"2.0","id":"{id}","method":"tools/call","params":{}{}}}"#,
+        "[".repeat(levels),
+        "]".repeat(levels)
+    )
 }
 
 fn rejections(events: &[ServerEvent]) -> Vec<&Rejection> {
@@ -205,10 +209,10 @@ fn a_session_response_to_no_server_request_is_rejected() {
 fn a_notification_method_with_an_id_is_rejected_and_answered() {
     let mut rig = Rig::new(true);
     let reply_to = rig.replies.clone();
-    rig.send(r#"{"jsonrpc":"2.0","id":8,"method":"notifications/cancelled","params":{"requestId":1}}"#, &[(
-        "ReplyTo",
-        reply_to.as_str(),
-    )]);
+    rig.send(
+        r#"{"jsonrpc":"2.0","id":8,"method":"notifications/cancelled","params":{"requestId":1}}"#,
+        &[("ReplyTo", reply_to.as_str())],
+    );
     let events = rig.run();
     assert!(!events.iter().any(|e| matches!(e, ServerEvent::Message { .. })), "delivered: {events:?}");
     let rejected = rejections(&events);

@@ -105,10 +105,9 @@ fn read_meta<'a>(attributes: impl Iterator<Item = (&'a String, &'a AttributeValu
                 }
             }
             names::TIMESTAMP => {
-                meta.timestamp = Some(
-                    parse_timestamp(value)
-                        .ok_or_else(|| bad(name, format!("{} is not a non-negative number of seconds", clip_debug(&value))))?,
-                )
+                meta.timestamp = Some(parse_timestamp(value).ok_or_else(|| {
+                    bad(name, format!("{} is not a non-negative number of seconds", clip_debug(&value)))
+                })?)
             }
             names::REQUEST_ID => meta.request_id = Some(value.to_owned()),
             names::METHOD => meta.method = Some(value.to_owned()),
@@ -150,8 +149,8 @@ fn bad(name: &str, detail: String) -> DecodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::FragmentHeader;
     use crate::MessageKind;
+    use crate::codec::FragmentHeader;
 
     const SESSION: &str = "6063cd47514e409da7b4f61be62c3464";
     const PING: &str = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;

@@ -12,8 +12,8 @@
 //! Unknown keys and unknown capabilities are ignored, so later versions can add them.
 
 use crate::DecodeError;
-use crate::peer_text::{clip_debug, clip_peer_text};
 use crate::attributes::names;
+use crate::peer_text::{clip_debug, clip_peer_text};
 
 /// Largest number of fragments one message may be split into.
 pub const MAX_FRAGMENTS: u32 = 10_000;
@@ -79,7 +79,10 @@ impl Ext {
             }
             let value = value.ok_or_else(|| bad(format!("key {} has no value", clip_peer_text(key))))?;
             match key {
-                "seq" => ext.seq = Some(parse_u64(value).ok_or_else(|| bad(format!("seq={} is not a u64", clip_debug(&value))))?),
+                "seq" => {
+                    ext.seq =
+                        Some(parse_u64(value).ok_or_else(|| bad(format!("seq={} is not a u64", clip_debug(&value))))?)
+                }
                 "frag" => ext.fragment = Some(FragmentHeader::parse(value)?),
                 _ => ext.takes_fragments = value.split(',').any(|cap| cap == "frag"),
             }
@@ -124,14 +127,20 @@ impl FragmentHeader {
             return Err(bad(format!("frag={} is not <group>/<index>/<count>", clip_debug(&text))));
         };
         if !is_valid_group(group) {
-            return Err(bad(format!("fragment group {} is not 1 to 64 characters of [0-9a-zA-Z_-]", clip_debug(&group))));
+            return Err(bad(format!(
+                "fragment group {} is not 1 to 64 characters of [0-9a-zA-Z_-]",
+                clip_debug(&group)
+            )));
         }
         let number = |s: &str| parse_u64(s).and_then(|n| u32::try_from(n).ok());
         let (Some(index), Some(count)) = (number(index), number(count)) else {
             return Err(bad(format!("frag={}: index and count must be decimal numbers", clip_debug(&text))));
         };
         if count == 0 || count > MAX_FRAGMENTS || index >= count {
-            return Err(bad(format!("frag={}: need index < count and 1 <= count <= {MAX_FRAGMENTS}", clip_debug(&text))));
+            return Err(bad(format!(
+                "frag={}: need index < count and 1 <= count <= {MAX_FRAGMENTS}",
+                clip_debug(&text)
+            )));
         }
         Ok(Self { group: group.to_owned(), index, count })
     }

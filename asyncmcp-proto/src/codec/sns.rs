@@ -102,8 +102,8 @@ pub(crate) fn unwrap(text: &str) -> Result<Option<Envelope>, DecodeError> {
         None => Attributes::new(),
         Some(raw) if raw.get() == "null" => Attributes::new(),
         Some(raw) => {
-            let parsed: BTreeMap<Cow<'_, str>, EnvelopeAttribute<'_>> = serde_json::from_str(raw.get())
-                .map_err(|e| {
+            let parsed: BTreeMap<Cow<'_, str>, EnvelopeAttribute<'_>> =
+                serde_json::from_str(raw.get()).map_err(|e| {
                     bad(format!("MessageAttributes is not {{\"Name\": {{\"Type\", \"Value\"}}}}: {}", clip_display(&e)))
                 })?;
             parsed
