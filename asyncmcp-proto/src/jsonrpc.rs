@@ -182,12 +182,17 @@ impl JsonRpcMessage {
     /// notification's (`notifications/...`, [`DecodeError::NotificationWithId`]);
     /// when it nests deeper than [`MAX_NESTING_DEPTH`] ([`DecodeError::TooDeep`]);
     /// when a string holds a lone UTF-16 surrogate escape such as `"\ud800"` or a
-    /// number is out of range ([`DecodeError::Json`]).
+    /// number is out of range ([`DecodeError::Json`]); when it also has the `Type` and
+    /// `Message` strings of an SNS envelope ([`DecodeError::Ambiguous`]).
     pub fn parse(body: impl Into<Bytes>) -> Result<Self, DecodeError> {
         let body = body.into();
         let text = std::str::from_utf8(&body).map_err(|e| DecodeError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
         let (kind, id, method) = Self::classify(text)?;
         check_whole(text)?;
+        // Also inside an envelope's `Message`: sent on as a raw body, it would be refused.
+        if crate::codec::is_ambiguous(text) {
+            return Err(DecodeError::Ambiguous);
+        }
         Ok(Self { body, kind, id, method, too_deep: None })
     }
 

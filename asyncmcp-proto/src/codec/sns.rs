@@ -120,6 +120,12 @@ pub(crate) fn unwrap(text: &str) -> Result<Option<Envelope>, DecodeError> {
     Ok(Some(Envelope { message: message.into_owned(), attributes, notification }))
 }
 
+/// Whether `text` is a JSON-RPC message shaped like an SNS envelope: a body that
+/// reads both ways, raw or once unwrapped from an envelope.
+pub(crate) fn is_ambiguous(text: &str) -> bool {
+    matches!(unwrap(text), Err(DecodeError::Ambiguous))
+}
+
 /// The string a raw JSON value holds, or `None` when it is not a string.
 fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
     if !raw.get().starts_with('"') {
