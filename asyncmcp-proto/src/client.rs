@@ -412,9 +412,17 @@ impl Client {
             match intake {
                 Intake::Deliver(d) => self.route(*d, now),
                 Intake::Duplicate(r) => self.reject(vec![r], RejectReason::Duplicate, Disposition::Delete),
+                // A client answers no refused message: servers send it few requests, and
+                // none that a refusal would unblock.
                 Intake::Reject(r, reason) => {
                     let disposition = self.config.common.undecodable;
                     self.reject(vec![r], reason, disposition)
+                }
+                // A client answers no refused message: a server's requests to it are
+                // few, and a refusal would unblock none of them.
+                Intake::Refuse { receipts, reason, .. } => {
+                    let disposition = self.config.common.undecodable;
+                    self.reject(receipts, reason, disposition)
                 }
             }
         }

@@ -241,6 +241,12 @@ pub enum AckPolicy {
     OnDelivery,
 }
 
+/// The MCP protocol versions a server speaks by default: every published revision
+/// up to 2026-07-28. Checked against the `ProtocolVersion` attribute when a message
+/// carries one.
+pub const PROTOCOL_VERSIONS: [&str; 6] =
+    ["2024-10-07", "2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
+
 /// Configuration of a [`Server`](crate::Server).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -268,6 +274,13 @@ pub struct ServerConfig {
     pub response_cache_window: Duration,
     /// At most this many responses are kept.
     pub response_cache_capacity: usize,
+    /// The MCP protocol versions the application speaks (default:
+    /// [`PROTOCOL_VERSIONS`]). A message whose `ProtocolVersion` attribute names
+    /// another is rejected ([`RejectReason::UnsupportedVersion`](crate::RejectReason::UnsupportedVersion)),
+    /// and a request answered with MCP's `UnsupportedProtocolVersionError`
+    /// ([`error_codes::UNSUPPORTED_PROTOCOL_VERSION`](crate::error_codes::UNSUPPORTED_PROTOCOL_VERSION)).
+    /// Messages without the attribute are not checked.
+    pub protocol_versions: Vec<String>,
     /// Options shared with the client.
     pub common: Common,
 }
@@ -286,6 +299,7 @@ impl ServerConfig {
             ack: AckPolicy::AfterResponse,
             response_cache_window: Duration::from_secs(15 * 60),
             response_cache_capacity: 1_000,
+            protocol_versions: PROTOCOL_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
             common: Common::default(),
         }
     }

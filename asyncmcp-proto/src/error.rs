@@ -63,6 +63,34 @@ pub enum DecodeError {
         /// What is wrong.
         detail: String,
     },
+    /// Arrays and objects nest deeper than [`MAX_NESTING_DEPTH`](crate::codec::MAX_NESTING_DEPTH)
+    /// levels (the message object itself is level 1). JSON parsers stop at some depth
+    /// (serde_json at 128): a message deeper than the limit would decode here and fail
+    /// in the application.
+    #[error("JSON nests deeper than {limit} levels")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// The `error` member is not an object with an integer `code` and a string
+    /// `message`.
+    #[error("bad error object: {detail}")]
+    BadErrorObject {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A message with both `id` and a `notifications/...` method: a notification must
+    /// not carry an id, and a request must not use a notification's method.
+    #[error("{method} is a notification, but the message carries an id")]
+    NotificationWithId {
+        /// The method (shortened to [`PEER_TEXT_MAX_CHARS`](crate::PEER_TEXT_MAX_CHARS)
+        /// characters).
+        method: String,
+    },
+    /// The body is both a JSON-RPC message (it has `jsonrpc`) and an SNS envelope (it
+    /// has `Type` and `Message` strings): either reading could be the sender's.
+    #[error("body is both a JSON-RPC message and an SNS envelope (it has jsonrpc, Type and Message)")]
+    Ambiguous,
 }
 
 /// The caller misused the API. Nothing was sent.

@@ -5,6 +5,7 @@ use std::fmt;
 use crate::address::Address;
 use crate::error::{DecodeError, OpFailure};
 use crate::jsonrpc::{JsonRpcMessage, RequestId};
+use crate::peer_text::{clip_debug, clip_display};
 use crate::reassembly::ReassemblyError;
 use crate::session_id::SessionId;
 
@@ -36,7 +37,9 @@ pub enum RejectReason {
     NoReplyAddress,
     /// A fragmented message could not be reassembled.
     Reassembly(ReassemblyError),
-    /// A response to a request id this client never sent (or forgot).
+    /// A response to a request id this endpoint never sent (or forgot): on a server,
+    /// any response outside a session, or one in a session to no request of the
+    /// server's.
     UnknownResponse(RequestId),
     /// The message belongs to another session than this client's.
     WrongSession(SessionId),
@@ -46,6 +49,17 @@ pub enum RejectReason {
     WrongClient(String),
     /// The endpoint is closed.
     Closed,
+    /// The `ProtocolVersion` attribute names a version the server does not speak. A
+    /// request is answered with MCP's `UnsupportedProtocolVersionError`
+    /// ([`error_codes::UNSUPPORTED_PROTOCOL_VERSION`](crate::error_codes::UNSUPPORTED_PROTOCOL_VERSION))
+    /// when it has a reply address.
+    UnsupportedVersion {
+        /// The version the peer named (shortened to
+        /// [`PEER_TEXT_MAX_CHARS`](crate::PEER_TEXT_MAX_CHARS) characters).
+        requested: String,
+        /// The versions the server speaks.
+        supported: Vec<String>,
+    },
 }
 
 impl fmt::Display for RejectReason {
@@ -54,10 +68,12 @@ impl fmt::Display for RejectReason {
             RejectReason::Decode(e) => write!(f, "undecodable: {e}"),
             RejectReason::Duplicate => f.write_str("duplicate delivery"),
             RejectReason::UnknownSession(s) => write!(f, "unknown session {s}"),
-            RejectReason::ReplyNotAllowed(a) => write!(f, "reply address {a} is not on the allow-list"),
+            RejectReason::ReplyNotAllowed(a) => {
+                write!(f, "reply address {} is not on the allow-list", clip_display(a))
+            }
             RejectReason::NoReplyAddress => f.write_str("request has no session and no ReplyTo attribute"),
             RejectReason::Reassembly(e) => write!(f, "reassembly failed: {e}"),
-            RejectReason::UnknownResponse(id) => write!(f, "response to unknown request id {id}"),
+            RejectReason::UnknownResponse(id) => write!(f, "response to unknown request id {}", clip_display(id)),
             RejectReason::WrongSession(s) => write!(f, "message for another session {s}"),
             RejectReason::WrongClient(c) => {
                 let shown: String = c.chars().take(120).collect();
@@ -65,6 +81,12 @@ impl fmt::Display for RejectReason {
                 write!(f, "message for another client {shown}{more}")
             }
             RejectReason::Closed => f.write_str("endpoint closed"),
+            RejectReason::UnsupportedVersion { requested, supported } => write!(
+                f,
+                "protocol version {} is not supported (supported: {})",
+                clip_debug(requested),
+                supported.join(", ")
+            ),
         }
     }
 }
@@ -220,4 +242,23 @@ pub enum ServerEvent {
         /// The failure.
         error: OpFailure,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_text_in_reject_reasons_is_clipped() {
+        let huge = "x".repeat(10_000);
+        for reason in [
+            RejectReason::UnknownResponse(RequestId::String(huge.clone())),
+            RejectReason::ReplyNotAllowed(Address::parse(&format!("https://sqs.us-east-1.amazonaws.com/1/{huge}"))),
+            RejectReason::UnsupportedVersion { requested: huge.clone(), supported: vec!["2026-07-28".into()] },
+        ] {
+            let text = reason.to_string();
+            assert!(text.len() < 400, "{} bytes: {}", text.len(), &text[..60]);
+            assert!(text.contains('…'), "{text}");
+        }
+    }
 }

@@ -9,7 +9,7 @@ use crate::config::{Common, Disposition};
 use crate::dedup::DedupWindow;
 use crate::event::{Fate, RejectReason, Rejection};
 use crate::inbound::InboundMessage;
-use crate::jsonrpc::JsonRpcMessage;
+use crate::jsonrpc::{JsonRpcMessage, RequestId, error_codes};
 use crate::ordering::Reorder;
 use crate::reassembly::{Pushed, Reassembly};
 use crate::timers::Timers;
@@ -51,8 +51,38 @@ pub(crate) fn rejections(
 pub(crate) enum Intake {
     Deliver(Box<Delivery>),
     Reject(Receipt, RejectReason),
+    /// Rejected, but still a request with a readable id and routing facts: answer it
+    /// with [`refusal`] where its reply address allows, then delete it.
+    Refuse {
+        receipts: Vec<Receipt>,
+        reason: RejectReason,
+        id: RequestId,
+        meta: Box<WireMeta>,
+    },
     /// A redelivery of a message id already seen (not held here).
     Duplicate(Receipt),
+}
+
+/// The JSON-RPC error that answers request `id` refused for `reason`.
+///
+/// A version the server does not speak gets MCP's `UnsupportedProtocolVersionError`
+/// (`-32022`, `data: {"supported": [...], "requested": "..."}`); a body a JSON parser
+/// refuses gets `-32700` (parse error); anything else `-32600` (invalid request). The
+/// message says why, with peer text shortened.
+pub(crate) fn refusal(reason: &RejectReason, id: RequestId) -> JsonRpcMessage {
+    use crate::DecodeError as E;
+    match reason {
+        RejectReason::UnsupportedVersion { requested, supported } => JsonRpcMessage::error(
+            id,
+            error_codes::UNSUPPORTED_PROTOCOL_VERSION,
+            &format!("Unsupported protocol version: {requested} (supported: {})", supported.join(", ")),
+            Some(serde_json::json!({ "supported": supported, "requested": requested })),
+        ),
+        RejectReason::Decode(E::NotUtf8 { .. } | E::InvalidXmlChar { .. } | E::Json { .. } | E::TooDeep { .. }) => {
+            JsonRpcMessage::error(id, error_codes::PARSE_ERROR, &format!("request refused: {reason}"), None)
+        }
+        _ => JsonRpcMessage::error(id, error_codes::INVALID_REQUEST, &format!("request refused: {reason}"), None),
+    }
 }
 
 /// Key of the sender for reassembly and ordering: its session id, else its client
@@ -113,7 +143,11 @@ impl Inbox {
         let decoded = match codec::decode(&msg) {
             Ok(d) => d,
             Err(e) => {
-                self.reject(receipt, RejectReason::Decode(e), out);
+                let reason = RejectReason::Decode(e);
+                match codec::recover_request(&msg) {
+                    Some((id, meta)) => self.refuse(vec![receipt], reason, id, meta, out),
+                    None => self.reject(receipt, reason, out),
+                }
                 return;
             }
         };
@@ -143,15 +177,18 @@ impl Inbox {
                     Pushed::Complete(bytes) => {
                         let mut receipts = self.release(&slot);
                         receipts.push(receipt);
-                        match JsonRpcMessage::parse(bytes) {
-                            Ok(message) => {
-                                let mut meta = meta;
-                                meta.ext.fragment = None;
-                                Delivery { receipts, meta, message }
-                            }
+                        let mut meta = meta;
+                        meta.ext.fragment = None;
+                        match JsonRpcMessage::parse(bytes.clone()) {
+                            Ok(message) => Delivery { receipts, meta, message },
                             Err(e) => {
-                                for r in receipts {
-                                    self.reject(r, RejectReason::Decode(e.clone()), out);
+                                match codec::request_id_of(&bytes) {
+                                    Some(id) => self.refuse(receipts, RejectReason::Decode(e), id, meta, out),
+                                    None => {
+                                        for r in receipts {
+                                            self.reject(r, RejectReason::Decode(e.clone()), out);
+                                        }
+                                    }
                                 }
                                 return;
                             }
@@ -175,6 +212,21 @@ impl Inbox {
     /// handled again instead of being taken for a duplicate.
     pub(crate) fn forget(&mut self, message_id: &str) {
         self.seen.remove(&message_id.to_owned());
+    }
+
+    /// As [`reject`](Self::reject), for a request that can still be answered.
+    fn refuse(
+        &mut self,
+        receipts: Vec<Receipt>,
+        reason: RejectReason,
+        id: RequestId,
+        meta: WireMeta,
+        out: &mut Vec<Intake>,
+    ) {
+        for r in &receipts {
+            self.seen.remove(&r.message_id);
+        }
+        out.push(Intake::Refuse { receipts, reason, id, meta: Box::new(meta) });
     }
 
     fn release(&mut self, slot: &(String, String)) -> Vec<Receipt> {

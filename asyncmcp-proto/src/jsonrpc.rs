@@ -1,12 +1,24 @@
 //! One JSON-RPC 2.0 message, kept as its exact bytes plus the fields routing needs.
 
+use std::cell::Cell;
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::error::DecodeError;
+use crate::peer_text::{clip_display, clip_peer_text};
+
+/// Arrays and objects nest at most this many levels deep in a message asyncmcp
+/// accepts or sends (the message object itself is level 1).
+///
+/// serde_json refuses to parse deeper than 128 levels, and other parsers have limits
+/// of their own; a limit below them, checked when a message is decoded and when one
+/// is encoded, means that a message asyncmcp passes on always parses again.
+pub const MAX_NESTING_DEPTH: usize = 100;
 
 /// A JSON-RPC request id: a number or a string (`null` only on error responses to
 /// messages whose id could not be read).
@@ -46,12 +58,14 @@ impl RequestId {
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(serde_json::Value::Number(n)) => match n.as_i64() {
                 Some(v) => Ok(RequestId::Number(v)),
-                None => Err(DecodeError::BadId { detail: format!("id {text} is not an integer") }),
+                None => Err(DecodeError::BadId { detail: format!("id {} is not an integer", clip_peer_text(text)) }),
             },
             Ok(serde_json::Value::String(s)) => Ok(RequestId::String(s)),
             Ok(serde_json::Value::Null) => Ok(RequestId::Null),
-            Ok(_) => Err(DecodeError::BadId { detail: format!("id {text} is neither a number nor a string") }),
-            Err(e) => Err(DecodeError::BadId { detail: e.to_string() }),
+            Ok(_) => Err(DecodeError::BadId {
+                detail: format!("id {} is neither a number nor a string", clip_peer_text(text)),
+            }),
+            Err(e) => Err(DecodeError::BadId { detail: clip_display(&e) }),
         }
     }
 }
@@ -106,8 +120,11 @@ impl MessageKind {
 
 /// One JSON-RPC 2.0 message: its exact UTF-8 JSON text and the fields routing needs.
 ///
-/// Parsing reads the object once, borrowing `params`, `result` and `error` as raw
-/// slices without building values, so the body is passed on byte for byte.
+/// Parsing reads the object once for its routing fields, borrowing `params`,
+/// `result` and `error` as raw slices, then checks the whole text once more without
+/// building values (nesting at most [`MAX_NESTING_DEPTH`] levels, no lone UTF-16
+/// surrogate escapes, numbers in range), so the body is passed on byte for byte and
+/// parses again wherever it goes: [`to_value`](Self::to_value) never fails.
 ///
 /// ```
 /// use asyncmcp_proto::{JsonRpcMessage, MessageKind, RequestId};
@@ -122,6 +139,10 @@ pub struct JsonRpcMessage {
     kind: MessageKind,
     id: Option<RequestId>,
     method: Option<String>,
+    /// The message as a value, kept only for a message built here from values that
+    /// nest deeper than [`MAX_NESTING_DEPTH`] (its text would not parse again):
+    /// [`to_value`](JsonRpcMessage::to_value) returns it, and encoding refuses it.
+    too_deep: Option<Arc<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -155,12 +176,24 @@ impl JsonRpcMessage {
     /// # Errors
     /// A [`DecodeError`] when the text is not UTF-8, not JSON, a batch array, not an
     /// object, lacks `"jsonrpc": "2.0"`, has an id that is neither an integer nor a
-    /// string, or is not exactly one of request, notification, response and error.
+    /// string, or is not exactly one of request, notification, response and error;
+    /// when an error's `error` is not an object with an integer `code` and a string
+    /// `message` ([`DecodeError::BadErrorObject`]); when a request's method is a
+    /// notification's (`notifications/...`, [`DecodeError::NotificationWithId`]);
+    /// when it nests deeper than [`MAX_NESTING_DEPTH`] ([`DecodeError::TooDeep`]);
+    /// when a string holds a lone UTF-16 surrogate escape such as `"\ud800"` or a
+    /// number is out of range ([`DecodeError::Json`]); when it also has the `Type` and
+    /// `Message` strings of an SNS envelope ([`DecodeError::Ambiguous`]).
     pub fn parse(body: impl Into<Bytes>) -> Result<Self, DecodeError> {
         let body = body.into();
         let text = std::str::from_utf8(&body).map_err(|e| DecodeError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
         let (kind, id, method) = Self::classify(text)?;
-        Ok(Self { body, kind, id, method })
+        check_whole(text)?;
+        // Also inside an envelope's `Message`: sent on as a raw body, it would be refused.
+        if crate::codec::is_ambiguous(text) {
+            return Err(DecodeError::Ambiguous);
+        }
+        Ok(Self { body, kind, id, method, too_deep: None })
     }
 
     fn classify(text: &str) -> Result<(MessageKind, Option<RequestId>, Option<String>), DecodeError> {
@@ -171,16 +204,19 @@ impl JsonRpcMessage {
                 // Valid JSON that is not an object, or not JSON at all.
                 return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
                     Ok(_) => Err(DecodeError::NotAnObject),
-                    Err(e) => Err(DecodeError::Json { detail: e.to_string() }),
+                    Err(e) => Err(DecodeError::Json { detail: clip_display(&e) }),
                 };
             }
             None => return Err(DecodeError::Json { detail: "empty body".to_owned() }),
         }
-        let shape: Shape<'_> = serde_json::from_str(text).map_err(|e| DecodeError::Json { detail: e.to_string() })?;
+        let shape: Shape<'_> =
+            serde_json::from_str(text).map_err(|e| DecodeError::Json { detail: clip_display(&e) })?;
         match shape.jsonrpc.map(RawValue::get) {
             Some("\"2.0\"") => {}
             Some(other) => {
-                return Err(DecodeError::NotJsonRpc { detail: format!("jsonrpc is {other}, expected \"2.0\"") });
+                return Err(DecodeError::NotJsonRpc {
+                    detail: format!("jsonrpc is {}, expected \"2.0\"", clip_peer_text(other)),
+                });
             }
             None => return Err(DecodeError::NotJsonRpc { detail: "missing \"jsonrpc\": \"2.0\"".to_owned() }),
         }
@@ -210,6 +246,15 @@ impl JsonRpcMessage {
             && !matches!(params.get().as_bytes().first(), Some(b'{' | b'['))
         {
             return Err(DecodeError::NotJsonRpc { detail: "params must be an object or an array".to_owned() });
+        }
+        if let Some(error) = shape.error {
+            check_error_object(error)?;
+        }
+        if kind == MessageKind::Request
+            && let Some(m) = method.as_deref()
+            && m.starts_with(NOTIFICATION_PREFIX)
+        {
+            return Err(DecodeError::NotificationWithId { method: clip_peer_text(m).into_owned() });
         }
         Ok((kind, id, method))
     }
@@ -276,9 +321,23 @@ impl JsonRpcMessage {
         id: Option<RequestId>,
         method: Option<String>,
     ) -> Self {
-        // Serializing a Map of JSON values cannot fail.
-        let body = serde_json::to_vec(&obj).unwrap_or_default();
-        Self { body: Bytes::from(body), kind, id, method }
+        Self::from_object(serde_json::Value::Object(obj), kind, id, method)
+    }
+
+    fn from_object(value: serde_json::Value, kind: MessageKind, id: Option<RequestId>, method: Option<String>) -> Self {
+        // Serializing a JSON value cannot fail, and its text parses again (strings
+        // are Unicode, numbers finite) unless it nests too deep: such a message keeps
+        // its value, so `to_value` still works, and encoding refuses it.
+        let body = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        let too_deep = nests_deeper_than(&value, MAX_NESTING_DEPTH).then(|| Arc::new(value));
+        Self { body, kind, id, method, too_deep }
+    }
+
+    /// Whether this message nests deeper than [`MAX_NESTING_DEPTH`]: only a message
+    /// built with a constructor from such values (a parsed message never does).
+    /// [`encode`](crate::codec::encode) refuses to send it.
+    pub fn is_too_deep(&self) -> bool {
+        self.too_deep.is_some()
     }
 
     /// The exact JSON text.
@@ -308,7 +367,16 @@ impl JsonRpcMessage {
     }
 
     /// The whole message as a JSON value (a second parse: not for hot paths).
+    ///
+    /// Never `null`: [`parse`](Self::parse) checked the text with the same parser,
+    /// constructors write text that parses, and a message built from values nested
+    /// too deep keeps its value.
     pub fn to_value(&self) -> serde_json::Value {
+        if let Some(value) = &self.too_deep {
+            return serde_json::Value::clone(value);
+        }
+        // Cannot fail (see above); `Null` would only stand in for a bug, and the
+        // codec property tests check that it never does.
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
 
@@ -319,8 +387,7 @@ impl JsonRpcMessage {
         if let Some(obj) = v.as_object_mut() {
             obj.insert("id".into(), id.to_json());
         }
-        let body = serde_json::to_vec(&v).unwrap_or_default();
-        Self { body: Bytes::from(body), kind: self.kind, id: Some(id), method: self.method.clone() }
+        Self::from_object(v, self.kind, Some(id), self.method.clone())
     }
 }
 
@@ -341,6 +408,147 @@ impl fmt::Display for JsonRpcMessage {
     }
 }
 
+/// Methods of MCP notifications start with this.
+const NOTIFICATION_PREFIX: &str = "notifications/";
+
+/// Checks that `error` is `{"code": <integer>, "message": <string>, ...}`.
+fn check_error_object(error: &RawValue) -> Result<(), DecodeError> {
+    #[derive(Deserialize)]
+    struct ErrorShape<'a> {
+        #[serde(borrow)]
+        code: Option<&'a RawValue>,
+        #[serde(borrow)]
+        message: Option<&'a RawValue>,
+    }
+    let bad = |detail: String| Err(DecodeError::BadErrorObject { detail });
+    if !error.get().starts_with('{') {
+        return bad(format!("error is {}, not an object", clip_peer_text(error.get())));
+    }
+    let shape: ErrorShape<'_> = match serde_json::from_str(error.get()) {
+        Ok(shape) => shape,
+        Err(e) => return bad(clip_display(&e)),
+    };
+    match shape.code {
+        None => return bad("code is missing".to_owned()),
+        Some(code) if serde_json::from_str::<i64>(code.get()).is_err() => {
+            return bad(format!("code {} is not an integer", clip_peer_text(code.get())));
+        }
+        Some(_) => {}
+    }
+    match shape.message {
+        None => bad("message is missing".to_owned()),
+        Some(m) if !m.get().starts_with('"') => bad(format!("message {} is not a string", clip_peer_text(m.get()))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Why [`check_whole`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    TooDeep,
+}
+
+/// Walks the whole text as serde_json would build a value from it, without building
+/// one: the parse fails here wherever it would fail there (lone surrogate escapes,
+/// numbers out of range), and nesting deeper than [`MAX_NESTING_DEPTH`] stops it
+/// first.
+fn check_whole(text: &str) -> Result<(), DecodeError> {
+    let stop = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let walked = Walk { depth: 0, stop: &stop }.deserialize(&mut de).and_then(|()| de.end());
+    match (walked, stop.get()) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(Stop::TooDeep)) => Err(DecodeError::TooDeep { limit: MAX_NESTING_DEPTH }),
+        (Err(e), None) => Err(DecodeError::Json { detail: clip_display(&e) }),
+    }
+}
+
+/// One value at `depth` containers deep.
+#[derive(Clone, Copy)]
+struct Walk<'a> {
+    depth: usize,
+    stop: &'a Cell<Option<Stop>>,
+}
+
+impl Walk<'_> {
+    /// The walk one container further in, or an error past the limit.
+    fn enter<E: serde::de::Error>(self) -> Result<Self, E> {
+        if self.depth >= MAX_NESTING_DEPTH {
+            self.stop.set(Some(Stop::TooDeep));
+            return Err(E::custom("too deep"));
+        }
+        Ok(Self { depth: self.depth + 1, stop: self.stop })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.enter()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.enter()?;
+        while map.next_key_seed(inner)?.is_some() {
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `value` nests containers more than `limit` levels deep. Recurses at most
+/// `limit + 1` levels, whatever the value.
+fn nests_deeper_than(value: &serde_json::Value, limit: usize) -> bool {
+    let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
+        serde_json::Value::Array(items) => Box::new(items.iter()),
+        serde_json::Value::Object(members) => Box::new(members.values()),
+        _ => return false,
+    };
+    match limit.checked_sub(1) {
+        None => true,
+        Some(rest) => children.into_iter().any(|child| nests_deeper_than(child, rest)),
+    }
+}
+
 /// JSON-RPC error codes asyncmcp sends.
 pub mod error_codes {
     /// The body is not JSON.
@@ -355,4 +563,154 @@ pub mod error_codes {
     pub const INTERNAL_ERROR: i64 = -32603;
     /// The request was not answered in time (the MCP SDKs' `RequestTimeout`).
     pub const REQUEST_TIMEOUT: i64 = -32001;
+    /// MCP 2026-07-28 `UnsupportedProtocolVersionError`: the request names a protocol
+    /// version the server does not speak; `data` is `{"supported": [...],
+    /// "requested": "..."}`.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{SizeLimits, WireMeta, encode};
+    use crate::{ApiError, PEER_TEXT_MAX_CHARS};
+
+    /// A request whose `params` nest `levels` arrays deep (the message is level 1).
+    fn nested(levels: usize) -> String {
+        let inner = levels - 1;
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{}{}}}"#, "[".repeat(inner), "]".repeat(inner))
+    }
+
+    fn request_with_params(params: &str) -> String {
+        format!(r#"{{"jsonrpc":"2.0","id":"r-1","method":"tools/call","params":{params}}}"#)
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused() {
+        let at_limit = JsonRpcMessage::parse(nested(MAX_NESTING_DEPTH)).unwrap();
+        assert_eq!(at_limit.to_value()["params"].as_array().map(Vec::len), Some(1));
+        let objects =
+            format!(r#"{{"a":{}1{}}}"#, r#"{"a":"#.repeat(MAX_NESTING_DEPTH - 3), "}".repeat(MAX_NESTING_DEPTH - 3));
+        assert!(JsonRpcMessage::parse(request_with_params(&objects)).is_ok());
+        for levels in [MAX_NESTING_DEPTH + 1, 129, 200, 100_000] {
+            assert_eq!(
+                JsonRpcMessage::parse(nested(levels)),
+                Err(DecodeError::TooDeep { limit: MAX_NESTING_DEPTH }),
+                "{levels}"
+            );
+        }
+        let too_deep_objects =
+            format!(r#"{{"a":{}1{}}}"#, r#"{"a":"#.repeat(MAX_NESTING_DEPTH - 1), "}".repeat(MAX_NESTING_DEPTH - 1));
+        assert_eq!(
+            JsonRpcMessage::parse(request_with_params(&too_deep_objects)),
+            Err(DecodeError::TooDeep { limit: MAX_NESTING_DEPTH })
+        );
+    }
+
+    #[test]
+    fn text_serde_json_cannot_parse_is_refused() {
+        for params in [
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\udc00"}"#,
+            r#"{"a":"x\ud800y"}"#,
+            r#"{"a":"\ud800\u0041"}"#,
+            r#"{"\ud800":1}"#,
+            r#"[1e400]"#,
+            r#"[-1e309]"#,
+        ] {
+            let body = request_with_params(params);
+            match JsonRpcMessage::parse(body.clone()) {
+                Err(DecodeError::Json { .. }) => {}
+                other => panic!("{body}: {other:?}"),
+            }
+            assert!(serde_json::from_str::<serde_json::Value>(&body).is_err(), "{body}");
+        }
+        for params in [r#"{"a":"\ud83d\ude00"}"#, r#"[1e300, 18446744073709551615, -9223372036854775808, 0.5]"#] {
+            let m = JsonRpcMessage::parse(request_with_params(params)).unwrap();
+            assert_eq!(m.to_value()["method"], "tools/call", "{params}");
+        }
+    }
+
+    #[test]
+    fn error_objects_need_an_integer_code_and_a_string_message() {
+        for error in [
+            r#""boom""#,
+            r#"null"#,
+            r#"[]"#,
+            r#"{"message":"m"}"#,
+            r#"{"code":-32600}"#,
+            r#"{"code":"-32600","message":"m"}"#,
+            r#"{"code":1.5,"message":"m"}"#,
+            r#"{"code":1e3,"message":"m"}"#,
+            r#"{"code":9223372036854775808,"message":"m"}"#,
+            r#"{"code":-32600,"message":7}"#,
+            r#"{"code":-32600,"message":null}"#,
+        ] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"error":{error}}}"#);
+            match JsonRpcMessage::parse(body.clone()) {
+                Err(DecodeError::BadErrorObject { .. }) => {}
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let ok =
+            JsonRpcMessage::parse(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x","data":[1]}}"#);
+        assert_eq!(ok.map(|m| m.kind()), Ok(MessageKind::Error));
+    }
+
+    #[test]
+    fn notification_methods_with_an_id_are_refused() {
+        let body = r#"{"jsonrpc":"2.0","id":3,"method":"notifications/progress","params":{}}"#;
+        assert_eq!(
+            JsonRpcMessage::parse(body),
+            Err(DecodeError::NotificationWithId { method: "notifications/progress".into() })
+        );
+        let notification = r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#;
+        assert_eq!(JsonRpcMessage::parse(notification).map(|m| m.kind()), Ok(MessageKind::Notification));
+        let request = r#"{"jsonrpc":"2.0","id":3,"method":"notification/ping"}"#;
+        assert_eq!(JsonRpcMessage::parse(request).map(|m| m.kind()), Ok(MessageKind::Request));
+    }
+
+    #[test]
+    fn built_too_deep_keeps_its_value_and_is_not_sent() {
+        let mut deep = serde_json::json!(1);
+        for _ in 0..200 {
+            deep = serde_json::json!([deep]);
+        }
+        let m = JsonRpcMessage::response(RequestId::Number(1), deep.clone());
+        assert!(m.is_too_deep());
+        assert_eq!(m.to_value()["result"], deep);
+        let renamed = m.with_id(RequestId::Number(2));
+        assert_eq!(renamed.to_value()["id"], 2);
+        assert!(renamed.is_too_deep());
+        assert_eq!(
+            encode(&m, &WireMeta::default(), &SizeLimits::default(), None),
+            Err(ApiError::InvalidMessage(DecodeError::TooDeep { limit: MAX_NESTING_DEPTH }))
+        );
+        // One level less than the limit (the message object and `result` are two).
+        let mut fits = serde_json::json!(1);
+        for _ in 0..MAX_NESTING_DEPTH - 1 {
+            fits = serde_json::json!([fits]);
+        }
+        let m = JsonRpcMessage::response(RequestId::Number(1), fits.clone());
+        assert!(!m.is_too_deep());
+        assert_eq!(JsonRpcMessage::parse(m.body().clone()), Ok(m.clone()));
+        let mut over = JsonRpcMessage::response(RequestId::Number(1), serde_json::json!([fits]));
+        assert!(over.is_too_deep());
+        over = JsonRpcMessage::from_value(&over.to_value()).unwrap_or(over);
+        assert!(over.is_too_deep(), "from_value must refuse it");
+    }
+
+    #[test]
+    fn peer_text_in_parse_errors_is_clipped() {
+        let huge = "9".repeat(10_000);
+        for body in [
+            format!(r#"{{"jsonrpc":"{huge}","id":1,"method":"x"}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":{huge},"method":"x"}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"error":{{"code":{huge},"message":"m"}}}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"notifications/{huge}"}}"#),
+        ] {
+            let text = JsonRpcMessage::parse(body).unwrap_err().to_string();
+            assert!(text.chars().count() < PEER_TEXT_MAX_CHARS + 100, "{} chars: {}", text.len(), &text[..80]);
+        }
+    }
 }

@@ -169,6 +169,7 @@ mod op;
 mod ordering;
 mod outbound;
 mod outbox;
+mod peer_text;
 mod reassembly;
 mod rng;
 mod server;
@@ -180,12 +181,15 @@ pub use address::{Address, AddressError, AllowList, Arn, QueueUrl, Scheme};
 pub use backoff::RetryPolicy;
 pub use client::Client;
 pub use client_id::unique_client_id;
-pub use config::{AckPolicy, ClientConfig, Common, Disposition, Era, HandshakeFields, Ordering, ServerConfig};
+pub use config::{
+    AckPolicy, ClientConfig, Common, Disposition, Era, HandshakeFields, Ordering, PROTOCOL_VERSIONS, ServerConfig,
+};
 pub use error::{ApiError, ConfigError, DecodeError, OpFailure};
 pub use event::{ClientEvent, CloseReason, Fate, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 pub use inbound::InboundMessage;
 pub use jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
 pub use op::{OpId, OpKind, OpResult, QueueOp, SendOp};
+pub use peer_text::{PEER_TEXT_MAX_CHARS, clip_peer_text};
 pub use reassembly::{ReassemblyError, ReassemblyLimits};
 pub use server::Server;
 pub use session_id::SessionId;

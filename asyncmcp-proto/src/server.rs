@@ -60,6 +60,9 @@ struct Session {
     seq: u64,
     /// The key of the `initialize` that opened it, while that request runs.
     opening: Option<InKey>,
+    /// Ids of the server's own requests sent in the session and not answered yet:
+    /// any other response is rejected.
+    awaiting: std::collections::BTreeSet<RequestId>,
 }
 
 #[derive(Debug)]
@@ -239,6 +242,10 @@ impl Server {
                     let disposition = self.config.common.undecodable;
                     self.reject(vec![r], reason, disposition);
                 }
+                Intake::Refuse { receipts, reason, id, meta } => {
+                    let disposition = self.config.common.undecodable;
+                    self.refuse(receipts, reason, id, &meta, disposition, now);
+                }
             }
         }
     }
@@ -275,6 +282,44 @@ impl Server {
         self.events.extend(rejections.into_iter().map(ServerEvent::Rejected));
     }
 
+    /// A request the server will not run: answered with a JSON-RPC error carrying its
+    /// id when it names a reply address the allow-list accepts (its live session's,
+    /// else `ReplyTo`), and deleted once that answer is sent; otherwise rejected per
+    /// `disposition`.
+    fn refuse(
+        &mut self,
+        receipts: Vec<Receipt>,
+        reason: RejectReason,
+        id: RequestId,
+        meta: &WireMeta,
+        disposition: Disposition,
+        now: Instant,
+    ) {
+        let session = meta.session_id.as_ref().and_then(|s| Some((s.clone(), self.sessions.get(s)?.reply_to.clone())));
+        let to = match &session {
+            Some((_, to)) => Some(to.clone()),
+            None => meta.reply_to.clone(),
+        };
+        let Some(to) = to.filter(|a| self.allowed(a)) else {
+            return self.reject(receipts, reason, disposition);
+        };
+        let error = crate::inbox::refusal(&reason, id.clone());
+        let session_id = session.map(|(s, _)| s);
+        let group = session_id.as_ref().map_or_else(|| "asyncmcp".to_owned(), SessionId::to_string);
+        let reply_meta = WireMeta { session_id, client_id: meta.client_id.clone(), ..WireMeta::default() };
+        let key = (Peer::Refused(first_message_id(&receipts)), id);
+        let envelope = Envelope { meta: reply_meta, to, group, takes_fragments: false };
+        self.answer_held(key, receipts.clone(), &error, &envelope, now);
+        // Deleted once the answer is sent; left for redelivery if it cannot be.
+        for r in receipts {
+            self.events.push_back(ServerEvent::Rejected(Rejection {
+                message_id: r.message_id,
+                reason: reason.clone(),
+                fate: Fate::Deleted,
+            }));
+        }
+    }
+
     fn delete(&mut self, r: &Receipt) {
         let kind =
             OpKind::Delete { queue_url: self.config.queue_url.clone(), receipt_handle: r.receipt_handle.clone() };
@@ -291,6 +336,20 @@ impl Server {
     }
 
     fn route(&mut self, d: Delivery, now: Instant) {
+        if let Some(requested) = d.meta.protocol_version.as_deref()
+            && !self.config.protocol_versions.iter().any(|v| v == requested)
+        {
+            let reason = RejectReason::UnsupportedVersion {
+                requested: crate::clip_peer_text(requested).into_owned(),
+                supported: self.config.protocol_versions.clone(),
+            };
+            return match (d.message.kind(), d.message.id().cloned()) {
+                (MessageKind::Request, Some(id)) => {
+                    self.refuse(d.receipts, reason, id, &d.meta, Disposition::Delete, now)
+                }
+                _ => self.reject(d.receipts, reason, Disposition::Delete),
+            };
+        }
         if let Some(session_id) = d.meta.session_id.clone() {
             self.route_session(session_id, d, now);
         } else if d.message.method() == Some(INITIALIZE)
@@ -318,6 +377,12 @@ impl Server {
             session.takes_fragments = true;
         }
         self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
+        if d.message.kind().is_reply() {
+            let id = d.message.id().cloned().unwrap_or(RequestId::Null);
+            if !session.awaiting.remove(&id) {
+                return self.reject(d.receipts, RejectReason::UnknownResponse(id), Disposition::Delete);
+            }
+        }
         if d.message.method() == Some(CLOSE_NOTIFICATION) {
             for r in &d.receipts {
                 self.delete(r);
@@ -381,6 +446,7 @@ impl Server {
                 takes_fragments: d.meta.ext.takes_fragments,
                 seq: 0,
                 opening: d.message.id().cloned().map(|id| (peer.clone(), id)),
+                awaiting: std::collections::BTreeSet::new(),
             },
         );
         self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
@@ -596,7 +662,13 @@ impl Server {
                     Some(key) => self.answer(route, key, message, envelope, Some(session_id.clone()), now),
                     None => {
                         let purpose = Purpose::Message { route: route.clone(), id: message.id().cloned() };
-                        self.try_send(&message, &envelope, purpose, now)
+                        self.try_send(&message, &envelope, purpose, now)?;
+                        if let (MessageKind::Request, Some(id), Some(session)) =
+                            (message.kind(), message.id(), self.sessions.get_mut(session_id))
+                        {
+                            session.awaiting.insert(id.clone());
+                        }
+                        Ok(())
                     }
                 }
             }

@@ -20,7 +20,7 @@ impl SessionId {
         } else {
             Err(DecodeError::BadAttribute {
                 name: crate::attributes::names::SESSION_ID.to_owned(),
-                detail: format!("{text:?} is not 32 lowercase hex characters"),
+                detail: format!("{} is not 32 lowercase hex characters", crate::peer_text::clip_debug(&text)),
             })
         }
     }

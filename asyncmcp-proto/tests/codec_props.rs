@@ -221,4 +221,48 @@ proptest! {
         msg.attributes.insert(names::TIMESTAMP.into(), AttributeValue::number(ts));
         let _ = decode(&msg);
     }
+
+    /// Whatever the codec accepts parses again with serde_json (so `to_value` is never
+    /// `null`), however deep, escaped or numbered the peer made it; and whatever
+    /// serde_json refuses, the codec refused.
+    #[test]
+    fn accepted_bodies_parse_again(
+        opens in prop::collection::vec(any::<bool>(), 0..140),
+        leaf in prop::sample::select(vec![
+            r#""ok""#, r#""\ud800""#, r#""\udfff""#, r#""\ud800\u0041""#, r#""\ud83d\ude00""#, r#""\u0000""#,
+            "1", "-0", "1e400", "-1e309", "1e308", "18446744073709551616", "123456789012345678901234567890", "0.1",
+            "null", "true", "[]", "{}",
+        ]),
+        key in prop::sample::select(vec![r#""k""#, r#""\udbff""#, r#""\ud800\udc00""#]),
+        kind in 0u8..3,
+    ) {
+        // `opens`: an array (true) or an object (false) per level around the leaf.
+        let mut value = leaf.to_owned();
+        for array in opens.iter().rev() {
+            value = if *array { format!("[{value}]") } else { format!("{{{key}:{value}}}") };
+        }
+        let body = match kind {
+            0 => format!(r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":[{value}]}}"#),
+            1 => format!(r#"{{"jsonrpc":"2.0","id":1,"result":{value}}}"#),
+            _ => format!(r#"{{"jsonrpc":"2.0","id":1,"error":{{"code":-1,"message":"m","data":{value}}}}}"#),
+        };
+        let base = if kind == 1 { 1 } else { 2 };
+        let depth = base + opens.len() + usize::from(leaf == "[]" || leaf == "{}");
+        let within = depth <= asyncmcp_proto::codec::MAX_NESTING_DEPTH;
+        let reparsed = serde_json::from_str::<Value>(&body);
+        match decode(&InboundMessage::new("m", "r", body.clone())) {
+            Ok(decoded) => {
+                let m = whole(&decoded);
+                let value = m.to_value();
+                prop_assert!(reparsed.is_ok(), "accepted, but serde_json refuses it: {body}");
+                prop_assert_eq!(Some(&value), reparsed.as_ref().ok());
+                prop_assert!(!value.is_null());
+                prop_assert!(within, "accepted {depth} levels: {body}");
+            }
+            Err(_) => prop_assert!(
+                reparsed.is_err() || !within,
+                "refused a body within the limits that serde_json parses: {body}"
+            ),
+        }
+    }
 }

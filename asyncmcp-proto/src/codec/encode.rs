@@ -5,7 +5,7 @@ use super::size::{encoded_size, escaped_byte_len};
 use super::xml::check_xml_chars;
 use super::{Encoded, SizeLimits, WireMeta};
 use crate::attributes::{AttributeValue, Attributes, MESSAGE_TYPE_JSONRPC, names};
-use crate::{ApiError, JsonRpcMessage};
+use crate::{ApiError, DecodeError, JsonRpcMessage};
 
 /// The attributes that carry `meta`.
 ///
@@ -57,12 +57,18 @@ pub fn encode_attributes(meta: &WireMeta) -> Attributes {
 ///   than 10 000 fragments would be needed.
 /// - [`ApiError::InvalidFragmentGroup`]: `fragment_group` is not 1 to 64 characters of
 ///   `[0-9a-zA-Z_-]`.
+/// - [`ApiError::InvalidMessage`] with [`DecodeError::TooDeep`]: the message was
+///   built from values nested deeper than [`MAX_NESTING_DEPTH`](super::MAX_NESTING_DEPTH)
+///   levels; the peer would refuse it.
 pub fn encode(
     message: &JsonRpcMessage,
     meta: &WireMeta,
     limits: &SizeLimits,
     fragment_group: Option<&str>,
 ) -> Result<Vec<Encoded>, ApiError> {
+    if message.is_too_deep() {
+        return Err(ApiError::InvalidMessage(DecodeError::TooDeep { limit: super::MAX_NESTING_DEPTH }));
+    }
     check_xml_chars(message.as_str()).map_err(|code_point| ApiError::InvalidXmlChar { code_point })?;
     let body = message.body();
     let attributes = encode_attributes(meta);

@@ -13,6 +13,7 @@
 
 use crate::DecodeError;
 use crate::attributes::names;
+use crate::peer_text::{clip_debug, clip_peer_text};
 
 /// Largest number of fragments one message may be split into.
 pub const MAX_FRAGMENTS: u32 = 10_000;
@@ -74,11 +75,14 @@ impl Ext {
                 _ => continue,
             };
             if std::mem::replace(seen, true) {
-                return Err(bad(format!("key {key} appears twice")));
+                return Err(bad(format!("key {} appears twice", clip_peer_text(key))));
             }
-            let value = value.ok_or_else(|| bad(format!("key {key} has no value")))?;
+            let value = value.ok_or_else(|| bad(format!("key {} has no value", clip_peer_text(key))))?;
             match key {
-                "seq" => ext.seq = Some(parse_u64(value).ok_or_else(|| bad(format!("seq={value:?} is not a u64")))?),
+                "seq" => {
+                    ext.seq =
+                        Some(parse_u64(value).ok_or_else(|| bad(format!("seq={} is not a u64", clip_debug(&value))))?)
+                }
                 "frag" => ext.fragment = Some(FragmentHeader::parse(value)?),
                 _ => ext.takes_fragments = value.split(',').any(|cap| cap == "frag"),
             }
@@ -120,17 +124,23 @@ impl FragmentHeader {
         let mut parts = text.split('/');
         let (Some(group), Some(index), Some(count), None) = (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(bad(format!("frag={text:?} is not <group>/<index>/<count>")));
+            return Err(bad(format!("frag={} is not <group>/<index>/<count>", clip_debug(&text))));
         };
         if !is_valid_group(group) {
-            return Err(bad(format!("fragment group {group:?} is not 1 to 64 characters of [0-9a-zA-Z_-]")));
+            return Err(bad(format!(
+                "fragment group {} is not 1 to 64 characters of [0-9a-zA-Z_-]",
+                clip_debug(&group)
+            )));
         }
         let number = |s: &str| parse_u64(s).and_then(|n| u32::try_from(n).ok());
         let (Some(index), Some(count)) = (number(index), number(count)) else {
-            return Err(bad(format!("frag={text:?}: index and count must be decimal numbers")));
+            return Err(bad(format!("frag={}: index and count must be decimal numbers", clip_debug(&text))));
         };
         if count == 0 || count > MAX_FRAGMENTS || index >= count {
-            return Err(bad(format!("frag={text:?}: need index < count and 1 <= count <= {MAX_FRAGMENTS}")));
+            return Err(bad(format!(
+                "frag={}: need index < count and 1 <= count <= {MAX_FRAGMENTS}",
+                clip_debug(&text)
+            )));
         }
         Ok(Self { group: group.to_owned(), index, count })
     }

@@ -42,11 +42,15 @@ mod sns;
 mod xml;
 
 pub use decode::decode;
+pub(crate) use decode::{recover_request, request_id_of};
 pub use encode::{encode, encode_attributes};
 pub use ext::{Ext, FragmentHeader, MAX_FRAGMENTS};
 pub use size::{ENVELOPE_OVERHEAD, SNS_MAX_BYTES, SQS_MAX_BYTES, SizeLimits, encoded_size, json_escaped_len};
 pub use sns::SnsNotification;
+pub(crate) use sns::is_ambiguous;
 pub use xml::check_xml_chars;
+
+pub use crate::jsonrpc::MAX_NESTING_DEPTH;
 
 use bytes::Bytes;
 

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 use crate::DecodeError;
 use crate::attributes::{AttributeValue, Attributes};
+use crate::peer_text::{clip_debug, clip_display};
 
 /// Facts from an SNS envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,9 +60,9 @@ struct EnvelopeAttribute<'a> {
 }
 
 /// Unwraps `text` when it is an SNS envelope: a JSON object holding both `Type` and
-/// `Message` as strings, and no `jsonrpc` member (that makes it a JSON-RPC message,
-/// whatever other members it has). Returns `Ok(None)` for anything else (a raw JSON-RPC body,
-/// a fragment, garbage), which the caller then decodes as a raw body.
+/// `Message` as strings. Returns `Ok(None)` for anything else (a raw JSON-RPC body,
+/// a fragment, garbage), which the caller then decodes as a raw body, and
+/// [`DecodeError::Ambiguous`] for an envelope that also has a `jsonrpc` member.
 ///
 /// Keys are matched as AWS and moto write them (unescaped, any order, any
 /// whitespace). A body that does not contain both `"Type"` and `"Message"` literally
@@ -74,17 +75,19 @@ pub(crate) fn unwrap(text: &str) -> Result<Option<Envelope>, DecodeError> {
     let Ok(shape) = serde_json::from_str::<Shape<'_>>(text) else {
         return Ok(None);
     };
-    // A JSON-RPC message may carry extra top-level members, including ones named like
-    // the envelope's: it is still the message, not an envelope around another one.
-    if shape.jsonrpc.is_some() {
-        return Ok(None);
-    }
     let (Some(kind), Some(message)) = (shape.kind.and_then(string), shape.message.and_then(string)) else {
         return Ok(None);
     };
+    // A JSON-RPC message that also has the envelope's `Type` and `Message` could be
+    // either: an SNS consumer reads the envelope, a JSON-RPC peer the message.
+    // Neither reading is safe to pick.
+    if shape.jsonrpc.is_some() {
+        return Err(DecodeError::Ambiguous);
+    }
     if kind != "Notification" {
         return Err(bad(format!(
-            "Type is {kind:?}, expected \"Notification\" (confirm subscriptions out of band, not through asyncmcp)"
+            "Type is {}, expected \"Notification\" (confirm subscriptions out of band, not through asyncmcp)",
+            clip_debug(&kind)
         )));
     }
     let required = |raw: Option<&RawValue>, key: &str| {
@@ -99,8 +102,10 @@ pub(crate) fn unwrap(text: &str) -> Result<Option<Envelope>, DecodeError> {
         None => Attributes::new(),
         Some(raw) if raw.get() == "null" => Attributes::new(),
         Some(raw) => {
-            let parsed: BTreeMap<Cow<'_, str>, EnvelopeAttribute<'_>> = serde_json::from_str(raw.get())
-                .map_err(|e| bad(format!("MessageAttributes is not {{\"Name\": {{\"Type\", \"Value\"}}}}: {e}")))?;
+            let parsed: BTreeMap<Cow<'_, str>, EnvelopeAttribute<'_>> =
+                serde_json::from_str(raw.get()).map_err(|e| {
+                    bad(format!("MessageAttributes is not {{\"Name\": {{\"Type\", \"Value\"}}}}: {}", clip_display(&e)))
+                })?;
             parsed
                 .into_iter()
                 .map(|(name, a)| {
@@ -113,6 +118,12 @@ pub(crate) fn unwrap(text: &str) -> Result<Option<Envelope>, DecodeError> {
         }
     };
     Ok(Some(Envelope { message: message.into_owned(), attributes, notification }))
+}
+
+/// Whether `text` is a JSON-RPC message shaped like an SNS envelope: a body that
+/// reads both ways, raw or once unwrapped from an envelope.
+pub(crate) fn is_ambiguous(text: &str) -> bool {
+    matches!(unwrap(text), Err(DecodeError::Ambiguous))
 }
 
 /// The string a raw JSON value holds, or `None` when it is not a string.
@@ -168,7 +179,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
             r#"{"jsonrpc":"2.0","method":"x","params":{"Type":"Notification","Message":"m"}}"#,
             r#"{"Type":"Notification"}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"ping","Type":"Notification","Message":"{}","MessageId":"m","TopicArn":"t"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","Type":"Notification","Message":{}}"#,
             r#"{"Type":1,"Message":"m"}"#,
             r#"{"Type":"Notification","Message":{"a":1}}"#,
             r#"{"Type":"Notification","Message":"x""#,
@@ -176,6 +187,16 @@ mod tests {
             "",
         ] {
             assert!(unwrap(text).unwrap().is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn json_rpc_shaped_like_an_envelope_is_ambiguous() {
+        for text in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","Type":"Notification","Message":"{}","MessageId":"m","TopicArn":"t"}"#,
+            r#"{"Type":"SubscriptionConfirmation","Message":"m","jsonrpc":"2.0","method":"x"}"#,
+        ] {
+            assert_eq!(unwrap(text).err(), Some(DecodeError::Ambiguous), "{text}");
         }
     }
 
