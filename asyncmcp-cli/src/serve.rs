@@ -28,8 +28,7 @@ use std::time::Duration;
 use asyncmcp_driver::{AwsQueueClient, ServerHandle};
 use asyncmcp_proto::{
     AllowList, Disposition, JsonRpcMessage, MessageKind, QueueUrl, RequestId, Route, ServerConfig, ServerEvent,
-    SessionId,
-    error_codes,
+    SessionId, error_codes,
 };
 use clap::Args;
 use serde_json::json;
