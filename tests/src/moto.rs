@@ -121,7 +121,8 @@ impl Moto {
         format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}")
     }
 
-    fn addr(&self) -> SocketAddr {
+    /// The server's socket address (for a [`Relay`](crate::relay::Relay) in front of it).
+    pub fn addr(&self) -> SocketAddr {
         let port = self.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
         SocketAddr::from(([127, 0, 0, 1], port))
     }
