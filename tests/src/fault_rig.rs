@@ -1,8 +1,8 @@
 //! The fault tier's pieces on moto: a `work` tool whose answer is a function of its
 //! arguments and that counts its runs, a tap that forwards messages between queues
 //! with the raw SQS SDK (sending some of them several times, as SQS at-least-once
-//! delivery or a client retry would), and an `SdkConfig` that reaches moto through a
-//! [`Relay`](crate::relay::Relay).
+//! delivery or a client retry would). [`Relay`](crate::relay::Relay) cuts a link;
+//! [`sdk_config_for`](crate::moto::sdk_config_for) points an SDK client at it.
 //!
 //! `tests/tests/moto_faults.rs` and `examples/chaos.rs` use them to check the
 //! library's promise: every request ends in exactly one outcome, a response is the
@@ -15,13 +15,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use asyncmcp_proto::JsonRpcMessage;
-use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use tokio::sync::watch;
-
-use crate::moto::Moto;
 
 /// The answer the `work` tool gives for `key`: the key and a 64-bit FNV-1a hash of
 /// it, so an answer that belongs to another request is caught.
@@ -143,11 +140,6 @@ impl WorkTools {
 
 #[tool_handler]
 impl ServerHandler for WorkTools {}
-
-/// moto's `SdkConfig` with `endpoint` (a relay's) in place of moto's own.
-pub fn sdk_config_via(moto: &Moto, endpoint: &str) -> SdkConfig {
-    moto.sdk_config().to_builder().endpoint_url(endpoint).build()
-}
 
 /// A message the [`Tap`] forwarded.
 #[derive(Debug, Clone)]

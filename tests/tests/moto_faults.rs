@@ -19,8 +19,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use asyncmcp_tests::fault_rig::{RunLog, Tap, WorkTools, answer, sdk_config_via};
-use asyncmcp_tests::moto::{Moto, unique_name};
+use asyncmcp_tests::fault_rig::{RunLog, Tap, WorkTools, answer};
+use asyncmcp_tests::moto::{Moto, sdk_config_for, unique_name};
 use asyncmcp_tests::relay::Relay;
 use asyncmcp_tokio::proto::{Address, AllowList, ClientConfig, Era, ServerConfig};
 use asyncmcp_tokio::rmcp::{QueueClientTransport, QueueServer};
@@ -59,8 +59,9 @@ impl Rig {
         let secs = u32::try_from(VISIBILITY.as_secs()).expect("seconds");
         let spec = QueueSpec { visibility_timeout_secs: Some(secs), ..QueueSpec::default() };
         let requests = admin.create_queue(&unique_name("fault-rq"), &spec).await.expect("request queue").url;
-        let replies = admin.create_queue(&unique_name("fault-rp"), &QueueSpec::default()).await.expect("reply queue").url;
-        let server_sdk = relay.map_or_else(|| direct.clone(), |relay| sdk_config_via(moto, &relay.endpoint()));
+        let replies =
+            admin.create_queue(&unique_name("fault-rp"), &QueueSpec::default()).await.expect("reply queue").url;
+        let server_sdk = relay.map_or_else(|| direct.clone(), |relay| sdk_config_for(&relay.endpoint()));
         let mut server = ServerConfig::new(requests.clone(), AllowList::new().exact(&replies));
         server.visibility_timeout = VISIBILITY;
         let mut client = ClientConfig::new(
@@ -88,8 +89,10 @@ impl Rig {
     /// them.
     async fn tapped(mut self) -> (Rig, String, String) {
         let admin = AwsAdmin::new(&Moto::shared().sdk_config());
-        let to_server = admin.create_queue(&unique_name("fault-tap-rq"), &QueueSpec::default()).await.expect("queue").url;
-        let to_client = admin.create_queue(&unique_name("fault-tap-rp"), &QueueSpec::default()).await.expect("queue").url;
+        let to_server =
+            admin.create_queue(&unique_name("fault-tap-rq"), &QueueSpec::default()).await.expect("queue").url;
+        let to_client =
+            admin.create_queue(&unique_name("fault-tap-rp"), &QueueSpec::default()).await.expect("queue").url;
         self.client.server = Address::Queue(to_server.clone());
         self.client.reply_to = Address::Queue(to_client.clone());
         self.server.allow_reply = AllowList::new().exact(&to_client);
@@ -256,9 +259,15 @@ async fn duplicates_run_once(era: Era) {
     let (rig, to_server, to_client) = Rig::new(era, None).await.tapped().await;
     let key = unique_name(&format!("{era:?}-dup"));
     let marker = format!("\"{key}\"");
-    let requests = Tap::start(rig.sqs.clone(), to_server, rig.requests.clone(), move |body| {
-        if body.contains(&marker) { 5 } else { 1 }
-    });
+    let requests =
+        Tap::start(
+            rig.sqs.clone(),
+            to_server,
+            rig.requests.clone(),
+            move |body| {
+                if body.contains(&marker) { 5 } else { 1 }
+            },
+        );
     let replies = Tap::start(rig.sqs.clone(), to_client, rig.replies.clone(), |_| 1);
     let tools = WorkTools::default();
     let runs = tools.runs.clone();
