@@ -402,8 +402,8 @@ async fn run(o: Options) -> i32 {
         duplicated.load(Ordering::SeqCst),
         started.elapsed().as_secs_f64()
     );
-    let kinds = tally.error_kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (kind, n) in kinds.iter() {
+    let kinds = tally.error_kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    for (kind, n) in &kinds {
         println!("error x{n}: {kind}");
     }
     println!(

@@ -9,11 +9,14 @@
 //!   6 s of waits; the SDK's standard retry adds at most 3 attempts with backoff under
 //!   1 s and 2 s to each), so the reply's send fails for good and only the rule that a
 //!   request whose handling did not complete is handled again can save it.
+//!   The same outage of the client's link: calls running on the server are answered
+//!   once the client receives again; calls made during it end with their answer or a
+//!   "could not be sent" error, never a timeout.
 //! - Duplicates: 5 copies of one `tools/call` (same body and attributes, sent with the
 //!   raw SQS SDK in one batch) reach the server; the tool runs once and every answer
 //!   that comes back is the same.
 //!
-//! The client's side talks to moto directly. The request queue's visibility timeout is
+//! The other side talks to moto directly. The request queue's visibility timeout is
 //! 10 s so that redeliveries come within the test's time.
 
 use std::sync::Arc;
@@ -51,8 +54,8 @@ struct Rig {
 }
 
 impl Rig {
-    /// Queues of this test; the server's SDK client goes through `relay` when given.
-    async fn new(era: Era, relay: Option<&Relay>) -> Rig {
+    /// Queues of this test; the SDK client of `side` goes through `relay` when given.
+    async fn new(era: Era, relay: Option<(&Relay, Side)>) -> Rig {
         let moto = Moto::shared();
         let direct = moto.sdk_config();
         let admin = AwsAdmin::new(&direct);
@@ -61,7 +64,10 @@ impl Rig {
         let requests = admin.create_queue(&unique_name("fault-rq"), &spec).await.expect("request queue").url;
         let replies =
             admin.create_queue(&unique_name("fault-rp"), &QueueSpec::default()).await.expect("reply queue").url;
-        let server_sdk = relay.map_or_else(|| direct.clone(), |relay| sdk_config_for(&relay.endpoint()));
+        let via = |side| match relay {
+            Some((relay, cut)) if cut == side => sdk_config_for(&relay.endpoint()),
+            _ => direct.clone(),
+        };
         let mut server = ServerConfig::new(requests.clone(), AllowList::new().exact(&replies));
         server.visibility_timeout = VISIBILITY;
         let mut client = ClientConfig::new(
@@ -74,8 +80,8 @@ impl Rig {
         // The test's own bound decides when a call is lost, not the client's timeout.
         client.request_timeout = Duration::from_secs(180);
         Rig {
-            server_queue: Arc::new(AwsQueueClient::new(&server_sdk)),
-            client_queue: Arc::new(AwsQueueClient::new(&direct)),
+            server_queue: Arc::new(AwsQueueClient::new(&via(Side::Server))),
+            client_queue: Arc::new(AwsQueueClient::new(&via(Side::Client))),
             server,
             client,
             sqs: aws_sdk_sqs::Client::new(&direct),
@@ -117,6 +123,13 @@ impl Rig {
         };
         ().serve_with_lifecycle(transport, lifecycle).await.expect("connect")
     }
+}
+
+/// Whose link to SQS the relay carries (and a cut breaks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Server,
+    Client,
 }
 
 fn driver() -> DriverConfig {
@@ -181,13 +194,57 @@ async fn outcomes(calls: Vec<(String, Pending)>, deadline: Instant) -> Vec<(Stri
 
 // ---------------------------------------------------------------- outages
 
-/// Calls running on the server when its link to SQS goes down (their replies are due
-/// mid-outage), and calls sent while it is down (they wait on the request queue):
-/// after the link is back every one is answered with its own answer, each ran once,
-/// and the server holds nothing.
-async fn calls_survive_an_outage(era: Era, outage: Duration) {
+/// Calls running on the server when the server's link to SQS goes down (their
+/// replies are due mid-outage), and calls sent while it is down (they wait on the
+/// request queue): after the link is back every one is answered with its own answer,
+/// each ran once, and the server holds nothing.
+async fn calls_survive_an_outage_of_the_servers_link(era: Era, outage: Duration) {
     let relay = Relay::start(Moto::shared().addr());
-    let rig = Rig::new(era, Some(&relay)).await;
+    let rig = Rig::new(era, Some((&relay, Side::Server))).await;
+    let (outcomes, runs, in_flight) = calls_across_an_outage(&rig, &relay, outage).await;
+
+    let wrong: Vec<_> = outcomes.iter().filter(|(key, outcome)| outcome.as_ref() != Ok(&answer(key))).collect();
+    assert!(wrong.is_empty(), "calls not answered with their own answer after a {outage:?} outage: {wrong:#?}");
+    let doubled: Vec<_> = runs.all().into_iter().filter(|(_, n)| *n != 1).collect();
+    assert!(doubled.is_empty(), "the tool ran more than once for: {doubled:?}");
+    assert_eq!(in_flight, 0, "the server still holds requests after every call was answered");
+}
+
+/// The same with the client's link cut: the calls running on the server are
+/// answered once the client receives again; a call sent while the client cannot
+/// reach SQS ends with its own answer or, past the send retries, with an error that
+/// says it could not be sent; never a timeout (lost) or another call's answer.
+async fn calls_survive_an_outage_of_the_clients_link(era: Era, outage: Duration) {
+    let relay = Relay::start(Moto::shared().addr());
+    let rig = Rig::new(era, Some((&relay, Side::Client))).await;
+    let (outcomes, runs, in_flight) = calls_across_an_outage(&rig, &relay, outage).await;
+
+    let bad: Vec<_> = outcomes
+        .iter()
+        .filter(|(key, outcome)| match outcome {
+            Ok(text) => text != &answer(key),
+            Err(e) => key.contains("-running-") || !e.contains("could not be sent"),
+        })
+        .collect();
+    assert!(bad.is_empty(), "calls lost or wrongly answered after a {outage:?} outage of the client's link: {bad:#?}");
+    for (key, outcome) in &outcomes {
+        let n = runs.runs(key);
+        let expected = if outcome.is_ok() { 1..=1 } else { 0..=1 };
+        assert!(expected.contains(&n), "the tool ran {n} times for {key} ({outcome:?})");
+    }
+    assert_eq!(in_flight, 0, "the server still holds requests after every call ended");
+}
+
+/// Four calls that run 1.5 s; once all four run the relay is cut; four more calls are
+/// made; after `outage` the relay is restored. Returns every call's outcome (within
+/// [`AFTER_RESTORE`] of the restore), the tool's runs and what the server still holds
+/// 10 s later.
+async fn calls_across_an_outage(
+    rig: &Rig,
+    relay: &Relay,
+    outage: Duration,
+) -> (Vec<(String, Result<String, String>)>, RunLog, u64) {
+    let era = rig.client.era;
     let tools = WorkTools::default();
     let runs = tools.runs.clone();
     let server = rig.start_server(tools);
@@ -212,41 +269,46 @@ async fn calls_survive_an_outage(era: Era, outage: Duration) {
     let restored_at = Instant::now();
 
     let outcomes = outcomes(calls, restored_at + AFTER_RESTORE).await;
-    let answered_in = restored_at.elapsed();
+    let ended_in = restored_at.elapsed();
     let in_flight = wait_idle(&server, Duration::from_secs(10)).await;
     eprintln!(
-        "{era:?} outage {outage:?}: answered within {answered_in:?} of the restore; relay {:?}; server {:?}",
+        "{era:?} outage {outage:?}: calls ended within {ended_in:?} of the restore; relay {:?}; server {:?}; outcomes {outcomes:#?}",
         relay.stats(),
         server.stats()
     );
-    let wrong: Vec<_> = outcomes.iter().filter(|(key, outcome)| outcome.as_ref() != Ok(&answer(key))).collect();
-    assert!(wrong.is_empty(), "calls not answered with their own answer after a {outage:?} outage: {wrong:#?}");
-    let doubled: Vec<_> = runs.all().into_iter().filter(|(_, n)| *n != 1).collect();
-    assert!(doubled.is_empty(), "the tool ran more than once for: {doubled:?}");
-    assert_eq!(in_flight, 0, "the server still holds requests after every call was answered");
-
-    client.cancel().await.expect("client close");
+    let _ = tokio::time::timeout(Duration::from_secs(5), client.cancel()).await;
     server.shutdown(Duration::from_secs(1)).await;
+    (outcomes, runs, in_flight)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_calls_survive_a_6s_outage_of_the_servers_link() {
-    calls_survive_an_outage(Era::Legacy, Duration::from_secs(6)).await;
+    calls_survive_an_outage_of_the_servers_link(Era::Legacy, Duration::from_secs(6)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modern_calls_survive_a_6s_outage_of_the_servers_link() {
-    calls_survive_an_outage(Era::Modern, Duration::from_secs(6)).await;
+    calls_survive_an_outage_of_the_servers_link(Era::Modern, Duration::from_secs(6)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_calls_survive_a_25s_outage_of_the_servers_link() {
-    calls_survive_an_outage(Era::Legacy, Duration::from_secs(25)).await;
+    calls_survive_an_outage_of_the_servers_link(Era::Legacy, Duration::from_secs(25)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modern_calls_survive_a_25s_outage_of_the_servers_link() {
-    calls_survive_an_outage(Era::Modern, Duration::from_secs(25)).await;
+    calls_survive_an_outage_of_the_servers_link(Era::Modern, Duration::from_secs(25)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_calls_survive_a_25s_outage_of_the_clients_link() {
+    calls_survive_an_outage_of_the_clients_link(Era::Legacy, Duration::from_secs(25)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modern_calls_survive_a_25s_outage_of_the_clients_link() {
+    calls_survive_an_outage_of_the_clients_link(Era::Modern, Duration::from_secs(25)).await;
 }
 
 // ---------------------------------------------------------------- duplicates
