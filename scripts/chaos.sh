@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Chaos on a local moto: a few thousand tools/call requests (modern era, rmcp client
-# and server) while the server's link to SQS is cut and restored through a relay, the
+# Chaos on a local moto: a few thousand tools/call requests (rmcp clients and server,
+# both eras) while the server's link to SQS is cut and restored through a relay, the
 # server process is killed with SIGKILL and restarted, and about one request in ten
 # reaches the server as 2-5 copies. Prints
 #   sent N / answered N / errors N / run twice N / wrong answers N
-# and the faults it injected (tests/examples/chaos.rs explains the set-up).
-# Usage: bash scripts/chaos.sh [--requests N] [--seconds N] [--concurrency N] [--seed N]
+# then the same per era, errors by kind, and the faults it injected
+# (tests/examples/chaos.rs explains the set-up).
+# Usage: bash scripts/chaos.sh [--requests N] [--seconds N] [--concurrency N]
+#                              [--legacy N] [--seed N]
 #   defaults: 2000 requests, 180 s; the run stops by itself after --seconds (at most
 #   600: the whole run, build excluded, is bounded to 10 minutes).
 # Env:   PROFILE=release builds optimized (default: debug, shares the test build).
 # Needs python3 with moto[server] (or the tests' venv under the target directory).
-# Exit status: 0 when every request was answered with its own answer, else 1.
+# Exit status: 0 when no call was lost or wrongly answered, every modern call was
+# answered, and no request ran twice in one server process; else 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

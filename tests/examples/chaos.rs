@@ -1,30 +1,38 @@
 //! Chaos on moto: a few thousand `tools/call`s while the server's link to SQS is cut
 //! and restored, the server is killed with SIGKILL and restarted, and some requests
 //! reach the server as several copies. Prints
-//! `sent N / answered N / errors N / run twice N / wrong answers N` and the faults.
+//! `sent N / answered N / errors N / run twice N / wrong answers N`, the same per era,
+//! the errors by kind, and the faults.
 //!
 //! `scripts/chaos.sh` starts moto and runs it; by hand:
 //! `cargo run -p asyncmcp-tests --example chaos -- run --endpoint http://127.0.0.1:PORT`
 //! with options `--requests N` (2000), `--seconds N` (180, at most 600: the run stops
-//! by itself), `--concurrency N` (16), `--seed N`.
+//! by itself), `--concurrency N` (16 workers), `--legacy N` (4 of them legacy),
+//! `--seed N`.
 //!
-//! The parent process is the client (an rmcp client, modern era, talking to moto
-//! directly) and the chaos monkey. The server is this same program run as
-//! `chaos serve ...`, a child process whose AWS client reaches moto through a
-//! [`Relay`]: its `work` tool appends each key to a run file as it starts, so runs
-//! are counted across kills. The client sends to a queue of its own, and a [`Tap`]
-//! forwards each message to the server's queue, one copy or (for about one request in
-//! ten) 2 to 5 copies in one batch, as at-least-once delivery would. Each request's
-//! key is unique, so a key that ran twice is a request run twice; the tool's answer is
-//! a function of the key, so a wrong answer is caught. Each server process writes its
-//! own run file, so "run twice" is split into runs twice in one process (never
-//! allowed) and runs again in a process started after a kill.
+//! The parent process is the clients (rmcp clients talking to moto directly) and the
+//! chaos monkey. Modern-era workers share one client; each legacy worker has a
+//! session and a reply queue of its own, and opens a new session after a failed call
+//! (a killed server's sessions are gone: "session not found" is the expected error).
+//! The server is this same program run as `chaos serve ...`, a child process whose AWS
+//! client reaches moto through a [`Relay`]: its `work` tool appends each key to a run
+//! file as it starts, so runs are counted across kills. The clients send to a queue of
+//! their own, and a [`Tap`] forwards each message to the server's queue, one copy or
+//! (for about one `tools/call` in ten) 2 to 5 copies in one batch, as at-least-once
+//! delivery would. Each request's key is unique, so a key that ran twice is a request
+//! run twice; the tool's answer is a function of the key, so a wrong answer is caught.
+//! Each server process writes its own run file, so "run twice" is split into runs
+//! twice in one process (never allowed) and runs again in a process started after a
+//! kill.
+//!
+//! Exit status 0 when no call was lost (timed out) or wrongly answered, every modern
+//! call was answered, and nothing ran twice in one server process.
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use asyncmcp_tests::fault_rig::{RunLog, Tap, WorkTools, answer};
@@ -33,8 +41,10 @@ use asyncmcp_tests::relay::Relay;
 use asyncmcp_tokio::proto::{Address, AllowList, ClientConfig, Era, ServerConfig};
 use asyncmcp_tokio::rmcp::{QueueClientTransport, QueueServer};
 use asyncmcp_tokio::{AwsAdmin, AwsQueueClient, DriverConfig, QueueSpec};
+use aws_config::SdkConfig;
+use rmcp::RoleClient;
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, Peer, RunningService};
 
 /// The request queue's visibility timeout (the server is told the same).
 const VISIBILITY_SECS: u32 = 10;
@@ -70,8 +80,9 @@ struct Options {
     concurrency: usize,
     seed: u64,
     // `serve` only: the request queue, the reply address to allow, the run file.
+    legacy: usize,
     queue: String,
-    allow: String,
+    allow: Vec<String>,
     runs: PathBuf,
 }
 
@@ -83,8 +94,9 @@ impl Options {
             seconds: 180,
             concurrency: 16,
             seed: 1,
+            legacy: 4,
             queue: String::new(),
-            allow: String::new(),
+            allow: Vec::new(),
             runs: PathBuf::new(),
         };
         let mut it = args.iter();
@@ -98,7 +110,8 @@ impl Options {
                 "--concurrency" => o.concurrency = usize::try_from(number()).unwrap_or(1).max(1),
                 "--seed" => o.seed = number(),
                 "--queue" => o.queue = value.clone(),
-                "--allow" => o.allow = value.clone(),
+                "--allow" => o.allow.push(value.clone()),
+                "--legacy" => o.legacy = usize::try_from(number()).unwrap_or(0),
                 "--runs" => o.runs = PathBuf::from(&value),
                 _ => panic!("unknown option {flag}"),
             }
@@ -125,7 +138,8 @@ async fn serve(o: &Options) {
     });
     let runs = RunLog::to_file(&o.runs).expect("run file");
     let tools = WorkTools { runs };
-    let mut config = ServerConfig::new(o.queue.clone(), AllowList::new().exact(&o.allow));
+    let allow = o.allow.iter().fold(AllowList::new(), |list, address| list.exact(address));
+    let mut config = ServerConfig::new(o.queue.clone(), allow);
     config.visibility_timeout = Duration::from_secs(u64::from(VISIBILITY_SECS));
     let queue = Arc::new(AwsQueueClient::new(&sdk_config_for(&o.endpoint)));
     let server = QueueServer::start_with(move || tools.clone(), config, queue, driver()).expect("server");
@@ -202,12 +216,19 @@ struct Tally {
     answered: AtomicU64,
     wrong: AtomicU64,
     errors: AtomicU64,
+    /// Errors that are a timeout: no answer came.
+    lost: AtomicU64,
+    sessions: AtomicU64,
+    sessions_failed: AtomicU64,
     error_kinds: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Tally {
     fn error(&self, kind: String) {
         self.errors.fetch_add(1, Ordering::SeqCst);
+        if kind.contains("timed out") {
+            self.lost.fetch_add(1, Ordering::SeqCst);
+        }
         let mut kinds = self.error_kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *kinds.entry(kind).or_default() += 1;
     }
@@ -232,6 +253,11 @@ async fn run(o: Options) -> i32 {
     let requests = admin.create_queue(&format!("{tag}-rq"), &spec).await.expect("request queue").url;
     let tap_queue = admin.create_queue(&format!("{tag}-tap"), &QueueSpec::default()).await.expect("tap queue").url;
     let replies = admin.create_queue(&format!("{tag}-rp"), &QueueSpec::default()).await.expect("reply queue").url;
+    let mut legacy_queues = Vec::new();
+    for w in 0..o.legacy.min(o.concurrency) {
+        let queue = admin.create_queue(&format!("{tag}-rp-legacy-{w}"), &QueueSpec::default()).await;
+        legacy_queues.push(queue.expect("legacy reply queue").url);
+    }
 
     let mut server = ServerProcess {
         args: vec![
@@ -241,7 +267,10 @@ async fn run(o: Options) -> i32 {
             requests.clone(),
             "--allow".into(),
             replies.clone(),
-        ],
+        ]
+        .into_iter()
+        .chain(legacy_queues.iter().flat_map(|q| ["--allow".to_owned(), q.clone()]))
+        .collect(),
         dir: work_dir.clone(),
         starts: 0,
         child: None,
@@ -264,32 +293,16 @@ async fn run(o: Options) -> i32 {
         }
     });
 
-    let mut client_config = ClientConfig::new(
-        Address::Queue(tap_queue.clone()),
-        Address::Queue(replies.clone()),
-        replies.clone(),
-        tag.clone(),
-    );
-    client_config.era = Era::Modern;
-    client_config.request_timeout = REQUEST_TIMEOUT;
-    let transport = QueueClientTransport::spawn_with(client_config, Arc::new(AwsQueueClient::new(&direct)), driver())
-        .expect("client");
-    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
-    let client = ().serve_with_lifecycle(transport, lifecycle).await.expect("connect");
-    let peer = client.peer().clone();
-
     // The chaos monkey: outages of the server's link and kills of the server.
-    let sending = Arc::new(AtomicBool::new(true));
     let (cuts, kills) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let relay = Arc::new(relay);
     let monkey = {
-        let (sending, cuts, kills, relay) =
-            (Arc::clone(&sending), Arc::clone(&cuts), Arc::clone(&kills), Arc::clone(&relay));
+        let (cuts, kills, relay) = (Arc::clone(&cuts), Arc::clone(&kills), Arc::clone(&relay));
         let mut rng = Rng(o.seed ^ 0xc4a05);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(3)).await;
             for n in 0.. {
-                if !sending.load(Ordering::SeqCst) {
+                if Instant::now() >= send_until {
                     break;
                 }
                 // The third fault is always an outage longer than the retry budget.
@@ -320,60 +333,92 @@ async fn run(o: Options) -> i32 {
         })
     };
 
-    // The calls: at most `concurrency` at once, each with a unique key.
-    let tally = Arc::new(Tally::default());
-    let limit = Arc::new(tokio::sync::Semaphore::new(o.concurrency));
-    let mut rng = Rng(o.seed);
-    let mut calls = tokio::task::JoinSet::new();
-    for i in 0..o.requests {
-        if Instant::now() >= send_until {
-            break;
-        }
-        let permit = Arc::clone(&limit).acquire_owned().await.expect("semaphore");
-        let key = format!("{tag}-{i}");
-        let ms = rng.below(200);
-        let (peer, shared) = (peer.clone(), Arc::clone(&tally));
-        tally.sent.fetch_add(1, Ordering::SeqCst);
-        calls.spawn(async move {
-            let tally = shared;
-            let args = serde_json::json!({"key": key, "ms": ms});
-            let serde_json::Value::Object(args) = args else { return };
-            let params = CallToolRequestParams::new("work").with_arguments(args);
-            match peer.call_tool(params).await {
-                Ok(result) => {
-                    let text: String =
-                        result.content.iter().filter_map(|c| c.as_text()).map(|t| t.text.clone()).collect();
-                    if text == answer(&key) {
-                        tally.answered.fetch_add(1, Ordering::SeqCst);
-                    } else {
-                        tally.wrong.fetch_add(1, Ordering::SeqCst);
-                        eprintln!("chaos: wrong answer for {key}: {text}");
-                    }
-                }
-                Err(e) => tally.error(short(&e.to_string())),
-            }
-            drop(permit);
+    // The calls: `concurrency` workers, each making one call at a time with a unique
+    // key: modern ones share one client; each legacy one has a session (and a reply
+    // queue) of its own and opens a new session when a call fails.
+    let tallies = Arc::new([Tally::default(), Tally::default()]);
+    let next = Arc::new(AtomicUsize::new(0));
+    let work = Work {
+        requests: o.requests,
+        send_until,
+        next: Arc::clone(&next),
+        tallies: Arc::clone(&tallies),
+        tag: tag.clone(),
+    };
+    let mut modern_config = ClientConfig::new(
+        Address::Queue(tap_queue.clone()),
+        Address::Queue(replies.clone()),
+        replies.clone(),
+        tag.clone(),
+    );
+    modern_config.era = Era::Modern;
+    modern_config.request_timeout = REQUEST_TIMEOUT;
+    let modern = connect(modern_config, &direct).await.expect("connect the modern client");
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..o.concurrency.saturating_sub(legacy_queues.len()).max(1) {
+        let (work, peer) = (work.clone(), modern.peer().clone());
+        let mut rng = Rng(o.seed ^ (w as u64) << 8);
+        workers.spawn(async move {
+            while let Some(i) = work.take()
+                && work.call(&peer, MODERN, i, &mut rng).await
+            {}
         });
-        if i % 250 == 249 {
-            eprintln!(
-                "chaos: +{:?} {} sent, {} answered",
-                started.elapsed(),
-                i + 1,
-                tally.answered.load(Ordering::SeqCst)
-            );
-        }
     }
-    sending.store(false, Ordering::SeqCst);
+    for (w, reply_queue) in legacy_queues.iter().enumerate() {
+        let (work, direct, tap_queue, reply_queue) =
+            (work.clone(), direct.clone(), tap_queue.clone(), reply_queue.clone());
+        let mut rng = Rng(o.seed ^ (w as u64) << 16);
+        workers.spawn(async move {
+            for session in 0.. {
+                if Instant::now() >= work.send_until || work.next.load(Ordering::SeqCst) >= work.requests {
+                    break;
+                }
+                let id = format!("{}-legacy-{w}-{session}", work.tag);
+                let mut config = ClientConfig::new(
+                    Address::Queue(tap_queue.clone()),
+                    Address::Queue(reply_queue.clone()),
+                    reply_queue.clone(),
+                    id,
+                );
+                config.request_timeout = REQUEST_TIMEOUT;
+                let client = match connect(config, &direct).await {
+                    Ok(client) => client,
+                    Err(e) => {
+                        work.tallies[LEGACY].sessions_failed.fetch_add(1, Ordering::SeqCst);
+                        eprintln!("chaos: a legacy session could not open: {}", short(&e));
+                        continue;
+                    }
+                };
+                work.tallies[LEGACY].sessions.fetch_add(1, Ordering::SeqCst);
+                let peer = client.peer().clone();
+                while let Some(i) = work.take()
+                    && work.call(&peer, LEGACY, i, &mut rng).await
+                {}
+                let _ = tokio::time::timeout(Duration::from_secs(5), client.cancel()).await;
+            }
+        });
+    }
+    let progress = {
+        let (next, tallies) = (Arc::clone(&next), Arc::clone(&tallies));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let answered: u64 = tallies.iter().map(|t| t.answered.load(Ordering::SeqCst)).sum();
+                eprintln!("chaos: +{:?} {} taken, {answered} answered", started.elapsed(), next.load(Ordering::SeqCst));
+            }
+        })
+    };
     let left = hard_deadline.saturating_duration_since(Instant::now());
-    let all_ended = tokio::time::timeout(left, async { while calls.join_next().await.is_some() {} }).await.is_ok();
-    calls.abort_all();
+    let all_ended = tokio::time::timeout(left, async { while workers.join_next().await.is_some() {} }).await.is_ok();
+    workers.abort_all();
+    progress.abort();
     let mut server = monkey.await.expect("monkey");
     relay.restore();
     // Let the last redeliveries run (or not) before counting runs.
     tokio::time::sleep(Duration::from_secs(2)).await;
     server.kill();
     tap.stop().await;
-    drop(client);
+    let _ = tokio::time::timeout(Duration::from_secs(5), modern.cancel()).await;
 
     // Runs per key in each server process, then in all of them.
     let per_process: Vec<_> =
@@ -386,38 +431,130 @@ async fn run(o: Options) -> i32 {
     }
     let twice = runs.values().filter(|n| **n > 1).count();
     let twice_in_one_process = per_process.iter().flat_map(|p| p.values()).filter(|n| **n > 1).count();
-    let (sent, answered, wrong, errors) = (
-        tally.sent.load(Ordering::SeqCst),
-        tally.answered.load(Ordering::SeqCst),
-        tally.wrong.load(Ordering::SeqCst),
-        tally.errors.load(Ordering::SeqCst),
-    );
+    let total = |f: fn(&Tally) -> &AtomicU64| tallies.iter().map(|t| f(t).load(Ordering::SeqCst)).sum::<u64>();
+    let (sent, answered, wrong, errors) =
+        (total(|t| &t.sent), total(|t| &t.answered), total(|t| &t.wrong), total(|t| &t.errors));
+    let lost = total(|t| &t.lost);
     let unfinished = sent - answered - wrong - errors;
     println!("sent {sent} / answered {answered} / errors {errors} / run twice {twice} / wrong answers {wrong}");
+    for (era, tally) in ["modern", "legacy"].iter().zip(tallies.iter()) {
+        let n = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        println!(
+            "  {era}: sent {} / answered {} / errors {} (of which no answer in time: {}) / wrong answers {}{}",
+            n(&tally.sent),
+            n(&tally.answered),
+            n(&tally.errors),
+            n(&tally.lost),
+            n(&tally.wrong),
+            if *era == "legacy" {
+                format!("; {} sessions opened, {} failed to open", n(&tally.sessions), n(&tally.sessions_failed))
+            } else {
+                String::new()
+            }
+        );
+        let kinds = tally.error_kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        for (kind, n) in &kinds {
+            println!("    error x{n}: {kind}");
+        }
+    }
     println!(
-        "faults: {} outages of the server's link, {} kill -9 of the server, {} requests sent as 2-5 copies; \
+        "  run twice: {twice_in_one_process} in one server process (never allowed), {} again in a server process \
+         started after a kill -9 (a response cache in memory dies with its process)",
+        twice - twice_in_one_process
+    );
+    println!(
+        "  faults: {} outages of the server's link, {} kill -9 of the server, {} requests sent as 2-5 copies; \
          {unfinished} calls unfinished at the deadline; {:.0} s",
         cuts.load(Ordering::SeqCst),
         kills.load(Ordering::SeqCst),
         duplicated.load(Ordering::SeqCst),
         started.elapsed().as_secs_f64()
     );
-    let kinds = tally.error_kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    for (kind, n) in &kinds {
-        println!("error x{n}: {kind}");
-    }
-    println!(
-        "run twice: {twice_in_one_process} in one server process (never allowed), {} again in a server process \
-         started after a kill -9 (a response cache in memory dies with its process)",
-        twice - twice_in_one_process
-    );
-    cleanup(&admin, &[&requests, &replies, &tap_queue]).await;
+    let mut queues = vec![requests.as_str(), replies.as_str(), tap_queue.as_str()];
+    queues.extend(legacy_queues.iter().map(String::as_str));
+    cleanup(&admin, &queues).await;
     let _ = std::fs::remove_dir_all(&work_dir);
-    i32::from(!(all_ended && answered == sent && wrong == 0 && twice_in_one_process == 0))
+    let modern_errors = tallies[MODERN].errors.load(Ordering::SeqCst);
+    i32::from(
+        !(all_ended && unfinished == 0 && lost == 0 && wrong == 0 && twice_in_one_process == 0 && modern_errors == 0),
+    )
 }
 
-/// An error message without its request-specific parts (numbers become `N`), to
-/// group errors by kind.
+/// Index of the modern era's [`Tally`].
+const MODERN: usize = 0;
+/// Index of the legacy era's [`Tally`].
+const LEGACY: usize = 1;
+
+/// What every worker shares: the next request index, the deadline, the tallies.
+#[derive(Clone)]
+struct Work {
+    requests: usize,
+    send_until: Instant,
+    next: Arc<AtomicUsize>,
+    tallies: Arc<[Tally; 2]>,
+    tag: String,
+}
+
+impl Work {
+    /// The next request's index, until `requests` are taken or sending time is over.
+    fn take(&self) -> Option<usize> {
+        if Instant::now() >= self.send_until {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::SeqCst);
+        (i < self.requests).then_some(i)
+    }
+
+    /// Calls `work` for request `i` and records the outcome; false when it failed.
+    async fn call(&self, peer: &Peer<RoleClient>, era: usize, i: usize, rng: &mut Rng) -> bool {
+        let tally = &self.tallies[era];
+        let key = format!("{}-{}-{i}", self.tag, ["m", "l"][era]);
+        let args = serde_json::json!({"key": key, "ms": rng.below(200)});
+        let serde_json::Value::Object(args) = args else { return false };
+        tally.sent.fetch_add(1, Ordering::SeqCst);
+        match peer.call_tool(CallToolRequestParams::new("work").with_arguments(args)).await {
+            Ok(result) => {
+                let text: String = result.content.iter().filter_map(|c| c.as_text()).map(|t| t.text.clone()).collect();
+                if text == answer(&key) {
+                    tally.answered.fetch_add(1, Ordering::SeqCst);
+                    true
+                } else {
+                    tally.wrong.fetch_add(1, Ordering::SeqCst);
+                    eprintln!("chaos: wrong answer for {key}: {text}");
+                    false
+                }
+            }
+            Err(e) => {
+                tally.error(kind(&e.to_string()));
+                false
+            }
+        }
+    }
+}
+
+/// An rmcp client of `config`'s era on moto (directly, never through the relay).
+async fn connect(config: ClientConfig, direct: &SdkConfig) -> Result<RunningService<RoleClient, ()>, String> {
+    let lifecycle = match config.era {
+        Era::Modern => ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+        _ => ClientLifecycleMode::Initialize,
+    };
+    let queue = Arc::new(AwsQueueClient::new(direct));
+    let transport = QueueClientTransport::spawn_with(config, queue, driver()).map_err(|e| e.to_string())?;
+    ().serve_with_lifecycle(transport, lifecycle).await.map_err(|e| e.to_string())
+}
+
+/// The kind of a call's error, to group them: the known ones by name, others by
+/// their text without request-specific numbers.
+fn kind(message: &str) -> String {
+    for known in ["session not found", "timed out", "could not be sent"] {
+        if message.contains(known) {
+            return known.to_owned();
+        }
+    }
+    short(message)
+}
+
+/// A message, at most 160 characters, with every run of digits as `N`.
 fn short(message: &str) -> String {
     let mut out = String::new();
     for c in message.chars().take(160) {
