@@ -8,8 +8,9 @@
 # (tests/examples/chaos.rs explains the set-up).
 # Usage: bash scripts/chaos.sh [--requests N] [--seconds N] [--concurrency N]
 #                              [--legacy N] [--seed N]
-#   defaults: 2000 requests, 180 s; the run stops by itself after --seconds (at most
-#   600: the whole run, build excluded, is bounded to 10 minutes).
+#   defaults: 3000 requests, 32 workers (4 legacy), 300 s; the run stops by itself
+#   after --seconds (at most 600: the whole run, build excluded, is bounded to 10
+#   minutes).
 # Env:   PROFILE=release builds optimized (default: debug, shares the test build).
 # Needs python3 with moto[server] (or the tests' venv under the target directory).
 # Exit status: 0 when no call was lost or wrongly answered, every modern call was

@@ -6,8 +6,8 @@
 //!
 //! `scripts/chaos.sh` starts moto and runs it; by hand:
 //! `cargo run -p asyncmcp-tests --example chaos -- run --endpoint http://127.0.0.1:PORT`
-//! with options `--requests N` (2000), `--seconds N` (180, at most 600: the run stops
-//! by itself), `--concurrency N` (16 workers), `--legacy N` (4 of them legacy),
+//! with options `--requests N` (3000), `--seconds N` (300, at most 600: the run stops
+//! by itself), `--concurrency N` (32 workers), `--legacy N` (4 of them legacy),
 //! `--seed N`.
 //!
 //! The parent process is the clients (rmcp clients talking to moto directly) and the
@@ -90,9 +90,9 @@ impl Options {
     fn parse(args: &[String]) -> Options {
         let mut o = Options {
             endpoint: String::new(),
-            requests: 2000,
-            seconds: 180,
-            concurrency: 16,
+            requests: 3000,
+            seconds: 300,
+            concurrency: 32,
             seed: 1,
             legacy: 4,
             queue: String::new(),
