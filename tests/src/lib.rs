@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod fault_rig;
 pub mod moto;
 pub mod moto_rig;
 pub mod python;
+pub mod relay;
 
 use std::time::Instant;
 

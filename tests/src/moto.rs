@@ -93,12 +93,7 @@ impl Moto {
     /// An SDK configuration for this server: its endpoint, region `us-east-1`, and
     /// static credentials `test`/`test`.
     pub fn sdk_config(&self) -> SdkConfig {
-        SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new(REGION))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "moto")))
-            .build()
+        sdk_config_for(&self.endpoint)
     }
 
     /// Clears all of the server's state (`POST /moto-api/reset`). Do not call it on
@@ -121,7 +116,8 @@ impl Moto {
         format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}")
     }
 
-    fn addr(&self) -> SocketAddr {
+    /// The server's socket address (for a [`Relay`](crate::relay::Relay) in front of it).
+    pub fn addr(&self) -> SocketAddr {
         let port = self.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
         SocketAddr::from(([127, 0, 0, 1], port))
     }
@@ -133,6 +129,17 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An SDK configuration for a moto server (or a relay in front of one) at
+/// `endpoint`: region `us-east-1` and static credentials `test`/`test`.
+pub fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "moto")))
+        .build()
 }
 
 /// A queue or topic name no other test of this process uses: `prefix-PID-N`.
