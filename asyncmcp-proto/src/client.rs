@@ -412,6 +412,7 @@ impl Client {
             match intake {
                 Intake::Deliver(d) => self.route(*d, now),
                 Intake::Duplicate(r) => self.reject(vec![r], RejectReason::Duplicate, Disposition::Delete),
+                Intake::Release(r, reason) => self.reject(vec![r], reason, Disposition::LeaveForRedrive),
                 // A client answers no refused message: servers send it few requests, and
                 // none that a refusal would unblock.
                 Intake::Reject(r, reason) => {

@@ -19,6 +19,8 @@ use crate::timers::Timers;
 pub(crate) struct Receipt {
     pub(crate) message_id: String,
     pub(crate) receipt_handle: String,
+    /// SQS's `ApproximateReceiveCount` when this handle was issued.
+    pub(crate) receive_count: u32,
 }
 
 /// A whole message ready for routing, with every SQS message it came in.
@@ -61,6 +63,9 @@ pub(crate) enum Intake {
     },
     /// A redelivery of a message id already seen (not held here).
     Duplicate(Receipt),
+    /// Not handled this time: left on the queue to come back (fragments whose set
+    /// timed out), and reported.
+    Release(Receipt, RejectReason),
 }
 
 /// The JSON-RPC error that answers request `id` refused for `reason`.
@@ -85,6 +90,10 @@ pub(crate) fn refusal(reason: &RejectReason, id: RequestId) -> JsonRpcMessage {
     }
 }
 
+/// A fragment whose set timed out is left on the queue to be assembled again when it
+/// comes back, until SQS has handed it out this many times.
+const MAX_REASSEMBLY_RECEIVES: u32 = 5;
+
 /// Key of the sender for reassembly and ordering: its session id, else its client
 /// id, else its reply address.
 fn peer_key(meta: &WireMeta) -> String {
@@ -100,6 +109,9 @@ fn peer_key(meta: &WireMeta) -> String {
 #[derive(Debug)]
 pub(crate) struct Inbox {
     seen: DedupWindow<String>,
+    /// Messages whose handling did not complete and that must be handled again when
+    /// they come back: they skip reordering (their number was already delivered once).
+    redo: DedupWindow<String>,
     reassembly: Reassembly<String>,
     /// Receipts of fragments held for reassembly, by (peer, group).
     held: BTreeMap<(String, String), Vec<Receipt>>,
@@ -115,6 +127,7 @@ impl Inbox {
     pub(crate) fn new(common: &Common) -> Self {
         Self {
             seen: DedupWindow::new(common.dedup_window, common.dedup_capacity),
+            redo: DedupWindow::new(common.dedup_window, common.dedup_capacity),
             reassembly: Reassembly::new(common.reassembly),
             held: BTreeMap::new(),
             held_ids: BTreeMap::new(),
@@ -126,7 +139,11 @@ impl Inbox {
 
     /// Takes one received message; appends what it produced to `out`.
     pub(crate) fn handle(&mut self, msg: InboundMessage, now: Instant, out: &mut Vec<Intake>) {
-        let receipt = Receipt { message_id: msg.message_id.clone(), receipt_handle: msg.receipt_handle.clone() };
+        let receipt = Receipt {
+            message_id: msg.message_id.clone(),
+            receipt_handle: msg.receipt_handle.clone(),
+            receive_count: msg.receive_count,
+        };
         if let Some(slot) = self.held_ids.get(&msg.message_id) {
             // A held fragment came back: redelivered after its visibility ran out, or a
             // second stored copy. Keep this receipt beside the first so that every copy
@@ -210,8 +227,9 @@ impl Inbox {
 
     /// Forgets that message `message_id` was seen, so that its next delivery is
     /// handled again instead of being taken for a duplicate.
-    pub(crate) fn forget(&mut self, message_id: &str) {
+    pub(crate) fn forget(&mut self, message_id: &str, now: Instant) {
         self.seen.remove(&message_id.to_owned());
+        self.redo.insert(message_id.to_owned(), now);
     }
 
     /// As [`reject`](Self::reject), for a request that can still be answered.
@@ -238,6 +256,14 @@ impl Inbox {
     }
 
     fn order(&mut self, delivery: Delivery, now: Instant, out: &mut Vec<Intake>) {
+        let again = delivery.receipts.iter().any(|r| self.redo.contains(&r.message_id));
+        if again {
+            for r in &delivery.receipts {
+                self.redo.remove(&r.message_id);
+            }
+            out.push(Intake::Deliver(Box::new(delivery)));
+            return;
+        }
         let (Some(ordering), Some(seq)) = (self.ordering, delivery.meta.ext.seq) else {
             out.push(Intake::Deliver(Box::new(delivery)));
             return;
@@ -269,9 +295,21 @@ impl Inbox {
     /// Fires due timers: expired reassemblies, ordering gaps, dedup expiry.
     pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Intake>) {
         self.seen.expire(now);
+        self.redo.expire(now);
         for (peer, group, e) in self.reassembly.handle_timeout(now) {
-            for r in self.release(&(peer, group)) {
-                self.reject(r, RejectReason::Reassembly(e.clone()), out);
+            let receipts = self.release(&(peer, group));
+            // Fragments held past the timeout were only delayed, usually (an outage,
+            // a lost long poll): they are still on the queue, so leave them there and
+            // assemble them when they come back. Only a set received again and again
+            // without ever completing is given up (its sender died mid-send).
+            let retry = receipts.iter().all(|r| r.receive_count < MAX_REASSEMBLY_RECEIVES);
+            for r in receipts {
+                self.seen.remove(&r.message_id);
+                if retry {
+                    out.push(Intake::Release(r, RejectReason::Reassembly(e.clone())));
+                } else {
+                    out.push(Intake::Reject(r, RejectReason::Reassembly(e.clone())));
+                }
             }
         }
         while let Some(peer) = self.gaps.pop_due(now) {

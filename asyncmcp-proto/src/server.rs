@@ -237,10 +237,11 @@ impl Server {
         for intake in intakes {
             match intake {
                 Intake::Deliver(d) => self.route(*d, now),
-                Intake::Duplicate(r) => self.duplicate(r),
+                Intake::Duplicate(r) => self.duplicate(r, now),
+                Intake::Release(r, reason) => self.reject(vec![r], reason, Disposition::LeaveForRedrive, now),
                 Intake::Reject(r, reason) => {
                     let disposition = self.config.common.undecodable;
-                    self.reject(vec![r], reason, disposition);
+                    self.reject(vec![r], reason, disposition, now);
                 }
                 Intake::Refuse { receipts, reason, id, meta } => {
                     let disposition = self.config.common.undecodable;
@@ -257,7 +258,7 @@ impl Server {
     /// outdated handle is harmless. Otherwise it was handled: delete it. (A message
     /// whose handling did not complete, because its answer could not be sent, is
     /// forgotten by the inbox and so is handled again, not taken for a duplicate.)
-    fn duplicate(&mut self, r: Receipt) {
+    fn duplicate(&mut self, r: Receipt, now: Instant) {
         let running = self
             .in_flight
             .values_mut()
@@ -266,14 +267,14 @@ impl Server {
             flight.receipts.push(r);
             return;
         }
-        self.reject(vec![r], RejectReason::Duplicate, Disposition::Delete);
+        self.reject(vec![r], RejectReason::Duplicate, Disposition::Delete, now);
     }
 
-    fn reject(&mut self, receipts: Vec<Receipt>, reason: RejectReason, disposition: Disposition) {
+    fn reject(&mut self, receipts: Vec<Receipt>, reason: RejectReason, disposition: Disposition, now: Instant) {
         if disposition == Disposition::LeaveForRedrive {
             // Each redelivery is rejected again (until the redrive policy moves it),
             // not deleted as a duplicate.
-            self.unfinished(&receipts);
+            self.unfinished(&receipts, now);
         }
         let (doomed, rejections) = rejections(receipts, &reason, disposition);
         for r in &doomed {
@@ -301,7 +302,7 @@ impl Server {
             None => meta.reply_to.clone(),
         };
         let Some(to) = to.filter(|a| self.allowed(a)) else {
-            return self.reject(receipts, reason, disposition);
+            return self.reject(receipts, reason, disposition, now);
         };
         let error = crate::inbox::refusal(&reason, id.clone());
         let session_id = session.map(|(s, _)| s);
@@ -329,9 +330,9 @@ impl Server {
     /// Handling of these messages did not complete (their answer could not be sent):
     /// the inbox forgets them, so that SQS's redelivery is handled again and answered
     /// from the response cache instead of being deleted as a duplicate.
-    fn unfinished(&mut self, receipts: &[Receipt]) {
+    fn unfinished(&mut self, receipts: &[Receipt], now: Instant) {
         for r in receipts {
-            self.inbox.forget(&r.message_id);
+            self.inbox.forget(&r.message_id, now);
         }
     }
 
@@ -347,7 +348,7 @@ impl Server {
                 (MessageKind::Request, Some(id)) => {
                     self.refuse(d.receipts, reason, id, &d.meta, Disposition::Delete, now)
                 }
-                _ => self.reject(d.receipts, reason, Disposition::Delete),
+                _ => self.reject(d.receipts, reason, Disposition::Delete, now),
             };
         }
         if let Some(session_id) = d.meta.session_id.clone() {
@@ -380,7 +381,7 @@ impl Server {
         if d.message.kind().is_reply() {
             let id = d.message.id().cloned().unwrap_or(RequestId::Null);
             if !session.awaiting.remove(&id) {
-                return self.reject(d.receipts, RejectReason::UnknownResponse(id), Disposition::Delete);
+                return self.reject(d.receipts, RejectReason::UnknownResponse(id), Disposition::Delete, now);
             }
         }
         if d.message.method() == Some(CLOSE_NOTIFICATION) {
@@ -418,16 +419,21 @@ impl Server {
                     }));
                 }
             }
-            _ => self.reject(d.receipts, RejectReason::UnknownSession(session_id), Disposition::Delete),
+            _ => self.reject(d.receipts, RejectReason::UnknownSession(session_id), Disposition::Delete, now),
         }
     }
 
     fn open_session(&mut self, d: Delivery, now: Instant) {
         let Some(reply_to) = handshake::reply_address(&d.message) else {
-            return self.reject(d.receipts, RejectReason::NoReplyAddress, self.config.common.undecodable);
+            return self.reject(d.receipts, RejectReason::NoReplyAddress, self.config.common.undecodable, now);
         };
         if !self.allowed(&reply_to) {
-            return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), self.config.common.undecodable);
+            return self.reject(
+                d.receipts,
+                RejectReason::ReplyNotAllowed(reply_to),
+                self.config.common.undecodable,
+                now,
+            );
         }
         // Only this very message delivered again is the same handshake: a client that
         // restarted (same ClientId, ids from 0 again) must get a session of its own.
@@ -471,14 +477,19 @@ impl Server {
             }
             _ => {
                 let id = d.message.id().cloned().unwrap_or(RequestId::Null);
-                return self.reject(d.receipts, RejectReason::UnknownResponse(id), Disposition::Delete);
+                return self.reject(d.receipts, RejectReason::UnknownResponse(id), Disposition::Delete, now);
             }
         }
         let Some(reply_to) = d.meta.reply_to.clone() else {
-            return self.reject(d.receipts, RejectReason::NoReplyAddress, self.config.common.undecodable);
+            return self.reject(d.receipts, RejectReason::NoReplyAddress, self.config.common.undecodable, now);
         };
         if !self.allowed(&reply_to) {
-            return self.reject(d.receipts, RejectReason::ReplyNotAllowed(reply_to), self.config.common.undecodable);
+            return self.reject(
+                d.receipts,
+                RejectReason::ReplyNotAllowed(reply_to),
+                self.config.common.undecodable,
+                now,
+            );
         }
         let Some(id) = d.message.id().cloned() else { return };
         let peer = Peer::Stateless {
@@ -525,7 +536,7 @@ impl Server {
     /// true when it was handled here.
     fn answer_again(&mut self, key: &InKey, receipts: &[Receipt], now: Instant) -> bool {
         if self.in_flight.contains_key(key) {
-            self.reject(receipts.to_vec(), RejectReason::Duplicate, Disposition::Delete);
+            self.reject(receipts.to_vec(), RejectReason::Duplicate, Disposition::Delete, now);
             return true;
         }
         let Some(cached) = self.cache.get(key).cloned() else { return false };
@@ -558,7 +569,7 @@ impl Server {
             Ok(kinds) => kinds,
             Err(e) => {
                 // Nothing this server composes is unsendable; if it were, SQS decides.
-                self.unfinished(&receipts);
+                self.unfinished(&receipts, now);
                 self.events.push_back(ServerEvent::SendFailed {
                     route: Route::Detached,
                     id: Some(id),
@@ -857,7 +868,7 @@ impl Server {
         }
         let held = self.inbox.forget_session(session_id);
         self.events.push_back(ServerEvent::SessionClosed { session_id: session_id.clone(), reason });
-        self.reject(held, RejectReason::UnknownSession(session_id.clone()), Disposition::Delete);
+        self.reject(held, RejectReason::UnknownSession(session_id.clone()), Disposition::Delete, now);
     }
 
     /// Stops taking work: [`receive_credit`](Self::receive_credit) becomes 0, every
@@ -924,7 +935,7 @@ impl Server {
                 if let Some(flight) = self.in_flight.remove(&key)
                     && !flight.acked
                 {
-                    self.unfinished(&flight.receipts);
+                    self.unfinished(&flight.receipts, now);
                 }
                 self.events.push_back(ServerEvent::SendFailed { route, id: Some(id), error });
             }
@@ -1003,7 +1014,7 @@ impl Server {
             });
             if let Some(flight) = self.in_flight.remove(&key) {
                 self.heartbeats.cancel(&key);
-                self.unfinished(&flight.receipts);
+                self.unfinished(&flight.receipts, now);
             }
         }
     }

@@ -338,3 +338,59 @@ fn fragments_on_a_fifo_queue_are_reassembled() {
         assert_eq!(echoed(&pair, &id).as_deref(), Some(text.as_str()), "{era:?}: {:?}", pair.client_events);
     }
 }
+
+/// Defect 1 with ordering on: a session request whose answer could not be sent is
+/// delivered again when SQS brings it back, although its sequence number was already
+/// delivered once (it used to be dropped as a late duplicate).
+#[test]
+fn an_ordered_session_request_whose_answer_failed_is_answered_on_redelivery() {
+    // Arrange
+    let ordering = Some(asyncmcp_proto::Ordering::default());
+    let mut pair = Pair::builder()
+        .server(move |s| s.common.ordering = ordering)
+        .client(move |c| c.common.ordering = ordering)
+        .build(t0())
+        .unwrap();
+    open_session(&mut pair);
+    let reply_address = pair.client_address.to_string();
+    let until = pair.now + 12 * SEC;
+    pair.broker.set_unreachable(&reply_address, until);
+
+    // Act
+    let id = pair.request("tools/call", Some(echo_params("ordered")));
+    let outcome = pair.drive_until(100_000, |p| outcomes(p, &id) > 0);
+
+    // Assert
+    outcome.unwrap();
+    assert_eq!(echoed(&pair, &id).as_deref(), Some("ordered"), "{:?}", pair.client_events);
+    assert_eq!(tool_runs(&pair, "ordered"), 1);
+}
+
+/// Fragments held past the reassembly timeout (one of them was taken by a long poll
+/// whose process died) were only delayed: they are left on the queue and assembled
+/// when they come back, not deleted.
+#[test]
+fn fragments_delayed_past_the_reassembly_timeout_are_assembled_when_they_come_back() {
+    // Arrange
+    let mut pair = Pair::builder()
+        .era(Era::Modern)
+        .client(|c| {
+            c.common.limits.max_bytes = 4096;
+            c.common.peer_takes_fragments = true;
+        })
+        .server(|s| s.common.reassembly.timeout = 5 * SEC)
+        .build(t0())
+        .unwrap();
+    let text = format!("frag-{}", "z".repeat(12_000));
+    let id = pair.request("tools/call", Some(echo_params(&text)));
+    pair.perform_ops();
+
+    // Act: a dead poll takes the first fragment for a whole visibility timeout (30 s).
+    assert_eq!(pair.lose_server_receive(1), 1);
+    let outcome = pair.drive_until(100_000, |p| outcomes(p, &id) > 0);
+
+    // Assert
+    outcome.unwrap();
+    assert_eq!(echoed(&pair, &id).as_deref(), Some(text.as_str()), "{:?}", pair.client_events);
+    assert_eq!(tool_runs(&pair, &text), 1);
+}
