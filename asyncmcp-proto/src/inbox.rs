@@ -154,7 +154,9 @@ impl Inbox {
             return;
         }
         if !self.seen.insert(msg.message_id.clone(), now) {
-            out.push(Intake::Duplicate(receipt));
+            if let Some(receipt) = self.join_buffered(receipt) {
+                out.push(Intake::Duplicate(receipt));
+            }
             return;
         }
         let decoded = match codec::decode(&msg) {
@@ -223,6 +225,25 @@ impl Inbox {
     fn reject(&mut self, receipt: Receipt, reason: RejectReason, out: &mut Vec<Intake>) {
         self.seen.remove(&receipt.message_id);
         out.push(Intake::Reject(receipt, reason));
+    }
+
+    /// A redelivery of a message waiting in a reorder buffer behind a gap (its
+    /// visibility lapsed meanwhile) joins it, so that it is deleted with it rather
+    /// than as a duplicate while nothing was done with it yet. Gives the receipt back
+    /// when no buffered message has its id.
+    fn join_buffered(&mut self, receipt: Receipt) -> Option<Receipt> {
+        let waiting = self
+            .reorder
+            .values_mut()
+            .flat_map(Reorder::buffered_mut)
+            .find(|d: &&mut Delivery| d.receipts.iter().any(|r| r.message_id == receipt.message_id));
+        match waiting {
+            Some(delivery) => {
+                delivery.receipts.push(receipt);
+                None
+            }
+            None => Some(receipt),
+        }
     }
 
     /// Forgets that message `message_id` was seen, so that its next delivery is

@@ -123,6 +123,11 @@ impl<T> Reorder<T> {
         self.buffer.into_values().collect()
     }
 
+    /// The items waiting behind gaps.
+    pub(crate) fn buffered_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.buffer.values_mut()
+    }
+
     pub(crate) fn buffered(&self) -> usize {
         self.buffer.len()
     }

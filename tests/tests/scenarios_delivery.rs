@@ -378,14 +378,15 @@ fn fragments_delayed_past_the_reassembly_timeout_are_assembled_when_they_come_ba
             c.common.limits.max_bytes = 4096;
             c.common.peer_takes_fragments = true;
         })
-        .server(|s| s.common.reassembly.timeout = 5 * SEC)
+        .server(|s| s.common.reassembly.timeout = 2 * SEC)
         .build(t0())
         .unwrap();
     let text = format!("frag-{}", "z".repeat(12_000));
     let id = pair.request("tools/call", Some(echo_params(&text)));
     pair.perform_ops();
 
-    // Act: a dead poll takes the first fragment for a whole visibility timeout (30 s).
+    // Act: a dead poll takes the first fragment for its receive visibility (4 s),
+    // longer than the reassembly timeout (2 s).
     assert_eq!(pair.lose_server_receive(1), 1);
     let outcome = pair.drive_until(100_000, |p| outcomes(p, &id) > 0);
 
@@ -393,4 +394,40 @@ fn fragments_delayed_past_the_reassembly_timeout_are_assembled_when_they_come_ba
     outcome.unwrap();
     assert_eq!(echoed(&pair, &id).as_deref(), Some(text.as_str()), "{:?}", pair.client_events);
     assert_eq!(tool_runs(&pair, &text), 1);
+}
+
+/// A session message waiting behind an ordering gap longer than its receive
+/// visibility comes back meanwhile: that copy joins the waiting one instead of being
+/// deleted as a duplicate, so when its answer then fails to send, SQS still holds it
+/// and brings it back.
+#[test]
+fn a_message_waiting_behind_a_gap_is_not_deleted_when_it_comes_back() {
+    // Arrange
+    let ordering = Some(asyncmcp_proto::Ordering::default());
+    let mut pair = Pair::builder()
+        .server(move |s| s.common.ordering = ordering)
+        .client(move |c| c.common.ordering = ordering)
+        .build(t0())
+        .unwrap();
+    open_session(&mut pair);
+    let first = pair.request("tools/call", Some(echo_params("first")));
+    pair.perform_ops();
+    // A dead poll takes the first for 10 s: longer than the gap timeout (5 s), and
+    // the second's receive visibility (4 s) lapses while it waits behind the gap.
+    let server_queue = pair.server_queue.clone();
+    let now = pair.now;
+    assert!(pair.broker.poll_delivery_for(&server_queue, Some(10 * SEC), now).is_some());
+    let second = pair.request("tools/call", Some(echo_params("second")));
+    let reply_address = pair.client_address.to_string();
+    let until = pair.now + 20 * SEC;
+    pair.broker.set_unreachable(&reply_address, until);
+
+    // Act
+    let outcome = pair.drive_until(100_000, |p| outcomes(p, &first) > 0 && outcomes(p, &second) > 0);
+
+    // Assert
+    outcome.unwrap_or_else(|e| panic!("{e}: {:?}", pair.server_events));
+    assert_eq!(echoed(&pair, &first).as_deref(), Some("first"));
+    assert_eq!(echoed(&pair, &second).as_deref(), Some("second"), "{:?}", pair.client_events);
+    assert_eq!(tool_runs(&pair, "second"), 1);
 }

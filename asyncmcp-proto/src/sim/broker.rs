@@ -189,6 +189,19 @@ impl Broker {
     /// the dead-letter queue instead, and the next candidate is tried.
     #[must_use]
     pub fn poll_delivery(&mut self, queue_url: &str, now: Instant) -> Option<InboundMessage> {
+        self.poll_delivery_for(queue_url, None, now)
+    }
+
+    /// As [`poll_delivery`](Self::poll_delivery), the message in flight for
+    /// `visibility` when given (`ReceiveMessage`'s `VisibilityTimeout` parameter)
+    /// instead of the queue's visibility timeout.
+    #[must_use]
+    pub fn poll_delivery_for(
+        &mut self,
+        queue_url: &str,
+        visibility: Option<Duration>,
+        now: Instant,
+    ) -> Option<InboundMessage> {
         self.handle_timeout(now);
         if self.unreachable.get(queue_url).is_some_and(|until| *until > now) {
             return None;
@@ -210,7 +223,7 @@ impl Broker {
             }
             let receipt =
                 format!("{}#{}-{}", stored.message_id, stored.receive_count.saturating_add(1), self.ids.hex128());
-            let visibility = queue.options.visibility_timeout;
+            let visibility = visibility.unwrap_or(queue.options.visibility_timeout);
             let stored = self.queues.get_mut(qid)?.mark_in_flight(seq, receipt.clone())?;
             let message = InboundMessage {
                 message_id: stored.message_id.clone(),
@@ -230,7 +243,19 @@ impl Broker {
     /// 1..=10; 0 gives none), each as [`poll_delivery`](Self::poll_delivery) gives them.
     /// A FIFO queue gives at most one message per group per call.
     pub fn receive(&mut self, queue_url: &str, max: usize, now: Instant) -> Vec<InboundMessage> {
-        (0..max.min(10)).map_while(|_| self.poll_delivery(queue_url, now)).collect()
+        self.receive_for(queue_url, max, None, now)
+    }
+
+    /// As [`receive`](Self::receive), each message in flight for `visibility` when
+    /// given instead of the queue's visibility timeout.
+    pub fn receive_for(
+        &mut self,
+        queue_url: &str,
+        max: usize,
+        visibility: Option<Duration>,
+        now: Instant,
+    ) -> Vec<InboundMessage> {
+        (0..max.min(10)).map_while(|_| self.poll_delivery_for(queue_url, visibility, now)).collect()
     }
 
     /// Makes visible every message whose delay or visibility timeout ended by `now`.

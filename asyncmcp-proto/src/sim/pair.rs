@@ -342,13 +342,15 @@ impl Pair {
         }
         let server_cut = self.server_cut.is_some_and(|until| until > now);
         let credit = if server_cut { 0 } else { self.server.receive_credit() };
-        for message in self.broker.receive(&self.server_queue, credit, now) {
+        let visibility = self.server.config().receive_visibility();
+        for message in self.broker.receive_for(&self.server_queue, credit, visibility, now) {
             self.server.handle_inbound(message, now);
             moved = true;
         }
         let client_cut = self.client_cut.is_some_and(|until| until > now);
         let credit = if client_cut { 0 } else { self.client.receive_credit() };
-        for message in self.broker.receive(&self.client_queue, credit, now) {
+        let visibility = self.client.config().common.receive_visibility;
+        for message in self.broker.receive_for(&self.client_queue, credit, visibility, now) {
             self.client.handle_inbound(message, now);
             moved = true;
         }
@@ -433,10 +435,11 @@ impl Pair {
     }
 
     /// A long poll whose process died with it: up to `max` messages are received
-    /// from the server's queue and never reach the server, so they stay invisible
-    /// until their visibility timeout ends. Returns how many were lost so.
+    /// from the server's queue (with the server's receive visibility, as its driver
+    /// asks) and never reach the server, so they stay invisible until that ends. Returns how many were lost so.
     pub fn lose_server_receive(&mut self, max: usize) -> usize {
-        self.broker.receive(&self.server_queue, max, self.now).len()
+        let visibility = self.server.config().receive_visibility();
+        self.broker.receive_for(&self.server_queue, max, visibility, self.now).len()
     }
 
     fn restart_seed(&self, role: u8) -> [u8; 32] {
