@@ -14,16 +14,8 @@ cd "$(dirname "$0")/.."
 SEQ=${SEQ:-200}
 PAR=${PAR:-400}
 IN_FLIGHT=${IN_FLIGHT:-8}
-PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c "import moto.server" >/dev/null 2>&1; then
-  venv="${CARGO_TARGET_DIR:-target}/moto-venv/bin/python"
-  if [ -x "$venv" ] && "$venv" -c "import moto.server" >/dev/null 2>&1; then
-    PYTHON=$venv
-  else
-    echo "moto is not installed: python3 -m pip install 'moto[server]==5.2.1'" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=scripts/find-moto.sh
+source scripts/find-moto.sh
 
 echo "== building (release)"
 cargo build --release --locked -p asyncmcp-tokio --features aws,rmcp --example bench_client --example bench_server 2>&1 | tail -n 1

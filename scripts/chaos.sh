@@ -18,16 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c "import moto.server" >/dev/null 2>&1; then
-  venv="${CARGO_TARGET_DIR:-target}/moto-venv/bin/python"
-  if [ -x "$venv" ] && "$venv" -c "import moto.server" >/dev/null 2>&1; then
-    PYTHON=$venv
-  else
-    echo "moto is not installed: python3 -m pip install 'moto[server]==5.2.1'" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=scripts/find-moto.sh
+source scripts/find-moto.sh
 
 PROFILE=${PROFILE:-debug}
 flag=""

@@ -31,6 +31,16 @@ fn tool_runs(pair: &Pair, text: &str) -> usize {
         .count()
 }
 
+/// A legacy pair whose client and server number their session messages.
+fn ordered_pair() -> Pair {
+    let ordering = Some(asyncmcp_proto::Ordering::default());
+    Pair::builder()
+        .server(move |s| s.common.ordering = ordering)
+        .client(move |c| c.common.ordering = ordering)
+        .build(t0())
+        .unwrap()
+}
+
 fn open_session(pair: &mut Pair) {
     let init = pair.initialize();
     pair.drive_until(10_000, |p| p.response(&init).is_some() && p.client.session_id().is_some()).unwrap();
@@ -345,12 +355,7 @@ fn fragments_on_a_fifo_queue_are_reassembled() {
 #[test]
 fn an_ordered_session_request_whose_answer_failed_is_answered_on_redelivery() {
     // Arrange
-    let ordering = Some(asyncmcp_proto::Ordering::default());
-    let mut pair = Pair::builder()
-        .server(move |s| s.common.ordering = ordering)
-        .client(move |c| c.common.ordering = ordering)
-        .build(t0())
-        .unwrap();
+    let mut pair = ordered_pair();
     open_session(&mut pair);
     let reply_address = pair.client_address.to_string();
     let until = pair.now + 12 * SEC;
@@ -403,12 +408,7 @@ fn fragments_delayed_past_the_reassembly_timeout_are_assembled_when_they_come_ba
 #[test]
 fn a_message_waiting_behind_a_gap_is_not_deleted_when_it_comes_back() {
     // Arrange
-    let ordering = Some(asyncmcp_proto::Ordering::default());
-    let mut pair = Pair::builder()
-        .server(move |s| s.common.ordering = ordering)
-        .client(move |c| c.common.ordering = ordering)
-        .build(t0())
-        .unwrap();
+    let mut pair = ordered_pair();
     open_session(&mut pair);
     let first = pair.request("tools/call", Some(echo_params("first")));
     pair.perform_ops();

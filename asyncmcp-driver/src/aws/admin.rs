@@ -123,19 +123,8 @@ impl AwsAdmin {
     /// # Errors
     /// A fatal [`TransportError`] when the queue does not exist or access is denied.
     pub async fn queue_arn(&self, url: &str) -> Result<String, TransportError> {
-        let call = Call::queue("sqs:GetQueueAttributes", url);
-        let out = self
-            .clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| from_sdk(&e, call))?;
-        out.attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .cloned()
+        self.queue_attribute(url, QueueAttributeName::QueueArn)
+            .await?
             .ok_or_else(|| TransportError::fatal(format!("no ARN returned for queue {url}")))
     }
 
@@ -145,18 +134,23 @@ impl AwsAdmin {
     /// # Errors
     /// A fatal [`TransportError`] when the queue does not exist or access is denied.
     pub async fn redrive_policy(&self, url: &str) -> Result<Option<String>, TransportError> {
+        let policy = self.queue_attribute(url, QueueAttributeName::RedrivePolicy).await?;
+        Ok(policy.filter(|p| !p.trim().is_empty()))
+    }
+
+    /// One attribute of the queue at `url`, if it has it.
+    async fn queue_attribute(&self, url: &str, name: QueueAttributeName) -> Result<Option<String>, TransportError> {
         let call = Call::queue("sqs:GetQueueAttributes", url);
         let out = self
             .clients
             .sqs
             .get_queue_attributes()
             .queue_url(url)
-            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .attribute_names(name.clone())
             .send()
             .await
             .map_err(|e| from_sdk(&e, call))?;
-        let policy = out.attributes().and_then(|a| a.get(&QueueAttributeName::RedrivePolicy));
-        Ok(policy.filter(|p| !p.trim().is_empty()).cloned())
+        Ok(out.attributes().and_then(|a| a.get(&name)).cloned())
     }
 
     /// Deletes the queue at `url`; a queue that does not exist is not an error.
