@@ -442,10 +442,13 @@ impl Pair {
         self.broker.receive_for(&self.server_queue, max, visibility, self.now).len()
     }
 
+    /// A seed no earlier process of the pair had: as a new process draws its own
+    /// (FIFO deduplication ids, fragment groups and session ids must not repeat).
     fn restart_seed(&self, role: u8) -> [u8; 32] {
         let mut s = [self.seed; 32];
         s[0] = role;
         s[1] = self.restarts;
+        s[2] = !self.seed; // never the builder's seed, whose byte 2 is `seed`
         s
     }
 
