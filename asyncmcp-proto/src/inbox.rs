@@ -176,6 +176,11 @@ impl Inbox {
             Payload::Fragment { header, data } => {
                 let peer = peer_key(&meta);
                 let slot = (peer.clone(), header.group.clone());
+                if self.redo.contains(&receipt.message_id) {
+                    // Its message completed once but was not handled to the end:
+                    // assemble it again rather than drop its fragments as duplicates.
+                    self.reassembly.forget_ended(&slot);
+                }
                 match self.reassembly.push(peer, &header, data, now) {
                     Pushed::Incomplete => {
                         self.held_ids.insert(receipt.message_id.clone(), slot.clone());
@@ -318,12 +323,16 @@ impl Inbox {
         self.seen.expire(now);
         self.redo.expire(now);
         for (peer, group, e) in self.reassembly.handle_timeout(now) {
-            let receipts = self.release(&(peer, group));
+            let slot = (peer, group);
+            let receipts = self.release(&slot);
             // Fragments held past the timeout were only delayed, usually (an outage,
             // a lost long poll): they are still on the queue, so leave them there and
             // assemble them when they come back. Only a set received again and again
             // without ever completing is given up (its sender died mid-send).
             let retry = receipts.iter().all(|r| r.receive_count < MAX_REASSEMBLY_RECEIVES);
+            if retry {
+                self.reassembly.forget_ended(&slot);
+            }
             for r in receipts {
                 self.seen.remove(&r.message_id);
                 if retry {

@@ -219,6 +219,13 @@ impl<P: Ord + Clone> Reassembly<P> {
         Pushed::Complete(message.freeze())
     }
 
+    /// Forgets that `peer`'s message `group` ended (completed or dropped), so that
+    /// its fragments, delivered again, assemble it anew instead of being taken for
+    /// duplicates (or rejected again). A message still being assembled is untouched.
+    pub(crate) fn forget_ended(&mut self, key: &(P, String)) {
+        self.recent.remove(key);
+    }
+
     /// Drops the messages whose first fragment arrived `timeout` ago or earlier (at or
     /// before `now - timeout`), freeing their bytes, and returns them as
     /// `(peer, group, Expired)`. Late fragments of them are then rejected for another

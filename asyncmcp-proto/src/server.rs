@@ -88,6 +88,8 @@ struct Cached {
     to: Address,
     session: Option<SessionId>,
     client_id: Option<String>,
+    /// The peer takes fragments: a replay may need them as the first send did.
+    takes_fragments: bool,
 }
 
 #[derive(Debug)]
@@ -545,7 +547,7 @@ impl Server {
         let group =
             cached.session.as_ref().map_or_else(|| cached.client_id.clone().unwrap_or_default(), |s| s.to_string());
         let id = key.1.clone();
-        let envelope = Envelope { meta, to: cached.to.clone(), group, takes_fragments: false };
+        let envelope = Envelope { meta, to: cached.to.clone(), group, takes_fragments: cached.takes_fragments };
         self.answer_held(key.clone(), receipts.to_vec(), &cached.message, &envelope, now);
         self.events.push_back(ServerEvent::ResponseReplayed { to: cached.to, id });
         true
@@ -730,7 +732,13 @@ impl Server {
             }
             Err(e) => return Err(e),
         };
-        let cached = Cached { message: sent, to: envelope.to, session, client_id: envelope.meta.client_id.clone() };
+        let cached = Cached {
+            message: sent,
+            to: envelope.to,
+            session,
+            client_id: envelope.meta.client_id.clone(),
+            takes_fragments: envelope.takes_fragments,
+        };
         self.cache.insert(key.clone(), cached, now);
         if let Some(flight) = self.in_flight.get_mut(&key) {
             flight.answered = true;

@@ -5,10 +5,9 @@
 
 use asyncmcp_proto::fuzzing::{Report, seeded_run};
 
-/// Requests the model still loses on seeds 0..10,000 (every one a message in
-/// fragments caught by crashes and cuts; see docs/binding.md §8.1). A ratchet: lower
-/// it when a fix removes some; it must never grow.
-const LOST_CEILING: usize = 9;
+/// Requests the model may lose on seeds 0..10,000: none (a million seeds still find a
+/// few, see docs/binding.md §8.1).
+const LOST_CEILING: usize = 0;
 
 #[test]
 fn ten_thousand_seeded_runs_keep_the_delivery_promise() {

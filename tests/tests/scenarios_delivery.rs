@@ -431,3 +431,37 @@ fn a_message_waiting_behind_a_gap_is_not_deleted_when_it_comes_back() {
     assert_eq!(echoed(&pair, &second).as_deref(), Some("second"), "{:?}", pair.client_events);
     assert_eq!(tool_runs(&pair, "second"), 1);
 }
+
+/// Defect 1 with fragments, both ways: a request that came in fragments, and a
+/// response that went in fragments, whose answer could not be sent. The fragments
+/// come back and are assembled again (they used to be dropped as duplicates of a
+/// message already assembled), and the cached response is replayed in fragments (the
+/// replay used to be refused as too large, again and again).
+#[test]
+fn fragmented_requests_and_responses_are_answered_after_a_failed_reply() {
+    for (name, client_limit, server_limit) in [("request", 4096, 262_144), ("response", 262_144, 4096)] {
+        // Arrange
+        let mut pair = Pair::builder()
+            .era(Era::Modern)
+            .client(move |c| {
+                c.common.limits.max_bytes = client_limit;
+                c.common.peer_takes_fragments = true;
+            })
+            .server(move |s| s.common.limits.max_bytes = server_limit)
+            .build(t0())
+            .unwrap();
+        let reply_address = pair.client_address.to_string();
+        let until = pair.now + 12 * SEC;
+        pair.broker.set_unreachable(&reply_address, until);
+        let text = format!("{name}-{}", "f".repeat(12_000));
+
+        // Act
+        let id = pair.request("tools/call", Some(echo_params(&text)));
+        let outcome = pair.drive_until(100_000, |p| outcomes(p, &id) > 0);
+
+        // Assert
+        outcome.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(echoed(&pair, &id).as_deref(), Some(text.as_str()), "{name}: {:?}", pair.client_events);
+        assert_eq!(tool_runs(&pair, &text), 1, "{name}");
+    }
+}
