@@ -5,10 +5,6 @@
 
 use asyncmcp_proto::fuzzing::{Report, seeded_run};
 
-/// Requests the model may lose on seeds 0..10,000: none (a million seeds still find a
-/// few, see docs/binding.md §8.1).
-const LOST_CEILING: usize = 0;
-
 #[test]
 fn ten_thousand_seeded_runs_keep_the_delivery_promise() {
     // Arrange
@@ -18,7 +14,7 @@ fn ten_thousand_seeded_runs_keep_the_delivery_promise() {
     // Act
     for seed in 0..10_000 {
         let (report, violations) = seeded_run(seed);
-        if !report.is_sound() && broken.len() < 5 {
+        if !report.is_clean() && broken.len() < 5 {
             broken.push((seed, violations));
         }
         total.add(&report);
@@ -30,5 +26,6 @@ fn ten_thousand_seeded_runs_keep_the_delivery_promise() {
     assert_eq!((total.doubled, total.wrong, total.stuck, total.ran_twice, total.other), (0, 0, 0, 0, 0));
     assert!(total.requests > 15_000 && total.answered > 4_000, "the model stopped exercising anything: {total}");
     assert!(total.ran_twice_after_crash > 0, "no crash ever hit a running request: {total}");
-    assert!(total.lost <= LOST_CEILING, "{} requests lost (ceiling {LOST_CEILING}): {total}", total.lost);
+    // None lost on these seeds; a million seeds still find a few (docs/binding.md §8.1).
+    assert_eq!(total.lost, 0, "requests lost: {total}; first failing seeds: {broken:?}");
 }
