@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use crate::cache::ResponseCache;
 use crate::codec::{self, Payload, WireMeta};
 use crate::config::{Common, Disposition};
 use crate::dedup::DedupWindow;
@@ -19,8 +20,6 @@ use crate::timers::Timers;
 pub(crate) struct Receipt {
     pub(crate) message_id: String,
     pub(crate) receipt_handle: String,
-    /// SQS's `ApproximateReceiveCount` when this handle was issued.
-    pub(crate) receive_count: u32,
 }
 
 /// A whole message ready for routing, with every SQS message it came in.
@@ -90,9 +89,9 @@ pub(crate) fn refusal(reason: &RejectReason, id: RequestId) -> JsonRpcMessage {
     }
 }
 
-/// A fragment whose set timed out is left on the queue to be assembled again when it
-/// comes back, until SQS has handed it out this many times.
-const MAX_REASSEMBLY_RECEIVES: u32 = 5;
+/// A fragment set that timed out is left on the queue to be assembled again when its
+/// fragments come back, until it has timed out this many times.
+const MAX_REASSEMBLY_TRIES: u32 = 3;
 
 /// Key of the sender for reassembly and ordering: its session id, else its client
 /// id, else its reply address.
@@ -112,6 +111,8 @@ pub(crate) struct Inbox {
     /// Messages whose handling did not complete and that must be handled again when
     /// they come back: they skip reordering (their number was already delivered once).
     redo: DedupWindow<String>,
+    /// Fragment sets that timed out, and how often, by (peer, group).
+    expired: ResponseCache<(String, String), u32>,
     reassembly: Reassembly<String>,
     /// Receipts of fragments held for reassembly, by (peer, group).
     held: BTreeMap<(String, String), Vec<Receipt>>,
@@ -128,6 +129,10 @@ impl Inbox {
         Self {
             seen: DedupWindow::new(common.dedup_window, common.dedup_capacity),
             redo: DedupWindow::new(common.dedup_window, common.dedup_capacity),
+            expired: ResponseCache::new(
+                common.reassembly.timeout.saturating_mul(2 * MAX_REASSEMBLY_TRIES),
+                common.dedup_capacity,
+            ),
             reassembly: Reassembly::new(common.reassembly),
             held: BTreeMap::new(),
             held_ids: BTreeMap::new(),
@@ -139,11 +144,7 @@ impl Inbox {
 
     /// Takes one received message; appends what it produced to `out`.
     pub(crate) fn handle(&mut self, msg: InboundMessage, now: Instant, out: &mut Vec<Intake>) {
-        let receipt = Receipt {
-            message_id: msg.message_id.clone(),
-            receipt_handle: msg.receipt_handle.clone(),
-            receive_count: msg.receive_count,
-        };
+        let receipt = Receipt { message_id: msg.message_id.clone(), receipt_handle: msg.receipt_handle.clone() };
         if let Some(slot) = self.held_ids.get(&msg.message_id) {
             // A held fragment came back: redelivered after its visibility ran out, or a
             // second stored copy. Keep this receipt beside the first so that every copy
@@ -322,6 +323,7 @@ impl Inbox {
     pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Intake>) {
         self.seen.expire(now);
         self.redo.expire(now);
+        self.expired.expire(now);
         for (peer, group, e) in self.reassembly.handle_timeout(now) {
             let slot = (peer, group);
             let receipts = self.release(&slot);
@@ -329,7 +331,9 @@ impl Inbox {
             // a lost long poll): they are still on the queue, so leave them there and
             // assemble them when they come back. Only a set received again and again
             // without ever completing is given up (its sender died mid-send).
-            let retry = receipts.iter().all(|r| r.receive_count < MAX_REASSEMBLY_RECEIVES);
+            let tries = self.expired.get(&slot).copied().unwrap_or(0) + 1;
+            self.expired.insert(slot.clone(), tries, now);
+            let retry = tries < MAX_REASSEMBLY_TRIES;
             if retry {
                 self.reassembly.forget_ended(&slot);
             }
