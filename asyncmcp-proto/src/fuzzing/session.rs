@@ -289,6 +289,7 @@ fn run_model(data: &[u8], trace: bool) -> (Report, Vec<String>) {
     check_step(&mut pair, &mut model);
     let report = tally_all(&pair, &mut model);
     if trace {
+        model.trace.extend(model.past_client_events.iter().map(|(g, e)| format!("client {g}: {e:?}")));
         model.trace.extend(pair.client_events.iter().map(|e| format!("client: {e:?}")));
         model.trace.extend(pair.server_events.iter().map(|e| format!("server: {e:?}")));
         model.trace.extend(pair.client_ops.iter().map(|o| format!("client op: {o:?}")));
