@@ -359,14 +359,12 @@ impl Inbox {
     }
 
     /// Forgets a session's ordering stream and unfinished fragments; returns the
-    /// receipts of messages that were still held for it.
-    pub(crate) fn forget_session(&mut self, session: &crate::SessionId) -> Vec<Receipt> {
+    /// messages that were waiting in its reorder buffer, and the receipts of its
+    /// unfinished fragments.
+    pub(crate) fn forget_session(&mut self, session: &crate::SessionId) -> (Vec<Delivery>, Vec<Receipt>) {
         let peer = format!("s:{session}");
-        let mut receipts = Vec::new();
         self.gaps.cancel(&peer);
-        if let Some(reorder) = self.reorder.remove(&peer) {
-            receipts.extend(reorder.into_buffered().into_iter().flat_map(|d| d.receipts));
-        }
+        let waiting = self.reorder.remove(&peer).map(Reorder::into_buffered).unwrap_or_default();
         self.reassembly.remove_peer(&peer);
         let slots: Vec<(String, String)> = self
             .held
@@ -374,9 +372,10 @@ impl Inbox {
             .map(|(k, _)| k.clone())
             .take_while(|(p, _)| *p == peer)
             .collect();
+        let mut fragments = Vec::new();
         for slot in slots {
-            receipts.extend(self.release(&slot));
+            fragments.extend(self.release(&slot));
         }
-        receipts
+        (waiting, fragments)
     }
 }

@@ -837,9 +837,11 @@ impl Server {
     }
 
     /// Ends a session. What it still holds is never left behind: each request of it
-    /// still running is answered with an error (then deleted), so that neither the
-    /// message nor its receive credit is held; messages held for ordering or
-    /// reassembly are rejected and deleted.
+    /// still running, or waiting behind an ordering gap, is answered with an error
+    /// (then deleted), so that neither the message nor its receive credit is held;
+    /// other messages waiting for order are rejected and deleted; unfinished fragments
+    /// are left on the queue (assembled when they come back, they get "session not
+    /// found").
     fn end_session(&mut self, session_id: &SessionId, reason: CloseReason, now: Instant) {
         let Some(session) = self.sessions.remove(session_id) else { return };
         self.idle.cancel(session_id);
@@ -851,6 +853,7 @@ impl Server {
             .take_while(|k| k.0 == peer)
             .collect();
         running.extend(session.opening.clone().filter(|k| self.in_flight.contains_key(k)));
+        let mut unanswered = Vec::new();
         for key in running {
             if self.in_flight.get(&key).is_some_and(|f| f.answered) {
                 continue; // its answer is on its way; the message goes when it is sent
@@ -858,6 +861,18 @@ impl Server {
             let Some(flight) = self.in_flight.remove(&key) else { continue };
             self.heartbeats.cancel(&key);
             self.deadlines.cancel(&key);
+            let receipts = if flight.acked { Vec::new() } else { flight.receipts };
+            unanswered.push((key, receipts));
+        }
+        let (waiting, fragments) = self.inbox.forget_session(session_id);
+        let mut stray = Vec::new();
+        for d in waiting {
+            match (d.message.kind(), d.message.id().cloned()) {
+                (MessageKind::Request, Some(id)) => unanswered.push(((peer.clone(), id), d.receipts)),
+                _ => stray.extend(d.receipts),
+            }
+        }
+        for (key, receipts) in unanswered {
             let error = JsonRpcMessage::error(
                 key.1.clone(),
                 error_codes::INVALID_REQUEST,
@@ -869,14 +884,14 @@ impl Server {
                 client_id: session.client_id.clone(),
                 ..WireMeta::default()
             };
-            let receipts = if flight.acked { Vec::new() } else { flight.receipts };
             let envelope =
                 Envelope { meta, to: session.reply_to.clone(), group: session_id.to_string(), takes_fragments: false };
             self.answer_held(key, receipts, &error, &envelope, now);
         }
-        let held = self.inbox.forget_session(session_id);
         self.events.push_back(ServerEvent::SessionClosed { session_id: session_id.clone(), reason });
-        self.reject(held, RejectReason::UnknownSession(session_id.clone()), Disposition::Delete, now);
+        let gone = RejectReason::UnknownSession(session_id.clone());
+        self.reject(stray, gone.clone(), Disposition::Delete, now);
+        self.reject(fragments, gone, Disposition::LeaveForRedrive, now);
     }
 
     /// Stops taking work: [`receive_credit`](Self::receive_credit) becomes 0, every

@@ -467,3 +467,33 @@ fn fragmented_requests_and_responses_are_answered_after_a_failed_reply() {
         assert_eq!(tool_runs(&pair, &text), 1, "{name}");
     }
 }
+
+/// A session that ends while one of its requests waits behind an ordering gap
+/// answers that request too (it used to be deleted unanswered, and the client waited
+/// for its whole timeout).
+#[test]
+fn a_session_that_ends_answers_requests_waiting_behind_a_gap() {
+    // Arrange
+    let mut pair = ordered_pair();
+    open_session(&mut pair);
+    let first = pair.request("tools/call", Some(echo_params("first")));
+    pair.perform_ops();
+    let server_queue = pair.server_queue.clone();
+    let now = pair.now;
+    assert!(pair.broker.poll_delivery_for(&server_queue, Some(10 * SEC), now).is_some());
+    let second = pair.request("tools/call", Some(echo_params("second")));
+    pair.pump();
+    assert_eq!(tool_runs(&pair, "second"), 0, "the second waits behind the gap");
+
+    // Act
+    let session = pair.client.session_id().cloned().unwrap();
+    pair.server.close_session(&session, pair.now).unwrap();
+    let outcome = pair.drive_until(100_000, |p| outcomes(p, &first) > 0 && outcomes(p, &second) > 0);
+
+    // Assert
+    outcome.unwrap_or_else(|e| panic!("{e}: {:?}", pair.client_events));
+    for id in [&first, &second] {
+        let reply = pair.response(id).unwrap_or_else(|| panic!("{id}: {:?}", pair.client_events)).to_value();
+        assert!(reply.get("error").is_some(), "{id}: {reply}");
+    }
+}
