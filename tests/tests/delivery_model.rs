@@ -26,6 +26,5 @@ fn ten_thousand_seeded_runs_keep_the_delivery_promise() {
     assert_eq!((total.doubled, total.wrong, total.stuck, total.ran_twice, total.other), (0, 0, 0, 0, 0));
     assert!(total.requests > 15_000 && total.answered > 4_000, "the model stopped exercising anything: {total}");
     assert!(total.ran_twice_after_crash > 0, "no crash ever hit a running request: {total}");
-    // None lost on these seeds; a million seeds still find a few (docs/binding.md §8.1).
     assert_eq!(total.lost, 0, "requests lost: {total}; first failing seeds: {broken:?}");
 }

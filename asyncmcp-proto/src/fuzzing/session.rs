@@ -157,10 +157,7 @@ pub struct Report {
 
 impl Report {
     /// True when no request ended twice, got another's answer, stayed stuck or ran
-    /// twice without a crash, and no other invariant broke. Lost requests are
-    /// counted apart ([`lost`](Self::lost)): the model still finds some (see
-    /// `docs/binding.md`, "What is guaranteed"), so the fuzz target cannot fail on
-    /// them yet; `tests/tests/delivery_model.rs` holds their count down.
+    /// twice without a crash, and no other invariant broke; lost requests aside.
     pub fn is_sound(&self) -> bool {
         self.doubled == 0 && self.wrong == 0 && self.stuck == 0 && self.ran_twice == 0 && self.other == 0
     }
@@ -220,13 +217,13 @@ impl fmt::Display for Report {
 /// Then it drives the pair until every request has ended and everything settled.
 ///
 /// # Panics
-/// When the model finds a broken promise (see [`Report::is_sound`]): a request ended
-/// twice, answered with another request's result, stuck, or run twice by the server
+/// When the model finds a broken promise (see [`Report::is_clean`]): a request lost,
+/// ended twice, answered with another request's result, stuck, or run twice by the server
 /// application without a crash to explain it; a timer that does not move past `now`
 /// after `handle_timeout(now)`; state or queues that grow without bound.
 pub fn session_machine(data: &[u8]) {
     let (report, violations) = play(data);
-    assert!(report.is_sound(), "{report}: {violations:?}");
+    assert!(report.is_clean(), "{report}: {violations:?}");
 }
 
 /// Runs the model of [`session_machine`] on input drawn from `seed`, and reports what
