@@ -41,6 +41,21 @@ fn ordered_pair() -> Pair {
         .unwrap()
 }
 
+/// An ordered session with two calls, the first taken for 10 s by a dead long poll:
+/// longer than the gap timeout (5 s), so the second waits behind the gap, and its
+/// receive visibility (4 s) lapses meanwhile. Returns the pair and both ids.
+fn second_behind_a_gap() -> (Pair, RequestId, RequestId) {
+    let mut pair = ordered_pair();
+    open_session(&mut pair);
+    let first = pair.request("tools/call", Some(echo_params("first")));
+    pair.perform_ops();
+    let server_queue = pair.server_queue.clone();
+    let now = pair.now;
+    assert!(pair.broker.poll_delivery_for(&server_queue, Some(10 * SEC), now).is_some());
+    let second = pair.request("tools/call", Some(echo_params("second")));
+    (pair, first, second)
+}
+
 fn open_session(pair: &mut Pair) {
     let init = pair.initialize();
     pair.drive_until(10_000, |p| p.response(&init).is_some() && p.client.session_id().is_some()).unwrap();
@@ -410,16 +425,7 @@ fn fragments_delayed_past_the_reassembly_timeout_are_assembled_when_they_come_ba
 #[test]
 fn a_message_waiting_behind_a_gap_is_not_deleted_when_it_comes_back() {
     // Arrange
-    let mut pair = ordered_pair();
-    open_session(&mut pair);
-    let first = pair.request("tools/call", Some(echo_params("first")));
-    pair.perform_ops();
-    // A dead poll takes the first for 10 s: longer than the gap timeout (5 s), and
-    // the second's receive visibility (4 s) lapses while it waits behind the gap.
-    let server_queue = pair.server_queue.clone();
-    let now = pair.now;
-    assert!(pair.broker.poll_delivery_for(&server_queue, Some(10 * SEC), now).is_some());
-    let second = pair.request("tools/call", Some(echo_params("second")));
+    let (mut pair, first, second) = second_behind_a_gap();
     let reply_address = pair.client_address.to_string();
     let until = pair.now + 20 * SEC;
     pair.broker.set_unreachable(&reply_address, until);
@@ -474,14 +480,7 @@ fn fragmented_requests_and_responses_are_answered_after_a_failed_reply() {
 #[test]
 fn a_session_that_ends_answers_requests_waiting_behind_a_gap() {
     // Arrange
-    let mut pair = ordered_pair();
-    open_session(&mut pair);
-    let first = pair.request("tools/call", Some(echo_params("first")));
-    pair.perform_ops();
-    let server_queue = pair.server_queue.clone();
-    let now = pair.now;
-    assert!(pair.broker.poll_delivery_for(&server_queue, Some(10 * SEC), now).is_some());
-    let second = pair.request("tools/call", Some(echo_params("second")));
+    let (mut pair, first, second) = second_behind_a_gap();
     pair.pump();
     assert_eq!(tool_runs(&pair, "second"), 0, "the second waits behind the gap");
 
