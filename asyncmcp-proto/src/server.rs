@@ -703,7 +703,9 @@ impl Server {
                 }
                 let token = *token;
                 let result = self.answer(route, key, message, envelope, None, now);
-                if !matches!(result, Err(ApiError::InvalidXmlChar { .. })) {
+                // Answered (maybe by the error that replaced a response too large):
+                // the route ends. Refused otherwise: the application may answer again.
+                if matches!(result, Ok(()) | Err(ApiError::TooLarge { .. })) {
                     self.forget_request(token);
                 }
                 result
