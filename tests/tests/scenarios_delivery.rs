@@ -496,3 +496,36 @@ fn a_session_that_ends_answers_requests_waiting_behind_a_gap() {
         assert!(reply.get("error").is_some(), "{id}: {reply}");
     }
 }
+
+/// An answer the codec refuses (nested deeper than any JSON-RPC peer parses) is
+/// refused to the application, and the request stays open for another answer.
+#[test]
+fn a_refused_answer_leaves_the_request_open_for_another() {
+    // Arrange
+    let mut pair = Pair::builder().era(Era::Modern).responder(Box::new(|_, _| None)).build(t0()).unwrap();
+    let id = pair.request("tools/call", Some(echo_params("again")));
+    pair.drive_until(1_000, |p| tool_runs(p, "again") == 1).unwrap();
+    let route = pair
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::Message { route, .. } => Some(route.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut deep = serde_json::json!("bottom");
+    for _ in 0..200 {
+        deep = serde_json::json!([deep]);
+    }
+
+    // Act
+    let refused = pair.server.submit(&route, JsonRpcMessage::response(id.clone(), deep), pair.now);
+    let fine = JsonRpcMessage::response(id.clone(), serde_json::json!({"content": [{"type": "text", "text": "again"}]}));
+    let accepted = pair.server.submit(&route, fine, pair.now);
+    pair.drive_until(1_000, |p| outcomes(p, &id) > 0).unwrap();
+
+    // Assert
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(accepted, Ok(()));
+    assert_eq!(echoed(&pair, &id).as_deref(), Some("again"));
+}
