@@ -520,7 +520,8 @@ fn a_refused_answer_leaves_the_request_open_for_another() {
 
     // Act
     let refused = pair.server.submit(&route, JsonRpcMessage::response(id.clone(), deep), pair.now);
-    let fine = JsonRpcMessage::response(id.clone(), serde_json::json!({"content": [{"type": "text", "text": "again"}]}));
+    let fine =
+        JsonRpcMessage::response(id.clone(), serde_json::json!({"content": [{"type": "text", "text": "again"}]}));
     let accepted = pair.server.submit(&route, fine, pair.now);
     pair.drive_until(1_000, |p| outcomes(p, &id) > 0).unwrap();
 
