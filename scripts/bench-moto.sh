@@ -41,11 +41,7 @@ MOTO_PID=$!
 cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
 trap cleanup EXIT
 ENDPOINT="http://127.0.0.1:$PORT"
-for _ in $(seq 100); do
-  curl -sf "$ENDPOINT/moto-api/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -sf "$ENDPOINT/moto-api/" >/dev/null || { echo "moto did not start; log: $LOG" >&2; exit 1; }
+wait_for_moto "$ENDPOINT" "$LOG"
 echo "== $SERVED $("$PYTHON" -c 'import moto; print(moto.__version__)') on $ENDPOINT (pid $MOTO_PID), $(nproc) cores"
 
 for era in legacy modern; do

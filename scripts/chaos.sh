@@ -41,11 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ENDPOINT="http://127.0.0.1:$PORT"
-for _ in $(seq 100); do
-  curl -sf "$ENDPOINT/moto-api/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -sf "$ENDPOINT/moto-api/" >/dev/null || { echo "moto did not start; log: $LOG" >&2; cat "$LOG" >&2; exit 1; }
+wait_for_moto "$ENDPOINT" "$LOG"
 echo "== moto $("$PYTHON" -c 'import moto; print(moto.__version__)') on $ENDPOINT (pid $MOTO_PID)"
 
 # The example stops itself after --seconds; `timeout` is the backstop (10 min + grace).

@@ -56,6 +56,14 @@ fn second_behind_a_gap() -> (Pair, RequestId, RequestId) {
     (pair, first, second)
 }
 
+/// The client's reply address (queue or topic) cannot be reached for `how_long`:
+/// longer than the retry budget, so an answer sent meanwhile fails for good.
+fn unreachable_reply_address(pair: &mut Pair, how_long: Duration) {
+    let reply_address = pair.client_address.to_string();
+    let until = pair.now + how_long;
+    pair.broker.set_unreachable(&reply_address, until);
+}
+
 fn open_session(pair: &mut Pair) {
     let init = pair.initialize();
     pair.drive_until(10_000, |p| p.response(&init).is_some() && p.client.session_id().is_some()).unwrap();
@@ -73,9 +81,7 @@ fn a_reply_that_fails_to_send_is_answered_on_redelivery_without_running_twice() 
             if era == Era::Legacy {
                 open_session(&mut pair);
             }
-            let reply_address = pair.client_address.to_string();
-            let unreachable_until = pair.now + 12 * SEC;
-            pair.broker.set_unreachable(&reply_address, unreachable_until);
+            unreachable_reply_address(&mut pair, 12 * SEC);
 
             // Act
             let id = pair.request("tools/call", Some(echo_params("once")));
@@ -161,9 +167,7 @@ fn a_restarted_client_never_gets_the_previous_process_answers() {
 fn the_same_initialize_message_delivered_again_opens_one_session() {
     // Arrange
     let mut pair = Pair::builder().build(t0()).unwrap();
-    let reply_address = pair.client_address.to_string();
-    let until = pair.now + 12 * SEC;
-    pair.broker.set_unreachable(&reply_address, until);
+    unreachable_reply_address(&mut pair, 12 * SEC);
 
     // Act
     let init = pair.initialize();
@@ -372,9 +376,7 @@ fn an_ordered_session_request_whose_answer_failed_is_answered_on_redelivery() {
     // Arrange
     let mut pair = ordered_pair();
     open_session(&mut pair);
-    let reply_address = pair.client_address.to_string();
-    let until = pair.now + 12 * SEC;
-    pair.broker.set_unreachable(&reply_address, until);
+    unreachable_reply_address(&mut pair, 12 * SEC);
 
     // Act
     let id = pair.request("tools/call", Some(echo_params("ordered")));
@@ -426,9 +428,7 @@ fn fragments_delayed_past_the_reassembly_timeout_are_assembled_when_they_come_ba
 fn a_message_waiting_behind_a_gap_is_not_deleted_when_it_comes_back() {
     // Arrange
     let (mut pair, first, second) = second_behind_a_gap();
-    let reply_address = pair.client_address.to_string();
-    let until = pair.now + 20 * SEC;
-    pair.broker.set_unreachable(&reply_address, until);
+    unreachable_reply_address(&mut pair, 20 * SEC);
 
     // Act
     let outcome = pair.drive_until(100_000, |p| outcomes(p, &first) > 0 && outcomes(p, &second) > 0);
@@ -458,9 +458,7 @@ fn fragmented_requests_and_responses_are_answered_after_a_failed_reply() {
             .server(move |s| s.common.limits.max_bytes = server_limit)
             .build(t0())
             .unwrap();
-        let reply_address = pair.client_address.to_string();
-        let until = pair.now + 12 * SEC;
-        pair.broker.set_unreachable(&reply_address, until);
+        unreachable_reply_address(&mut pair, 12 * SEC);
         let text = format!("{name}-{}", "f".repeat(12_000));
 
         // Act
