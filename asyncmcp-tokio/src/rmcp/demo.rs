@@ -37,8 +37,8 @@
 //!
 //! let config = ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "doc");
 //! let client = ().serve(QueueClientTransport::spawn(config, queue)?).await?;
-//! let args = serde_json::json!({"a": i64::MAX, "b": 1});
-//! let overflow = client.call_tool(CallToolRequestParams::new("add").with_arguments(args.as_object().cloned().unwrap_or_default())).await;
+//! let add = CallToolRequestParams::new("add").with_arguments(rmcp::object!({"a": i64::MAX, "b": 1}));
+//! let overflow = client.call_tool(add).await;
 //! assert!(overflow.is_err(), "i64::MAX + 1 is an error, not a number");
 //! client.cancel().await?;
 //! # Ok(()) }
