@@ -59,7 +59,7 @@
 //! clock. On AWS, use `AwsQueueClient::from_env().await` (feature `aws`) in its
 //! place and queue URLs or topic ARNs as addresses; `asyncmcp infra up` (the
 //! `asyncmcp-cli` crate) creates them. A modern-era client (`config.era =
-//! Era::Modern`) skips the handshake and sends stateless requests; serve it with
+//! Era::Modern`) skips the handshake and sends stateless requests; start it with
 //! rmcp's `serve_with_lifecycle(transport, ClientLifecycleMode::Discover { .. })`.
 //!
 //! # Without rmcp
