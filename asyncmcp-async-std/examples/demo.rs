@@ -13,6 +13,10 @@ use asyncmcp_async_std::{ServerEvents, ServerHandle};
 use serde_json::{Value, json};
 
 /// The server application: answers `tools/list` and the `echo` tool.
+///
+/// Written out as raw JSON-RPC on purpose, not the shared demo tools
+/// (`asyncmcp_tokio::rmcp::demo::DemoTools`): those are an rmcp server, and rmcp
+/// needs a tokio runtime, which this crate's users do not run.
 fn answer(request: &JsonRpcMessage) -> JsonRpcMessage {
     let id = request.id().cloned().unwrap_or(asyncmcp_async_std::proto::RequestId::Number(0));
     let params = request.to_value().get("params").cloned().unwrap_or(Value::Null);

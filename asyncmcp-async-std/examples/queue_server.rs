@@ -1,5 +1,7 @@
 //! An MCP server on SQS (or SNS to SQS) with the plain message API on async-std: it
-//! answers `tools/call` of an `echo` tool until stopped (Ctrl-C).
+//! answers `tools/call` of an `echo` tool until stopped (Ctrl-C). The tool is raw
+//! JSON-RPC rather than the shared rmcp demo tools (`asyncmcp_tokio::rmcp::demo`)
+//! because rmcp needs tokio.
 //!
 //! `cargo run -p asyncmcp-async-std --features aws --example queue_server -- --endpoint-url http://127.0.0.1:5000`
 //! then run `queue_client` with the same options. Add `--transport sns-sqs` for topics.

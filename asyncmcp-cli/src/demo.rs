@@ -1,5 +1,6 @@
-//! `asyncmcp demo`: an rmcp tool server and an asyncmcp client in one process over
-//! the embedded in-memory SQS broker. Shows the handshake, the tool list, a tool call
+//! `asyncmcp demo`: an rmcp tool server (the shared demo tools,
+//! `asyncmcp_tokio::rmcp::demo::DemoTools`) and an asyncmcp client in one process
+//! over the embedded in-memory SQS broker. Shows the handshake, the tool list, a tool call
 //! and a long-running call with progress, as the JSON-RPC that crosses the queues.
 
 use std::process::ExitCode;
@@ -9,11 +10,8 @@ use std::time::Duration;
 use asyncmcp_proto::sim::QueueOptions;
 use asyncmcp_proto::{Address, AllowList, ClientConfig, ClientEvent, JsonRpcMessage, ServerConfig};
 use asyncmcp_tokio::rmcp::QueueServer;
+use asyncmcp_tokio::rmcp::demo::DemoTools;
 use clap::Args;
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::ProgressNotificationParam;
-use rmcp::service::RequestContext;
-use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 
 use crate::error::{CliError, CliResult};
@@ -27,68 +25,6 @@ pub(crate) struct DemoArgs {
     verbose: bool,
 }
 
-#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct EchoArgs {
-    /// The text to send back.
-    text: String,
-}
-
-#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct AddArgs {
-    /// The first addend.
-    a: i64,
-    /// The second addend.
-    b: i64,
-}
-
-#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct CountdownArgs {
-    /// Steps to count down from (one every 200 ms).
-    from: u32,
-}
-
-/// The demo server: three tools.
-#[derive(Clone, Default)]
-struct Demo;
-
-#[tool_router]
-impl Demo {
-    #[tool(description = "Echo the text back")]
-    fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
-        text
-    }
-
-    #[tool(description = "Add two integers")]
-    fn add(&self, Parameters(AddArgs { a, b }): Parameters<AddArgs>) -> String {
-        a.saturating_add(b).to_string()
-    }
-
-    #[tool(description = "Count down, reporting each step as progress")]
-    async fn countdown(
-        &self,
-        Parameters(CountdownArgs { from }): Parameters<CountdownArgs>,
-        context: RequestContext<RoleServer>,
-    ) -> Result<String, ErrorData> {
-        let token = context.meta.get_progress_token();
-        for step in 1..=from {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if let Some(token) = &token {
-                let note = ProgressNotificationParam::new(token.clone(), f64::from(step))
-                    .with_total(f64::from(from))
-                    .with_message(format!("T-{}", from - step));
-                let _ = context.peer.notify_progress(note).await;
-            }
-        }
-        Ok("liftoff!".to_owned())
-    }
-}
-
-#[tool_handler]
-impl ServerHandler for Demo {}
-
 /// Runs the demo.
 pub(crate) async fn run(args: DemoArgs) -> CliResult<ExitCode> {
     let verbose = args.verbose;
@@ -101,7 +37,7 @@ pub(crate) async fn run(args: DemoArgs) -> CliResult<ExitCode> {
     println!();
 
     let server_config = ServerConfig::new(requests.clone(), AllowList::new().exact(replies.clone()));
-    let server = QueueServer::start(Demo::default, server_config, Arc::clone(&queue))?;
+    let server = QueueServer::start(DemoTools::new, server_config, Arc::clone(&queue))?;
     let server_handle = server.handle();
     let serving = tokio::spawn(server.run());
 

@@ -13,6 +13,7 @@
 //! results (and, for `proxy`, the MCP stream).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 mod aws;
 mod call;

@@ -1,6 +1,89 @@
-//! asyncmcp-driver: the runtime-agnostic async driver of asyncmcp (docs in progress).
+//! The runtime-agnostic async driver of asyncmcp: MCP (Model Context Protocol) over
+//! AWS SQS and SNS.
+//!
+//! `asyncmcp-proto` holds the protocol as state machines that do no I/O; this crate
+//! runs them. [`spawn_server`] and [`spawn_client`] start one event loop each that
+//! long-polls the queue, performs the sends, publishes, deletes and visibility
+//! changes the machine asks for (batched), fires its timers, and hands you a handle
+//! and a stream of events. The loop needs three things from an async runtime (a
+//! clock, a timer, a way to spawn: [`Runtime`]) and a queue service
+//! ([`QueueClient`]: real SQS and SNS in `asyncmcp-aws`, or the in-memory
+//! [`MemoryQueue`]).
+//!
+//! Most applications use an adapter instead: `asyncmcp-tokio` (with rmcp, the
+//! official MCP Rust SDK, on top) or `asyncmcp-async-std`. They supply the
+//! [`Runtime`] and re-export this crate's handles.
+//!
+//! # A server and a client on a queue
+//! The server receives requests with the [`Route`](asyncmcp_proto::Route) to answer
+//! on; the client's [`call`](ClientHandle::call) resolves with the response. Here
+//! both run over the in-memory queue, on a runtime made of threads (below, hidden;
+//! the adapters' runtimes are a few lines more).
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use std::time::{Duration, Instant};
+//! # use asyncmcp_driver::{BoxFuture, DriverConfig, MemoryQueue, Runtime};
+//! # use asyncmcp_proto::sim::QueueOptions;
+//! # use asyncmcp_proto::{Address, AllowList, ClientConfig, Era, JsonRpcMessage, ServerConfig, ServerEvent};
+//! # struct Threads;
+//! # impl Runtime for Threads {
+//! #     fn now(&self) -> Instant { Instant::now() }
+//! #     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+//! #         let (wake, woken) = futures::channel::oneshot::channel::<()>();
+//! #         std::thread::spawn(move || {
+//! #             std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+//! #             let _ = wake.send(());
+//! #         });
+//! #         Box::pin(async move { let _ = woken.await; })
+//! #     }
+//! #     fn spawn(&self, task: BoxFuture<'static, ()>) {
+//! #         std::thread::spawn(move || futures::executor::block_on(task));
+//! #     }
+//! # }
+//! # futures::executor::block_on(async {
+//! # let runtime = Arc::new(Threads);
+//! # let queue = Arc::new(MemoryQueue::new(Arc::clone(&runtime)));
+//! # let requests = queue.create_queue("requests", QueueOptions::default());
+//! # let replies = queue.create_queue("replies", QueueOptions::default());
+//! let config = ServerConfig::new(requests.clone(), AllowList::new().exact(replies.clone()));
+//! let (server, mut requests_in) = asyncmcp_driver::spawn_server(config, Arc::clone(&runtime), Arc::clone(&queue), DriverConfig::default())?;
+//! runtime.spawn(Box::pin(async move {
+//!     while let Some(ServerEvent::Message { route, message }) = requests_in.next().await {
+//!         let Some(id) = message.id().cloned() else { continue };
+//!         let _ = server.submit(route, JsonRpcMessage::response(id, serde_json::json!({"pong": true}))).await;
+//!     }
+//! }));
+//!
+//! let mut config = ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "client-1");
+//! config.era = Era::Modern; // stateless requests; `Era::Legacy` opens a session with `initialize`
+//! let (client, _notifications) = asyncmcp_driver::spawn_client(config, runtime, queue, DriverConfig::default())?;
+//! let answer = client.call("ping", None).await?;
+//! assert_eq!(answer.to_value()["result"]["pong"], true);
+//! # client.shutdown(Duration::from_millis(100)).await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What the driver promises
+//! - Every request the server delivers is deleted from its queue only after the
+//!   application answered it (or the machine rejected it); work in flight keeps its
+//!   message hidden (heartbeats), and a shutdown answers what it can within the drain
+//!   deadline and releases the rest for another server.
+//! - Every [`call`](ClientHandle::call) ends: with its response, or with a
+//!   [`RequestError`] when it timed out or could not be sent.
+//! - Back-pressure: events are taken from the machine only while the channel to the
+//!   application has room; when it is full, no receive is made.
+//! - [`StatsSnapshot`] counts API calls (a batch counts once), which is what AWS bills.
+//!
+//! # Logs
+//! The loop logs through [`tracing`](https://docs.rs/tracing) (failed calls at
+//! `warn`, stops at `debug`); install a subscriber in your application to see them,
+//! for example with `RUST_LOG=asyncmcp_driver=debug`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 mod batch;
 mod client;

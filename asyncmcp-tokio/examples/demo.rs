@@ -6,72 +6,11 @@ use std::time::Duration;
 
 use asyncmcp_tokio::proto::sim::QueueOptions;
 use asyncmcp_tokio::proto::{Address, AllowList, ClientConfig, ServerConfig};
+use asyncmcp_tokio::rmcp::demo::DemoTools;
 use asyncmcp_tokio::rmcp::{QueueClientTransport, QueueServer};
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ProgressNotificationParam};
-use rmcp::service::{NotificationContext, RequestContext};
-use rmcp::{ClientHandler, ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
-use rmcp::{tool, tool_handler, tool_router};
-
-#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct EchoArgs {
-    /// The text to send back.
-    text: String,
-}
-
-#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct AddArgs {
-    a: i64,
-    b: i64,
-}
-
-#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct CountdownArgs {
-    /// Seconds to count down from (one step every 200 ms in this demo).
-    from: u32,
-}
-
-/// The server: three tools.
-#[derive(Clone, Default)]
-struct Demo;
-
-#[tool_router]
-impl Demo {
-    #[tool(description = "Echo the text back")]
-    fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
-        text
-    }
-
-    #[tool(description = "Add two integers")]
-    fn add(&self, Parameters(AddArgs { a, b }): Parameters<AddArgs>) -> String {
-        (a + b).to_string()
-    }
-
-    #[tool(description = "Count down, reporting each step as progress")]
-    async fn countdown(
-        &self,
-        Parameters(CountdownArgs { from }): Parameters<CountdownArgs>,
-        context: RequestContext<RoleServer>,
-    ) -> Result<String, ErrorData> {
-        let token = context.meta.get_progress_token();
-        for step in 1..=from {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if let Some(token) = &token {
-                let note = ProgressNotificationParam::new(token.clone(), f64::from(step))
-                    .with_total(f64::from(from))
-                    .with_message(format!("T-{}", from - step));
-                let _ = context.peer.notify_progress(note).await;
-            }
-        }
-        Ok("liftoff!".to_owned())
-    }
-}
-
-#[tool_handler]
-impl ServerHandler for Demo {}
+use rmcp::service::NotificationContext;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 
 /// The client: prints progress as it arrives.
 #[derive(Clone, Default)]
@@ -100,9 +39,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests = queue.create_queue("demo-requests", QueueOptions::default());
     let replies = queue.create_queue("demo-replies", QueueOptions::default());
 
-    // Server: a fresh `Demo` per session or request, behind the request queue.
+    // Server: the demo tools (echo, add, countdown), a fresh handler per session or
+    // request, behind the request queue.
     let server_config = ServerConfig::new(requests.clone(), AllowList::new().exact(replies.clone()));
-    let server = QueueServer::start(Demo::default, server_config, Arc::clone(&queue))?;
+    let server = QueueServer::start(DemoTools::new, server_config, Arc::clone(&queue))?;
     let server_handle = server.handle();
     let serving = tokio::spawn(server.run());
 

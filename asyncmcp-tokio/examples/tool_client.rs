@@ -89,7 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sum = client.call_tool(call("add", serde_json::json!({"a": 40, "b": 2}))).await?;
     println!("add 40 2 -> {}", text(&sum));
     println!("countdown 3:");
-    let done = client.call_tool(call("countdown", serde_json::json!({"seconds": 3}))).await?;
+    let done = client.call_tool(call("countdown", serde_json::json!({"from": 3}))).await?;
     println!("countdown -> {}", text(&done));
     println!("SQS/SNS calls made by this client: {:?}", stats.stats());
     client.cancel().await?;

@@ -1,7 +1,8 @@
 //! An rmcp `#[tool]` server on SQS, reached over sqs or sns-sqs. The two lines that
 //! matter are `QueueServer::start` and `run`.
 //!
-//! Tools: `echo`, `add`, and `countdown`, which runs one second per step and reports
+//! Tools: the demo set, `asyncmcp_tokio::rmcp::demo::DemoTools`: `echo`, `add`, and
+//! `countdown`, which here runs one second per step and reports
 //! `notifications/progress` as it goes.
 //!
 //! Against moto (`python3 -m moto.server -p 5000`), creating the queues and topics:
@@ -19,73 +20,8 @@ use std::time::Duration;
 
 use asyncmcp_tokio::proto::{AllowList, ServerConfig};
 use asyncmcp_tokio::rmcp::QueueServer;
+use asyncmcp_tokio::rmcp::demo::DemoTools;
 use asyncmcp_tokio::{AwsAdmin, AwsQueueClient, QueueSpec};
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::ProgressNotificationParam;
-use rmcp::service::RequestContext;
-use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
-
-#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct EchoArgs {
-    /// What to echo.
-    text: String,
-}
-
-#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct AddArgs {
-    a: i64,
-    b: i64,
-}
-
-#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct CountdownArgs {
-    /// Seconds to count down.
-    seconds: u32,
-}
-
-#[derive(Clone, Default)]
-struct Tools;
-
-#[tool_router]
-impl Tools {
-    #[tool(description = "Echo the text back")]
-    fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
-        text
-    }
-
-    #[tool(description = "Add two integers")]
-    fn add(&self, Parameters(AddArgs { a, b }): Parameters<AddArgs>) -> String {
-        (a + b).to_string()
-    }
-
-    #[tool(description = "Count down, one step per second, reporting progress")]
-    async fn countdown(
-        &self,
-        Parameters(CountdownArgs { seconds }): Parameters<CountdownArgs>,
-        context: RequestContext<RoleServer>,
-    ) -> Result<String, ErrorData> {
-        let token = context.meta.get_progress_token();
-        for step in 1..=seconds {
-            tokio::select! {
-                _ = context.ct.cancelled() => return Err(ErrorData::internal_error("cancelled", None)),
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-            if let Some(token) = &token {
-                let note = ProgressNotificationParam::new(token.clone(), f64::from(step))
-                    .with_total(f64::from(seconds))
-                    .with_message(format!("{} s left", seconds - step));
-                context.peer.notify_progress(note).await.map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-            }
-        }
-        Ok("liftoff".to_owned())
-    }
-}
-
-#[tool_handler]
-impl ServerHandler for Tools {}
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -151,7 +87,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // The server: any rmcp ServerHandler, one fresh instance per session or request.
-    let server = QueueServer::start(Tools::default, ServerConfig::new(queue_url.clone(), allow), queue)?;
+    let tools = DemoTools::new().with_step(Duration::from_secs(1));
+    let server = QueueServer::start(move || tools.clone(), ServerConfig::new(queue_url.clone(), allow), queue)?;
     let handle = server.handle();
     println!("serving echo, add and countdown on {queue_url} (Ctrl-C to stop)");
     let running = tokio::spawn(server.run());

@@ -2,94 +2,29 @@
 //! over sns-sqs (envelope and raw delivery). No AWS.
 #![cfg(feature = "rmcp")]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asyncmcp_tokio::proto::sim::QueueOptions;
 use asyncmcp_tokio::proto::{Address, AllowList, ClientConfig, Era, ServerConfig};
+use asyncmcp_tokio::rmcp::demo::DemoTools;
 use asyncmcp_tokio::rmcp::{QueueClientTransport, QueueServer};
 use asyncmcp_tokio::{MemoryQueue, TokioRuntime};
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, ErrorCode, ProgressNotificationParam, ProtocolVersion,
     Request,
 };
 use rmcp::service::{
-    ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RequestContext, RunningService,
-    ServiceError,
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RunningService, ServiceError,
 };
-use rmcp::{ClientHandler, ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
-use rmcp::{tool, tool_handler, tool_router};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 
 // ---------------------------------------------------------------- the server
 
-#[derive(Debug, serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct EchoArgs {
-    /// What to echo.
-    text: String,
+/// The shared demo tools, counting down one step every 100 ms.
+fn tools() -> DemoTools {
+    DemoTools::new().with_step(Duration::from_millis(100))
 }
-
-#[derive(Debug, serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct AddArgs {
-    a: i64,
-    b: i64,
-}
-
-#[derive(Debug, serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct CountdownArgs {
-    /// Steps to count down from.
-    from: u32,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Tools {
-    /// Countdowns that saw their cancellation (shared by every handler of a test).
-    cancelled: Arc<AtomicUsize>,
-}
-
-#[tool_router]
-impl Tools {
-    #[tool(description = "Echo the text back")]
-    fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
-        text
-    }
-
-    #[tool(description = "Add two integers")]
-    fn add(&self, Parameters(AddArgs { a, b }): Parameters<AddArgs>) -> String {
-        (a + b).to_string()
-    }
-
-    #[tool(description = "Count down one step every 100 ms, reporting progress")]
-    async fn countdown(
-        &self,
-        Parameters(CountdownArgs { from }): Parameters<CountdownArgs>,
-        context: RequestContext<RoleServer>,
-    ) -> Result<String, ErrorData> {
-        let token =
-            context.meta.get_progress_token().ok_or_else(|| ErrorData::invalid_params("no progress token", None))?;
-        for step in 1..=from {
-            tokio::select! {
-                _ = context.ct.cancelled() => {
-                    self.cancelled.fetch_add(1, Ordering::SeqCst);
-                    return Err(ErrorData::internal_error("cancelled", None));
-                }
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            }
-            let note = ProgressNotificationParam::new(token.clone(), f64::from(step))
-                .with_total(f64::from(from))
-                .with_message(format!("{} left", from - step));
-            context.peer.notify_progress(note).await.map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        }
-        Ok("liftoff".to_owned())
-    }
-}
-
-#[tool_handler]
-impl ServerHandler for Tools {}
 
 // ---------------------------------------------------------------- the client
 
@@ -139,10 +74,10 @@ fn setup(topology: Topology, era: Era) -> Setup {
 }
 
 fn start_server(setup: &Setup) -> asyncmcp_tokio::ServerHandle {
-    start_server_with(setup, Tools::default())
+    start_server_with(setup, tools())
 }
 
-fn start_server_with(setup: &Setup, tools: Tools) -> asyncmcp_tokio::ServerHandle {
+fn start_server_with(setup: &Setup, tools: DemoTools) -> asyncmcp_tokio::ServerHandle {
     let factory = move || tools.clone();
     let server = QueueServer::start(factory, setup.server.clone(), Arc::clone(&setup.queue)).unwrap();
     let handle = server.handle();
@@ -182,7 +117,7 @@ async fn exercise(
     tokio::time::sleep(Duration::from_millis(50)).await;
     let steps: Vec<f64> = progress.lock().unwrap().iter().map(|p| p.progress).collect();
     assert_eq!(steps, [1.0, 2.0, 3.0]);
-    assert_eq!(progress.lock().unwrap()[2].message.as_deref(), Some("0 left"));
+    assert_eq!(progress.lock().unwrap()[2].message.as_deref(), Some("T-0"));
 
     match client.call_tool(call("no-such-tool", serde_json::json!({}))).await {
         Err(ServiceError::McpError(e)) => {
@@ -278,6 +213,40 @@ async fn modern_initialize_sns_sqs_envelope() {
 
 // ---------------------------------------------------------------- failures
 
+/// `add` with a sum past `i64::MAX` (or below `i64::MIN`) answers an MCP error that
+/// says so, in both eras, and the connection goes on.
+async fn add_overflow(era: Era, lifecycle: ClientLifecycleMode) {
+    let setup = setup(Topology::Sqs, era);
+    let server = start_server(&setup);
+    let transport = QueueClientTransport::spawn(setup.client.clone(), Arc::clone(&setup.queue)).unwrap();
+    let client = Recorder::default().serve_with_lifecycle(transport, lifecycle).await.unwrap();
+
+    for (a, b) in [(i64::MAX, 1), (i64::MIN, -1)] {
+        match client.call_tool(call("add", serde_json::json!({"a": a, "b": b}))).await {
+            Err(ServiceError::McpError(e)) => {
+                assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{e:?}");
+                assert!(e.message.contains("does not fit in a 64-bit integer"), "{e:?}");
+            }
+            other => panic!("{a} + {b}: expected an invalid_params error, got {other:?}"),
+        }
+    }
+    let sum = client.call_tool(call("add", serde_json::json!({"a": i64::MAX - 1, "b": 1}))).await.unwrap();
+    assert_eq!(text(&sum), i64::MAX.to_string());
+
+    client.cancel().await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn add_overflow_is_an_mcp_error_modern() {
+    add_overflow(Era::Modern, discover()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn add_overflow_is_an_mcp_error_legacy() {
+    add_overflow(Era::Legacy, ClientLifecycleMode::Initialize).await;
+}
+
 /// No server: the request times out in the driver and the rmcp caller gets a
 /// JSON-RPC error instead of waiting forever.
 #[tokio::test(start_paused = true)]
@@ -299,9 +268,8 @@ async fn timeout_becomes_an_mcp_error() {
 /// be redelivered.
 async fn cancel_countdown(era: Era, lifecycle: ClientLifecycleMode) {
     let setup = setup(Topology::Sqs, era);
-    let tools = Tools::default();
-    let cancelled = Arc::clone(&tools.cancelled);
-    let server = start_server_with(&setup, tools);
+    let tools = tools();
+    let server = start_server_with(&setup, tools.clone());
     let recorder = Recorder::default();
     let progress = Arc::clone(&recorder.progress);
     let transport = QueueClientTransport::spawn(setup.client.clone(), Arc::clone(&setup.queue)).unwrap();
@@ -318,7 +286,8 @@ async fn cancel_countdown(era: Era, lifecycle: ClientLifecycleMode) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(progress.lock().unwrap().len(), seen, "progress went on after the cancel");
     assert!(seen < 10, "{seen} progress notifications: the cancel came late");
-    assert_eq!(cancelled.load(Ordering::SeqCst), 1, "the handler did not see its cancellation");
+    let countdowns = tools.countdowns();
+    assert_eq!((countdowns.started, countdowns.cancelled, countdowns.finished), (1, 1, 0), "{countdowns:?}");
 
     let depth = setup.queue.queue_depth(&setup.server.queue_url).unwrap();
     assert_eq!((depth.visible, depth.in_flight), (0, 0), "the cancelled request is still on the queue");

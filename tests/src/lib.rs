@@ -1,6 +1,7 @@
 //! Shared helpers for asyncmcp's cross-crate tests: a base instant, the topologies
 //! to parametrize over, a checked driver for [`Pair`], and event filters.
 #![forbid(unsafe_code)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod adapter;
 pub mod fault_rig;

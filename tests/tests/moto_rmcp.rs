@@ -7,89 +7,23 @@
 //! this test binary. Drivers long-poll for 1 s so shutdowns are quick.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use asyncmcp_tests::moto::{Moto, unique_name};
 use asyncmcp_tokio::proto::{Address, AllowList, ClientConfig, Era, ServerConfig};
+use asyncmcp_tokio::rmcp::demo::{Countdowns, DemoTools};
 use asyncmcp_tokio::rmcp::{QueueClientTransport, QueueServer};
 use asyncmcp_tokio::{AwsAdmin, AwsQueueClient, DriverConfig, QueueSpec, ServerHandle};
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ProgressNotificationParam, ProtocolVersion};
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RunningService};
-use rmcp::{ClientHandler, ErrorData, RoleClient, RoleServer, ServerHandler};
-use rmcp::{tool, tool_handler, tool_router};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService};
+use rmcp::{ClientHandler, RoleClient};
 
 // ---------------------------------------------------------------- the server
 
-#[derive(Debug, serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct EchoArgs {
-    /// What to echo.
-    text: String,
+/// The shared demo tools, counting down one step every 250 ms.
+fn tools() -> DemoTools {
+    DemoTools::new().with_step(Duration::from_millis(250))
 }
-
-#[derive(Debug, serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct AddArgs {
-    a: i64,
-    b: i64,
-}
-
-#[derive(Debug, serde::Deserialize, rmcp::schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-struct SleepArgs {
-    /// How long to run, in milliseconds.
-    ms: u64,
-}
-
-/// The tools, with counters shared by every handler the factory makes.
-#[derive(Debug, Clone, Default)]
-struct Tools {
-    /// `sleep_ms` runs started.
-    sleeps_started: Arc<AtomicUsize>,
-    /// `sleep_ms` runs finished.
-    sleeps_finished: Arc<AtomicUsize>,
-}
-
-#[tool_router]
-impl Tools {
-    #[tool(description = "Echo the text back")]
-    fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
-        text
-    }
-
-    #[tool(description = "Add two integers")]
-    fn add(&self, Parameters(AddArgs { a, b }): Parameters<AddArgs>) -> String {
-        (a + b).to_string()
-    }
-
-    #[tool(description = "Run for `ms` milliseconds, reporting progress every 250 ms when asked")]
-    async fn sleep_ms(
-        &self,
-        Parameters(SleepArgs { ms }): Parameters<SleepArgs>,
-        context: RequestContext<RoleServer>,
-    ) -> Result<String, ErrorData> {
-        self.sleeps_started.fetch_add(1, Ordering::SeqCst);
-        let token = context.meta.get_progress_token();
-        let step = 250;
-        let mut done = 0;
-        while done < ms {
-            let now = step.min(ms - done);
-            tokio::time::sleep(Duration::from_millis(now)).await;
-            done += now;
-            if let Some(token) = &token {
-                let note = ProgressNotificationParam::new(token.clone(), done as f64).with_total(ms as f64);
-                context.peer.notify_progress(note).await.map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-            }
-        }
-        self.sleeps_finished.fetch_add(1, Ordering::SeqCst);
-        Ok(format!("slept {ms} ms"))
-    }
-}
-
-#[tool_handler]
-impl ServerHandler for Tools {}
 
 // ---------------------------------------------------------------- the client
 
@@ -152,7 +86,7 @@ async fn setup(topology: Topology, era: Era, fifo: bool, visibility_secs: Option
     Setup { queue: Arc::new(AwsQueueClient::new(&config)), server, client }
 }
 
-fn start_server(setup: &Setup, tools: Tools) -> ServerHandle {
+fn start_server(setup: &Setup, tools: DemoTools) -> ServerHandle {
     let factory = move || tools.clone();
     let server =
         QueueServer::start_with(factory, setup.server.clone(), Arc::clone(&setup.queue), driver()).expect("server");
@@ -189,7 +123,7 @@ fn call(name: &'static str, args: serde_json::Value) -> CallToolRequestParams {
 /// `initialize` (or `server/discover`), `tools/list`, `tools/call` of each tool.
 async fn round_trips(topology: Topology, era: Era, fifo: bool) {
     let setup = setup(topology, era, fifo, None).await;
-    let server = start_server(&setup, Tools::default());
+    let server = start_server(&setup, tools());
     let recorder = Recorder::default();
     let progress = Arc::clone(&recorder.progress);
     let client = connect(&setup, recorder).await;
@@ -202,7 +136,7 @@ async fn round_trips(topology: Topology, era: Era, fifo: bool) {
     let tools = client.list_all_tools().await.expect("tools/list");
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
-    assert_eq!(names, ["add", "echo", "sleep_ms"]);
+    assert_eq!(names, ["add", "countdown", "echo"]);
 
     let echoed = client.call_tool(call("echo", serde_json::json!({"text": "hello over moto"}))).await.expect("echo");
     assert_eq!(text(&echoed), "hello over moto");
@@ -210,8 +144,8 @@ async fn round_trips(topology: Topology, era: Era, fifo: bool) {
     assert_eq!(text(&sum), "42");
 
     // A short run reporting progress (rmcp attaches a progress token to each request).
-    let slept = client.call_tool(call("sleep_ms", serde_json::json!({"ms": 300}))).await.expect("sleep_ms");
-    assert_eq!(text(&slept), "slept 300 ms");
+    let done = client.call_tool(call("countdown", serde_json::json!({"from": 2}))).await.expect("countdown");
+    assert_eq!(text(&done), "liftoff");
     // Notifications may trail the response on a standard queue: give them a moment.
     for _ in 0..40 {
         if progress.lock().unwrap_or_else(|e| e.into_inner()).len() >= 2 {
@@ -221,11 +155,11 @@ async fn round_trips(topology: Topology, era: Era, fifo: bool) {
     }
     let steps: Vec<f64> = progress.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|p| p.progress).collect();
     if fifo {
-        assert_eq!(steps, [250.0, 300.0]);
+        assert_eq!(steps, [1.0, 2.0]);
     } else {
         let mut sorted = steps.clone();
         sorted.sort_by(f64::total_cmp);
-        assert_eq!(sorted, [250.0, 300.0], "progress notifications: {steps:?}");
+        assert_eq!(sorted, [1.0, 2.0], "progress notifications: {steps:?}");
     }
 
     eprintln!("{topology:?} {era:?} fifo={fifo}: server {:?}", server.stats());
@@ -293,22 +227,21 @@ async fn fifo_modern_sns_sqs_raw() {
 /// heartbeat keeps the message hidden, so it is received once and run once.
 async fn heartbeat(era: Era) {
     let setup = setup(Topology::Sqs, era, false, Some(2)).await;
-    let tools = Tools::default();
-    let started = Arc::clone(&tools.sleeps_started);
-    let server = start_server(&setup, tools);
+    let tools = tools();
+    let server = start_server(&setup, tools.clone());
     let client = connect(&setup, Recorder::default()).await;
 
     // Let the handshake's trailing messages (`notifications/initialized`) arrive first.
     client.list_all_tools().await.expect("tools/list");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.stats();
-    let slept = client.call_tool(call("sleep_ms", serde_json::json!({"ms": 5000}))).await.expect("sleep_ms");
-    assert_eq!(text(&slept), "slept 5000 ms");
+    let done = client.call_tool(call("countdown", serde_json::json!({"from": 20}))).await.expect("countdown");
+    assert_eq!(text(&done), "liftoff");
     // Past another visibility timeout: a message not kept hidden would be back by now.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = server.stats();
 
-    assert_eq!(started.load(Ordering::SeqCst), 1, "the tool ran more than once");
+    assert_eq!(tools.countdowns().started, 1, "the tool ran more than once");
     assert_eq!(after.messages_received - before.messages_received, 1, "the request was redelivered: {after:?}");
     let heartbeats =
         (after.visibility_changes + after.visibility_batches) - (before.visibility_changes + before.visibility_batches);
@@ -331,10 +264,10 @@ async fn heartbeat_outlives_visibility_timeout_legacy() {
 
 // ---------------------------------------------------------------- stop and restart
 
-/// Waits until `counter` reaches `n` (at most 20 s).
-async fn wait_for(counter: &AtomicUsize, n: usize, what: &str) {
+/// Waits until `done` holds for the countdowns of `tools` (at most 20 s).
+async fn wait_for(tools: &DemoTools, done: impl Fn(Countdowns) -> bool, what: &str) {
     for _ in 0..400 {
-        if counter.load(Ordering::SeqCst) >= n {
+        if done(tools.countdowns()) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -348,27 +281,26 @@ async fn wait_for(counter: &AtomicUsize, n: usize, what: &str) {
 #[tokio::test]
 async fn modern_request_survives_a_server_restart() {
     let setup = setup(Topology::Sqs, Era::Modern, false, None).await;
-    let tools = Tools::default();
-    let started = Arc::clone(&tools.sleeps_started);
-    let finished = Arc::clone(&tools.sleeps_finished);
+    let tools = tools();
     let first = start_server(&setup, tools.clone());
     let client = connect(&setup, Recorder::default()).await;
 
     let peer = client.peer().clone();
-    let pending = tokio::spawn(async move { peer.call_tool(call("sleep_ms", serde_json::json!({"ms": 2000}))).await });
-    wait_for(&started, 1, "the first server to start the tool").await;
+    let pending = tokio::spawn(async move { peer.call_tool(call("countdown", serde_json::json!({"from": 8}))).await });
+    wait_for(&tools, |c| c.started >= 1, "the first server to start the tool").await;
     first.shutdown(Duration::from_millis(100)).await;
-    assert_eq!(finished.load(Ordering::SeqCst), 0, "the request was still running when the first server stopped");
+    assert_eq!(tools.countdowns().finished, 0, "the request was still running when the first server stopped");
 
-    let second = start_server(&setup, tools);
+    let second = start_server(&setup, tools.clone());
     let result = tokio::time::timeout(Duration::from_secs(30), pending)
         .await
         .expect("the request completed after the restart")
         .expect("task")
         .expect("tools/call");
-    assert_eq!(text(&result), "slept 2000 ms");
-    assert_eq!(started.load(Ordering::SeqCst), 2, "the restarted server ran the redelivered request");
-    assert!(finished.load(Ordering::SeqCst) >= 1);
+    assert_eq!(text(&result), "liftoff");
+    let countdowns = tools.countdowns();
+    assert_eq!(countdowns.started, 2, "the restarted server ran the redelivered request: {countdowns:?}");
+    assert!(countdowns.finished >= 1, "{countdowns:?}");
     assert!(second.stats().messages_received >= 1);
 
     client.cancel().await.expect("client close");
@@ -380,17 +312,16 @@ async fn modern_request_survives_a_server_restart() {
 #[tokio::test]
 async fn legacy_request_to_a_restarted_server_gets_session_not_found() {
     let setup = setup(Topology::Sqs, Era::Legacy, false, None).await;
-    let tools = Tools::default();
-    let started = Arc::clone(&tools.sleeps_started);
+    let tools = tools();
     let first = start_server(&setup, tools.clone());
     let client = connect(&setup, Recorder::default()).await;
 
     let peer = client.peer().clone();
-    let pending = tokio::spawn(async move { peer.call_tool(call("sleep_ms", serde_json::json!({"ms": 2000}))).await });
-    wait_for(&started, 1, "the first server to start the tool").await;
+    let pending = tokio::spawn(async move { peer.call_tool(call("countdown", serde_json::json!({"from": 8}))).await });
+    wait_for(&tools, |c| c.started >= 1, "the first server to start the tool").await;
     first.shutdown(Duration::from_millis(100)).await;
 
-    let second = start_server(&setup, tools);
+    let second = start_server(&setup, tools.clone());
     let outcome = tokio::time::timeout(Duration::from_secs(30), pending)
         .await
         .expect("the client heard back after the restart")
@@ -399,7 +330,7 @@ async fn legacy_request_to_a_restarted_server_gets_session_not_found() {
     let text = error.to_string();
     eprintln!("client sees: {text}");
     assert!(text.contains("session not found"), "{text}");
-    assert_eq!(started.load(Ordering::SeqCst), 1, "the restarted server must not run a request of an unknown session");
+    assert_eq!(tools.countdowns().started, 1, "the restarted server must not run a request of an unknown session");
 
     client.cancel().await.expect("client close");
     second.shutdown(Duration::from_secs(1)).await;

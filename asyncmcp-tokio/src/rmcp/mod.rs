@@ -48,6 +48,7 @@
 //!   asyncmcp client drops it as a late response.
 
 mod client;
+pub mod demo;
 mod server;
 
 pub use client::{QueueClientTransport, QueueTransportError};
