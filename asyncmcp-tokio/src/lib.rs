@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod fanout;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 mod runtime;
