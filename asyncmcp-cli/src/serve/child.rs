@@ -2,6 +2,7 @@
 //! logged, and its exit reported after its last stdout line.
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -12,6 +13,14 @@ use super::reaper::Reaper;
 /// Which child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ChildId(pub(crate) u64);
+
+impl ChildId {
+    /// A fresh id, unique in this process.
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ChildId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
 
 /// What a child said or did.
 #[derive(Debug)]
@@ -43,8 +52,6 @@ impl CommandSpec {
 /// A running child. Dropping it kills the process.
 #[derive(Debug)]
 pub(crate) struct Child {
-    /// Its id.
-    pub(crate) id: ChildId,
     /// Its process id, for messages.
     pub(crate) pid: Option<u32>,
     stdin: mpsc::UnboundedSender<String>,
@@ -136,7 +143,7 @@ impl Child {
             tracing::debug!("[{label}] {how}");
             let _ = out.send(ChildOutput::Exited(id, how));
         });
-        Ok(Child { id, pid, stdin: stdin_tx, kill: Some(kill_tx) })
+        Ok(Child { pid, stdin: stdin_tx, kill: Some(kill_tx) })
     }
 
     /// Writes one line to its stdin; false when its stdin is closed.
