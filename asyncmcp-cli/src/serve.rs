@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asyncmcp_driver::{AwsQueueClient, ServerHandle};
-use asyncmcp_proto::{AllowList, Disposition, JsonRpcMessage, QueueUrl, Route, ServerConfig};
+use asyncmcp_proto::{AllowList, Disposition, JsonRpcMessage, Route, ServerConfig};
 use asyncmcp_tokio::fanout::{Busy, Fanout, Handler, Limits, Request, Session};
 use clap::Args;
 
@@ -161,7 +161,8 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     }
     let queue = Arc::new(AwsQueueClient::new(&sdk));
 
-    let (allow, allowed) = allow_list(&args.allow_reply, &args.queue_url, &region)?;
+    let allow = allow_list(&args.allow_reply, &args.queue_url, &region)?;
+    let allowed = allow.to_string();
     let mut config = ServerConfig::new(args.queue_url.clone(), allow);
     config.session_idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.visibility_timeout = Duration::from_secs(args.visibility_timeout);
@@ -169,7 +170,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     config.common.undecodable = on_reject.disposition();
     let (handle, events) = asyncmcp_tokio::spawn_server(config, queue)?;
     tracing::info!("serving `{}` on {} ({})", spec.display(), args.queue_url, args.transport.as_str());
-    tracing::info!("replies allowed to: {}", allowed.join(", "));
+    tracing::info!("replies allowed to: {allowed}");
 
     let (pool, pool_task) = pool::spawn(args.pool_size, spec.clone(), handle.clone());
     let mut limits = Limits::default();
@@ -245,49 +246,27 @@ pub(crate) async fn submit(handle: &ServerHandle, route: Route, message: JsonRpc
     }
 }
 
-/// The allow-list and its description: the given prefixes, or the request queue's
-/// account (its queues, and topics `arn:PARTITION:sns:REGION:ACCOUNT:`).
+/// The allow-list: the given prefixes, or the request queue's account (its queues,
+/// and its topics in `region`).
 ///
 /// # Errors
 /// A prefix that does not name a whole account, or a request queue URL that does not
 /// parse when no prefix is given.
-fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> CliResult<(AllowList, Vec<String>)> {
-    let mut described = Vec::new();
-    let mut allow = AllowList::new();
-    if !prefixes.is_empty() {
-        for prefix in prefixes {
-            allow = allow.try_prefix(prefix).map_err(|e| {
-                CliError::new(format!(
-                    "--allow-reply {prefix}: {e}\n(give a queue URL or topic ARN cut after the account or inside \
-                     the name, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/ or \
-                     arn:aws:sns:eu-west-1:123456789012:replies-)"
-                ))
-            })?;
-            described.push(format!("{prefix}*"));
-        }
-        return Ok((allow, described));
+fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> CliResult<AllowList> {
+    if prefixes.is_empty() {
+        return AllowList::same_account_in(queue_url, region).map_err(|e| {
+            CliError::new(format!("--queue-url {queue_url}: {e}\n(or give --allow-reply to say where replies may go)"))
+        });
     }
-    let own = QueueUrl::parse(queue_url).map_err(|e| {
-        CliError::new(format!("--queue-url {queue_url}: {e}\n(or give --allow-reply to say where replies may go)"))
-    })?;
-    // https://sqs.REGION.amazonaws.com/ACCOUNT/NAME -> https://sqs.REGION.amazonaws.com/ACCOUNT/
-    let port = own.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let queues = format!("{}://{}{port}/{}/", own.scheme().as_str(), own.host(), own.account());
-    let partition = if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    };
-    let topics = format!("arn:{partition}:sns:{region}:{}:", own.account());
-    for prefix in [queues, topics] {
-        allow = allow
-            .try_prefix(&prefix)
-            .map_err(|e| CliError::new(format!("the default allow-list entry {prefix} is not valid: {e}")))?;
-        described.push(format!("{prefix}*"));
-    }
-    Ok((allow, described))
+    prefixes.iter().try_fold(AllowList::new(), |allow, prefix| {
+        allow.try_prefix(prefix).map_err(|e| {
+            CliError::new(format!(
+                "--allow-reply {prefix}: {e}\n(give a queue URL or topic ARN cut after the account or inside \
+                 the name, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/ or \
+                 arn:aws:sns:eu-west-1:123456789012:replies-)"
+            ))
+        })
+    })
 }
 
 /// Fails early, with a clear message, when CMD cannot be found.
@@ -316,13 +295,16 @@ mod tests {
 
     #[test]
     fn default_allow_list_is_the_queue_account() {
-        let (allow, described) =
+        let allow =
             allow_list(&[], "https://sqs.eu-west-1.amazonaws.com/123456789012/w-requests", "eu-west-1").unwrap();
         assert!(allow.allows(&Address::parse("https://sqs.eu-west-1.amazonaws.com/123456789012/reply")));
         assert!(allow.allows(&Address::parse("arn:aws:sns:eu-west-1:123456789012:replies")));
         assert!(!allow.allows(&Address::parse("https://sqs.eu-west-1.amazonaws.com/999999999999/reply")));
         assert!(!allow.allows(&Address::parse("arn:aws:sns:eu-west-1:999999999999:replies")));
-        assert_eq!(described.len(), 2);
+        assert_eq!(
+            allow.to_string(),
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/*, arn:aws:sns:eu-west-1:123456789012:*"
+        );
     }
 
     #[test]
@@ -336,14 +318,14 @@ mod tests {
 
     #[test]
     fn given_prefixes_replace_the_default() {
-        let (allow, _) = allow_list(&["https://q/1/".to_owned()], "https://sqs.x/2/q", "us-east-1").unwrap();
+        let allow = allow_list(&["https://q/1/".to_owned()], "https://sqs.x/2/q", "us-east-1").unwrap();
         assert!(allow.allows(&Address::parse("https://q/1/a")));
         assert!(!allow.allows(&Address::parse("https://sqs.x/2/a")));
     }
 
     #[test]
     fn the_default_allow_list_refuses_a_climb_out_of_the_account() {
-        let (allow, _) =
+        let allow =
             allow_list(&[], "https://sqs.eu-west-1.amazonaws.com/123456789012/w-requests", "eu-west-1").unwrap();
 
         let climb = "https://sqs.eu-west-1.amazonaws.com/123456789012/x/../../999999999999/reply";
