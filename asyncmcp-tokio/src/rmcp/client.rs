@@ -10,7 +10,7 @@ use asyncmcp_proto::{
     ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, RequestId, error_codes,
 };
 
-use super::codes;
+use super::cancellation;
 
 /// How long [`close`](Transport::close) waits for pending requests by default.
 const DEFAULT_CLOSE_DRAIN: Duration = Duration::from_secs(1);
@@ -113,21 +113,6 @@ fn decode<T: ::rmcp::serde::de::DeserializeOwned>(message: &JsonRpcMessage) -> R
     serde_json::from_slice(message.body())
 }
 
-/// The request id and reason of a `notifications/cancelled`.
-fn cancellation(message: &JsonRpcMessage) -> Option<(RequestId, Option<String>)> {
-    if message.method() != Some("notifications/cancelled") {
-        return None;
-    }
-    let value = message.to_value();
-    let params = &value["params"];
-    let id = match &params["requestId"] {
-        serde_json::Value::Number(n) => RequestId::Number(n.as_i64()?),
-        serde_json::Value::String(s) => RequestId::String(s.clone()),
-        _ => return None,
-    };
-    Some((id, params["reason"].as_str().map(str::to_owned)))
-}
-
 /// A local JSON-RPC error response for request `id`.
 fn local_error(id: &RequestId, code: i64, text: &str) -> Option<RxJsonRpcMessage<RoleClient>> {
     let message = JsonRpcMessage::error(id.clone(), code, text, None);
@@ -189,7 +174,7 @@ impl Transport<RoleClient> for QueueClientTransport {
                 ClientEvent::RequestTimedOut { id } => {
                     tracing::warn!(%id, "request timed out waiting for its response on the queue");
                     let text = format!("request {id} timed out: no response arrived on the reply queue in time");
-                    if let Some(m) = local_error(&id, codes::REQUEST_TIMEOUT, &text) {
+                    if let Some(m) = local_error(&id, error_codes::REQUEST_TIMEOUT, &text) {
                         return Some(m);
                     }
                 }

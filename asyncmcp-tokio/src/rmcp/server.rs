@@ -11,10 +11,9 @@ use asyncmcp_driver::{DriverConfig, QueueClient, ServerEvents, ServerHandle};
 use asyncmcp_proto::{ConfigError, JsonRpcMessage, MessageKind, RequestId, Route, ServerConfig, error_codes};
 use tokio::sync::watch;
 
+use super::cancellation;
 use super::client::QueueTransportError;
 use crate::fanout::{Fanout, Handler, Limits, Request, Session};
-
-const CANCELLED: &str = "notifications/cancelled";
 
 /// Runs rmcp handlers made by `factory` behind the request queue of `config` until
 /// the server driver stops. See [`QueueServer`] to keep a handle for shutdown.
@@ -117,8 +116,9 @@ where
         self
     }
 
-    /// Serves until the driver stops (after [`ServerHandle::shutdown`]). Services
-    /// still running then are ended.
+    /// Serves until the driver stops (after [`ServerHandle::shutdown`]). Session
+    /// services then see their session close; services still running after
+    /// [`Limits::shutdown_grace`] are aborted.
     pub async fn run(self) {
         let Self { handle, events, factory, limits } = self;
         Fanout::new(handle, events, RmcpHandler { factory }).with_limits(limits).run().await;
@@ -181,15 +181,6 @@ where
                 tracing::warn!(%e, "request service failed");
             }
         }
-    }
-}
-
-/// The `requestId` of a `notifications/cancelled`.
-fn cancelled_id(message: &JsonRpcMessage) -> Option<RequestId> {
-    match &message.to_value()["params"]["requestId"] {
-        serde_json::Value::Number(n) => n.as_i64().map(RequestId::Number),
-        serde_json::Value::String(s) => Some(RequestId::String(s.clone())),
-        _ => None,
     }
 }
 
@@ -288,9 +279,7 @@ impl Transport<RoleServer> for SessionTransport {
             match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(message.body()) {
                 Ok(m) => {
                     self.link.track(&message);
-                    if message.method() == Some(CANCELLED)
-                        && let Some(id) = cancelled_id(&message)
-                    {
+                    if let Some((id, _)) = cancellation(&message) {
                         self.link.acknowledge_cancelled(&id).await;
                     }
                     return Some(m);
@@ -358,7 +347,7 @@ impl Transport<RoleServer> for RequestTransport {
                     None => {}
                     Some(note) => match serde_json::from_slice(note.body()) {
                         Ok(m) => {
-                            self.cancelled = cancelled_id(&note);
+                            self.cancelled = cancellation(&note).map(|(id, _)| id);
                             return Some(m);
                         }
                         Err(e) => tracing::warn!(%e, "rmcp cannot read a cancellation"),
