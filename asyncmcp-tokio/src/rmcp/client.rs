@@ -34,7 +34,7 @@ pub struct QueueClientTransport {
 /// Why the queue transport could not send a message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum QueueTransportError {
+pub enum SendError {
     /// rmcp's message could not be serialized (a bug in the message, not the queue).
     #[error("could not serialize the MCP message: {0}")]
     Encode(#[from] serde_json::Error),
@@ -126,7 +126,7 @@ fn local_error(id: &RequestId, code: i64, text: &str) -> Option<RxJsonRpcMessage
 }
 
 impl Transport<RoleClient> for QueueClientTransport {
-    type Error = QueueTransportError;
+    type Error = SendError;
 
     fn name() -> std::borrow::Cow<'static, str> {
         "asyncmcp-queue".into()

@@ -57,7 +57,7 @@
 mod client;
 mod server;
 
-pub use client::{QueueClientTransport, QueueTransportError};
+pub use client::{QueueClientTransport, SendError};
 pub use server::{QueueServer, serve};
 
 use asyncmcp_proto::{JsonRpcMessage, RequestId};

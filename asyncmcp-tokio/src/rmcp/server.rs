@@ -12,7 +12,7 @@ use asyncmcp_proto::{ConfigError, JsonRpcMessage, MessageKind, RequestId, Route,
 use tokio::sync::watch;
 
 use super::cancellation;
-use super::client::QueueTransportError;
+use super::client::SendError;
 use crate::fanout::{Fanout, Handler, Limits, Request, Session};
 
 /// Runs rmcp handlers made by `factory` behind the request queue of `config` until
@@ -235,7 +235,7 @@ impl Link {
     fn send(
         &self,
         item: TxJsonRpcMessage<RoleServer>,
-    ) -> impl Future<Output = Result<bool, QueueTransportError>> + Send + 'static {
+    ) -> impl Future<Output = Result<bool, SendError>> + Send + 'static {
         let this = self.clone();
         async move {
             let message = JsonRpcMessage::parse(serde_json::to_vec(&item)?)?;
@@ -260,7 +260,7 @@ struct SessionTransport {
 }
 
 impl Transport<RoleServer> for SessionTransport {
-    type Error = QueueTransportError;
+    type Error = SendError;
 
     fn send(
         &mut self,
@@ -311,7 +311,7 @@ struct RequestTransport {
 }
 
 impl Transport<RoleServer> for RequestTransport {
-    type Error = QueueTransportError;
+    type Error = SendError;
 
     fn send(
         &mut self,
