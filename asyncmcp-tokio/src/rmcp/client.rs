@@ -31,7 +31,10 @@ pub struct QueueClientTransport {
     close_drain: Duration,
 }
 
-/// Why the queue transport could not send a message.
+/// Why an rmcp message could not be sent over the queue: the `Transport::Error` of
+/// [`QueueClientTransport`] and of the server's per-session and per-request
+/// transports. A queue failure itself arrives later, as an event (a request that
+/// could not be sent is answered locally with a JSON-RPC error).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
