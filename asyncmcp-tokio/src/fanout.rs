@@ -347,8 +347,10 @@ impl<H: Handler> Dispatch<H> {
                 // Dropping the inbox's sender ends the handler's `recv`.
                 self.sessions.remove(&session_id);
             }
-            ServerEvent::Message { route: Route::Session(session_id), message } => self.to_session(session_id, message),
-            ServerEvent::Message { route: Route::Request(token), message } => self.to_request(token, message),
+            ServerEvent::Message { route: Route::Session(session_id), message } => {
+                self.session_message(session_id, message)
+            }
+            ServerEvent::Message { route: Route::Request(token), message } => self.request_message(token, message),
             ServerEvent::Message { route, message } => {
                 tracing::debug!(%route, method = ?message.method(), "notification for no running request ignored");
             }
@@ -383,7 +385,7 @@ impl<H: Handler> Dispatch<H> {
         self.sessions.insert(session_id, SessionSlot::Served(inbox));
     }
 
-    fn to_session(&mut self, session_id: SessionId, message: JsonRpcMessage) {
+    fn session_message(&mut self, session_id: SessionId, message: JsonRpcMessage) {
         let route = Route::Session(session_id.clone());
         match self.sessions.get(&session_id) {
             Some(SessionSlot::Served(inbox)) => match inbox.try_send(message) {
@@ -423,7 +425,7 @@ impl<H: Handler> Dispatch<H> {
         close_session(&self.handle, session_id);
     }
 
-    fn to_request(&mut self, token: RequestToken, message: JsonRpcMessage) {
+    fn request_message(&mut self, token: RequestToken, message: JsonRpcMessage) {
         let route = Route::Request(token);
         match (message.kind(), message.id().cloned()) {
             (MessageKind::Request, Some(id)) => {

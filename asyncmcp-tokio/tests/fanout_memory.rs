@@ -105,12 +105,7 @@ impl Rig {
     fn client(&mut self, era: Era) -> ClientHandle {
         self.clients += 1;
         let replies = self.queue.create_queue(&format!("replies-{}", self.clients), QueueOptions::default());
-        let mut config = ClientConfig::new(
-            self.to_server.clone(),
-            Address::Queue(replies.clone()),
-            replies,
-            format!("client-{}", self.clients),
-        );
+        let mut config = ClientConfig::sqs(self.to_server.as_str(), replies, format!("client-{}", self.clients));
         config.era = era;
         let (handle, mut events) = asyncmcp_tokio::spawn_client(config, Arc::clone(&self.queue)).unwrap();
         tokio::spawn(async move { while events.next().await.is_some() {} });
@@ -194,7 +189,7 @@ async fn a_cancel_reaches_the_request_handler() {
     rig.saw("cancelled: \"bored\"").await;
     assert!(held.await.unwrap().is_err(), "a cancelled request has no answer");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let depth = rig.queue.queue_depth(&rig.to_server.as_str().to_owned()).unwrap();
+    let depth = rig.queue.queue_depth(rig.to_server.as_str()).unwrap();
     assert_eq!((depth.visible, depth.in_flight), (0, 0), "the cancelled request is still on the queue");
 }
 
