@@ -88,7 +88,9 @@ const CANCELLED: &str = "notifications/cancelled";
 
 /// What the fan-out does with each session and request: one task each.
 ///
-/// Both methods return a `'static` future: clone from `&self` what the task needs.
+/// The methods are called on the dispatch loop and only build the task: do the work,
+/// and anything slow, in the future they return (`'static`: clone from `&self` what
+/// the task needs).
 pub trait Handler: Send + Sync + 'static {
     /// Serves one legacy session until [`Session::recv`] returns `None` (the session
     /// closed). Returning earlier closes the session.

@@ -136,8 +136,9 @@ where
     F: Fn() -> S + Send + Sync + 'static,
 {
     fn session(&self, session: Session) -> impl Future<Output = ()> + Send + 'static {
-        let handler = (self.factory)();
+        let factory = Arc::clone(&self.factory);
         async move {
+            let handler = factory();
             let session_id = session.id().clone();
             let transport = SessionTransport { link: Link::new(session.handle().clone(), session.route()), session };
             match handler.serve(transport).await {
@@ -152,8 +153,9 @@ where
     }
 
     fn request(&self, request: Request) -> impl Future<Output = ()> + Send + 'static {
-        let handler = (self.factory)();
+        let factory = Arc::clone(&self.factory);
         async move {
+            let handler = factory();
             let link = Link::new(request.handle().clone(), request.route());
             let first: RxJsonRpcMessage<RoleServer> = match serde_json::from_slice(request.message().body()) {
                 Ok(m) => m,
