@@ -15,8 +15,9 @@ use asyncmcp_tokio::proto::{JsonRpcMessage, MessageKind, RequestId, Route, error
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::child::{Child, ChildId, ChildOutput, CommandSpec};
+use super::child::{Child, ChildId, ChildOutput, CommandSpec, STDIN_LINES};
 use super::{CHILD_GRACE, PROTOCOL_VERSION, submit};
+use asyncmcp_tokio::fanout::SERVER_BUSY;
 
 /// Dropped when the pool has ended a request (answered, failed or cancelled).
 type Ended = oneshot::Sender<()>;
@@ -169,8 +170,15 @@ impl Pool {
         {
             progress_token = Some(std::mem::replace(token, Value::String(bridge_id.clone())));
         }
-        self.running.insert(bridge_id, Running { route, id, child, progress_token, _ended: ended });
-        self.send(child, value.to_string());
+        if self.send(child, value.to_string()) {
+            self.running.insert(bridge_id, Running { route, id, child, progress_token, _ended: ended });
+            return;
+        }
+        self.done(child);
+        let text = format!(
+            "asyncmcp serve: the MCP server is not reading its input ({STDIN_LINES} lines wait); try again later"
+        );
+        submit(handle, route, JsonRpcMessage::error(id, SERVER_BUSY, &text, None)).await;
     }
 
     /// The member to give the next request: an idle one, else a new one while the
@@ -216,14 +224,19 @@ impl Pool {
         Some(id)
     }
 
-    fn send(&mut self, child: ChildId, line: String) {
-        if let Some(member) = self.members.get_mut(&child) {
-            if member.ready {
-                member.child.send(&line);
-            } else {
-                member.queued.push(line);
+    /// Sends `line` to `child`, or queues it until the child is initialized; false
+    /// when the child is gone or not reading.
+    fn send(&mut self, child: ChildId, line: String) -> bool {
+        let Some(member) = self.members.get_mut(&child) else { return false };
+        if !member.ready {
+            // Room is left for `notifications/initialized`, sent before these.
+            if member.queued.len() + 1 >= STDIN_LINES {
+                return false;
             }
+            member.queued.push(line);
+            return true;
         }
+        member.child.send(&line)
     }
 
     async fn cancelled(&mut self, handle: &ServerHandle, route: &Route, message: &JsonRpcMessage) {
@@ -239,7 +252,9 @@ impl Pool {
             params["reason"] = reason.clone();
         }
         let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params});
-        self.send(running.child, note.to_string());
+        if !self.send(running.child, note.to_string()) {
+            tracing::warn!("pool child {}: not reading its input, a cancellation was not delivered", running.child.0);
+        }
         self.done(running.child);
         if let Err(e) = handle.finish(running.route, running.id).await {
             tracing::warn!("could not end a cancelled request: {e}");
@@ -327,7 +342,9 @@ impl Pool {
             member.ready = true;
             member.child.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
             for line in std::mem::take(&mut member.queued) {
-                member.child.send(&line);
+                if !member.child.send(&line) {
+                    tracing::warn!("pool child {}: a request queued during its start-up could not be written", child.0);
+                }
             }
         }
     }

@@ -41,7 +41,9 @@ pub(crate) async fn serve(spec: CommandSpec, mut session: Session) {
                     if let Some(id) = request_id(&message) {
                         pending.insert(id);
                     }
-                    child.send(message.as_str());
+                    // Waits while the process is not reading: the session's inbox
+                    // then fills and the fan-out refuses what does not fit.
+                    child.write(message.as_str()).await;
                 }
                 None => {
                     child.close(CHILD_GRACE);
