@@ -75,14 +75,9 @@ impl ClientArgs {
         let id = random_hex(8);
         let client_id = asyncmcp_driver::unique_client_id(client_id_prefix);
         let mut cleanup = Cleanup::default();
-        let (reply_to, receive_queue) = match &self.reply_queue_url {
-            Some(url) => {
-                let reply_to = match &self.reply_topic_arn {
-                    Some(arn) => Address::Topic(arn.clone()),
-                    None => Address::Queue(url.clone()),
-                };
-                (reply_to, url.clone())
-            }
+        // The reply topic (sns-sqs) and the queue this client receives from.
+        let (reply_topic, receive_queue) = match &self.reply_queue_url {
+            Some(url) => (self.reply_topic_arn.clone(), url.clone()),
             None => {
                 let fifo = server.is_fifo();
                 let name = format!("asyncmcp-{client_id_prefix}-{id}{}", if fifo { ".fifo" } else { "" });
@@ -96,7 +91,7 @@ impl ClientArgs {
                     ))
                 })?;
                 cleanup.queue_url = Some(queue.url.clone());
-                let mut reply_to = Address::Queue(queue.url.clone());
+                let mut reply_topic = None;
                 if self.transport == Transport::SnsSqs {
                     let made = async {
                         let arn = admin.create_topic(&name).await?;
@@ -106,17 +101,25 @@ impl ClientArgs {
                     }
                     .await;
                     match made {
-                        Ok(arn) => reply_to = Address::Topic(arn),
+                        Ok(arn) => reply_topic = Some(arn),
                         Err(e) => {
                             remove(&admin, &cleanup).await;
                             return Err(e.into());
                         }
                     }
                 }
-                (reply_to, queue.url)
+                (reply_topic, queue.url)
             }
         };
-        let mut config = ClientConfig::new(server.clone(), reply_to, receive_queue, client_id);
+        let mut config = match (&server, reply_topic) {
+            (Address::Queue(url), None) => ClientConfig::sqs(url, receive_queue, client_id),
+            (Address::Topic(arn), Some(topic)) => ClientConfig::sns_sqs(arn, topic, receive_queue, client_id),
+            // A server queue with replies by topic, or the other way round.
+            (server, Some(topic)) => ClientConfig::new(server.clone(), Address::Topic(topic), receive_queue, client_id),
+            (server, None) => {
+                ClientConfig::new(server.clone(), Address::Queue(receive_queue.clone()), receive_queue, client_id)
+            }
+        };
         config.era = if self.modern { Era::Modern } else { Era::Legacy };
         config.request_timeout = Duration::from_secs(self.request_timeout.max(1));
         let queue = Arc::new(AwsQueueClient::new(&sdk));

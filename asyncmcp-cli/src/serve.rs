@@ -19,26 +19,22 @@
 mod child;
 mod pool;
 mod reaper;
+mod session;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use asyncmcp_driver::{AwsQueueClient, ServerHandle};
-use asyncmcp_proto::{
-    AllowList, Disposition, JsonRpcMessage, MessageKind, QueueUrl, RequestId, Route, ServerConfig, ServerEvent,
-    SessionId, error_codes,
-};
+use asyncmcp_proto::{AllowList, Disposition, JsonRpcMessage, Route, ServerConfig};
+use asyncmcp_tokio::fanout::{Busy, Fanout, Handler, Limits, Request, Session};
 use clap::Args;
-use serde_json::json;
-use tokio::sync::mpsc;
 
 use crate::aws::AwsArgs;
 use crate::error::{CliError, CliResult};
 use crate::infra::Transport;
-use child::{Child, ChildId, ChildOutput, CommandSpec};
-use pool::Pool;
+use child::CommandSpec;
+use pool::PoolClient;
 pub(crate) use reaper::{SUBCOMMAND as REAPER_SUBCOMMAND, run as run_reaper};
 
 /// The protocol version the bridge asks pool children for.
@@ -46,9 +42,6 @@ pub(crate) const PROTOCOL_VERSION: &str = "2025-06-18";
 
 /// How long a child whose stdin was closed may take to exit before it is killed.
 pub(crate) const CHILD_GRACE: Duration = Duration::from_secs(2);
-
-/// JSON-RPC error code for "no free session slot".
-const SERVER_BUSY: i64 = -32000;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -168,62 +161,29 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     }
     let queue = Arc::new(AwsQueueClient::new(&sdk));
 
-    let (allow, allowed) = allow_list(&args.allow_reply, &args.queue_url, &region)?;
+    let allow = allow_list(&args.allow_reply, &args.queue_url, &region)?;
+    let allowed = allow.to_string();
     let mut config = ServerConfig::new(args.queue_url.clone(), allow);
     config.session_idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.visibility_timeout = Duration::from_secs(args.visibility_timeout);
     config.max_in_flight = args.max_in_flight.max(1);
     config.common.undecodable = on_reject.disposition();
-    let (handle, mut events) = asyncmcp_tokio::spawn_server(config, queue)?;
+    let (handle, events) = asyncmcp_tokio::spawn_server(config, queue)?;
     tracing::info!("serving `{}` on {} ({})", spec.display(), args.queue_url, args.transport.as_str());
-    tracing::info!("replies allowed to: {}", allowed.join(", "));
+    tracing::info!("replies allowed to: {allowed}");
 
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel();
-    let mut bridge = Bridge {
-        handle: handle.clone(),
-        pool: Pool::new(args.pool_size, spec.clone(), out_tx.clone()),
-        spec,
-        out: out_tx,
-        sessions: BTreeMap::new(),
-        session_of: BTreeMap::new(),
-        max_sessions: args.max_sessions.max(1),
-        next_child: 0,
-    };
-
-    let (signal_tx, mut signals) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            crate::signal::terminated().await;
-            if signal_tx.send(()).is_err() {
-                return;
-            }
-        }
-    });
-    let drain = Duration::from_secs(args.drain);
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            biased;
-            Some(()) = signals.recv() => {
-                if draining {
-                    tracing::warn!("second signal: exiting without waiting");
-                    break;
-                }
-                draining = true;
-                let in_flight = handle.stats().in_flight;
-                tracing::info!("shutting down: no new requests; draining {in_flight} in flight for up to {}s (Ctrl-C again to exit now)", drain.as_secs());
-                let handle = handle.clone();
-                tokio::spawn(async move { handle.shutdown(drain).await });
-            }
-            Some(output) = out_rx.recv() => bridge.child_output(output).await,
-            event = events.next() => match event {
-                Some(event) => bridge.event(event).await,
-                None => break,
-            },
-        }
+    let (pool, pool_task) = pool::spawn(args.pool_size, spec.clone(), handle.clone());
+    let mut limits = Limits::default();
+    limits.max_sessions = args.max_sessions.max(1);
+    limits.max_requests = args.max_in_flight.max(1);
+    let fanout = Fanout::new(handle.clone(), events, Bridge { spec, pool }).with_limits(limits);
+    tokio::select! {
+        () = fanout.run() => {}
+        () = on_signals(handle.clone(), Duration::from_secs(args.drain)) => {}
     }
+    // The pool's task ends, closing its children, once the fan-out has let go of it.
+    let _ = pool_task.await;
     let stats = handle.stats();
-    bridge.close_all();
     // Give the children their grace period to exit on end of input.
     tokio::time::sleep(Duration::from_millis(200)).await;
     tracing::info!(
@@ -237,195 +197,43 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A legacy session and its child.
-struct Session {
-    /// `None` when the session was refused (no free slot) or its child could not start.
-    child: Option<Child>,
-    /// Why there is no child, to answer the session's `initialize` with.
-    refused: Option<String>,
-    /// Client requests forwarded to the child and not yet answered.
-    pending: BTreeSet<RequestId>,
+/// The first Ctrl-C / SIGTERM starts a graceful shutdown (the fan-out then ends with
+/// the driver); the second returns, to exit at once.
+async fn on_signals(handle: ServerHandle, drain: Duration) {
+    crate::signal::terminated().await;
+    let in_flight = handle.stats().in_flight;
+    tracing::info!(
+        "shutting down: no new requests; draining {in_flight} in flight for up to {}s (Ctrl-C again to exit now)",
+        drain.as_secs()
+    );
+    tokio::spawn(async move { handle.shutdown(drain).await });
+    crate::signal::terminated().await;
+    tracing::warn!("second signal: exiting without waiting");
 }
 
+/// The bridge's fan-out handler: a child per legacy session, the pool for modern
+/// requests.
 struct Bridge {
-    handle: ServerHandle,
     spec: CommandSpec,
-    out: mpsc::UnboundedSender<ChildOutput>,
-    pool: Pool,
-    sessions: BTreeMap<SessionId, Session>,
-    session_of: BTreeMap<ChildId, SessionId>,
-    max_sessions: usize,
-    next_child: u64,
+    pool: PoolClient,
 }
 
-impl Bridge {
-    async fn event(&mut self, event: ServerEvent) {
-        match event {
-            ServerEvent::SessionOpened { session_id, client_id, reply_to } => {
-                tracing::info!(client = client_id.as_deref(), reply_to = %reply_to, "session {session_id} opened");
-                self.open(session_id);
-            }
-            ServerEvent::SessionClosed { session_id, reason } => {
-                tracing::info!(?reason, "session {session_id} closed");
-                if let Some(session) = self.sessions.remove(&session_id)
-                    && let Some(child) = session.child
-                {
-                    self.session_of.remove(&child.id);
-                    child.close(CHILD_GRACE);
-                }
-            }
-            ServerEvent::Message { route: Route::Session(session_id), message } => {
-                self.session_message(session_id, message).await;
-            }
-            ServerEvent::Message { route, message } => {
-                tracing::debug!(%route, method = message.method(), "stateless message");
-                self.pool.message(&self.handle, route, message, &mut self.next_child).await;
-            }
-            ServerEvent::Rejected(rejection) => {
-                tracing::warn!(message_id = %rejection.message_id, fate = ?rejection.fate, "rejected a message: {}", rejection.reason);
-            }
-            ServerEvent::SendFailed { route, id, error } => {
-                tracing::error!(%route, id = ?id, "could not send a reply: {}", error.detail);
-            }
-            ServerEvent::AckFailed { message_id, error } => {
-                tracing::warn!(%message_id, "could not delete a handled request: {}", error.detail);
-            }
-            ServerEvent::ResponseReplayed { to, id } => {
-                tracing::info!(%to, %id, "answered a redelivered request from the response cache");
-            }
-            other => tracing::debug!(?other, "server event"),
-        }
+impl Handler for Bridge {
+    fn session(&self, session: Session) -> impl Future<Output = ()> + Send + 'static {
+        session::serve(self.spec.clone(), session)
     }
 
-    fn open(&mut self, session_id: SessionId) {
-        let live = self.sessions.values().filter(|s| s.child.is_some()).count();
-        let (child, refused) = if live >= self.max_sessions {
-            tracing::warn!("session {session_id} refused: all {} session slots are in use", self.max_sessions);
-            let why = format!(
-                "asyncmcp serve: all {} sessions are in use (--max-sessions); try again later",
-                self.max_sessions
-            );
-            (None, Some(why))
-        } else {
-            self.next_child += 1;
-            let id = ChildId(self.next_child);
-            let label = format!("session {}", short(&session_id));
-            match Child::spawn(id, &self.spec, label, self.out.clone()) {
-                Ok(child) => {
-                    tracing::info!(pid = child.pid, "session {session_id}: started `{}`", self.spec.display());
-                    self.session_of.insert(id, session_id.clone());
-                    (Some(child), None)
-                }
-                Err(e) => {
-                    let why = format!("asyncmcp serve could not start the MCP server `{}`: {e}", self.spec.display());
-                    tracing::error!("{why}");
-                    (None, Some(why))
-                }
-            }
-        };
-        self.sessions.insert(session_id, Session { child, refused, pending: BTreeSet::new() });
+    fn request(&self, request: Request) -> impl Future<Output = ()> + Send + 'static {
+        pool::serve(self.pool.clone(), request)
     }
 
-    async fn session_message(&mut self, session_id: SessionId, message: JsonRpcMessage) {
-        let request_id = (message.kind() == MessageKind::Request).then(|| message.id().cloned()).flatten();
-        let Some(session) = self.sessions.get_mut(&session_id) else {
-            if let Some(id) = request_id {
-                let text = format!("asyncmcp serve: session {session_id} has no MCP server process");
-                self.reply_error(Route::Session(session_id), id, error_codes::INTERNAL_ERROR, &text).await;
+    fn busy_text(&self, busy: Busy) -> String {
+        match busy {
+            Busy::Sessions(n) => {
+                format!("asyncmcp serve: all {n} sessions are in use (--max-sessions); try again later")
             }
-            return;
-        };
-        match (&session.child, &session.refused) {
-            (Some(child), _) => {
-                if let Some(id) = request_id {
-                    session.pending.insert(id);
-                }
-                child.send(message.as_str());
-            }
-            (None, refused) => {
-                let text = refused.clone().unwrap_or_else(|| "asyncmcp serve: no MCP server process".to_owned());
-                if let Some(id) = request_id {
-                    self.reply_error(Route::Session(session_id.clone()), id, SERVER_BUSY, &text).await;
-                }
-                self.sessions.remove(&session_id);
-                if let Err(e) = self.handle.close_session(session_id).await {
-                    tracing::debug!("closing a refused session: {e}");
-                }
-            }
-        }
-    }
-
-    async fn child_output(&mut self, output: ChildOutput) {
-        match output {
-            ChildOutput::Line(child, line) => {
-                let message = match JsonRpcMessage::parse(line.clone().into_bytes()) {
-                    Ok(message) => message,
-                    Err(e) => {
-                        tracing::warn!("child {} wrote a line that is not JSON-RPC ({e}): {line}", child.0);
-                        return;
-                    }
-                };
-                if let Some(session_id) = self.session_of.get(&child).cloned() {
-                    if message.kind().is_reply()
-                        && let (Some(id), Some(session)) = (message.id(), self.sessions.get_mut(&session_id))
-                    {
-                        session.pending.remove(id);
-                    }
-                    submit(&self.handle, Route::Session(session_id), message).await;
-                } else if self.pool.owns(child) {
-                    self.pool.line(&self.handle, child, message).await;
-                }
-            }
-            ChildOutput::Exited(child, how) => {
-                if let Some(session_id) = self.session_of.remove(&child) {
-                    self.session_child_exited(session_id, &how).await;
-                } else if self.pool.owns(child) {
-                    self.pool.exited(&self.handle, child, &how).await;
-                } else {
-                    tracing::debug!("child {} ended ({how})", child.0);
-                }
-            }
-        }
-    }
-
-    /// A session's child exited while the session was open: its pending requests get
-    /// errors and the session is closed (later requests get "session not found").
-    async fn session_child_exited(&mut self, session_id: SessionId, how: &str) {
-        let Some(session) = self.sessions.remove(&session_id) else { return };
-        let pid = session.child.as_ref().and_then(|c| c.pid).map_or_else(|| "?".to_owned(), |p| p.to_string());
-        tracing::error!(
-            "session {session_id}: the MCP server `{}` (pid {pid}) exited ({how}) with {} request(s) pending; closing the session",
-            self.spec.display(),
-            session.pending.len()
-        );
-        let text = format!(
-            "the MCP server process `{}` (pid {pid}) exited ({how}) while handling this request; the session is closed",
-            self.spec.display()
-        );
-        for id in session.pending {
-            self.reply_error(Route::Session(session_id.clone()), id, error_codes::INTERNAL_ERROR, &text).await;
-        }
-        if let Err(e) = self.handle.close_session(session_id).await {
-            tracing::debug!("closing the session of a crashed server: {e}");
-        }
-    }
-
-    async fn reply_error(&self, route: Route, id: RequestId, code: i64, text: &str) {
-        submit(&self.handle, route, JsonRpcMessage::error(id, code, text, Some(json!({"source": "asyncmcp serve"}))))
-            .await;
-    }
-
-    fn close_all(&mut self) {
-        let sessions = std::mem::take(&mut self.sessions);
-        let count = sessions.len() + self.pool.len();
-        for (_, session) in sessions {
-            if let Some(child) = session.child {
-                child.close(CHILD_GRACE);
-            }
-        }
-        self.pool.close();
-        if count > 0 {
-            tracing::info!("ending {count} MCP server process(es)");
+            Busy::Requests(n) => format!("asyncmcp serve: {n} requests are running (--max-in-flight); try again later"),
+            other => format!("asyncmcp serve: {other}"),
         }
     }
 }
@@ -438,53 +246,27 @@ pub(crate) async fn submit(handle: &ServerHandle, route: Route, message: JsonRpc
     }
 }
 
-fn short(session: &SessionId) -> String {
-    session.to_string().chars().take(8).collect()
-}
-
-/// The allow-list and its description: the given prefixes, or the request queue's
-/// account (its queues, and topics `arn:PARTITION:sns:REGION:ACCOUNT:`).
+/// The allow-list: the given prefixes, or the request queue's account (its queues,
+/// and its topics in `region`).
 ///
 /// # Errors
 /// A prefix that does not name a whole account, or a request queue URL that does not
 /// parse when no prefix is given.
-fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> CliResult<(AllowList, Vec<String>)> {
-    let mut described = Vec::new();
-    let mut allow = AllowList::new();
-    if !prefixes.is_empty() {
-        for prefix in prefixes {
-            allow = allow.try_prefix(prefix).map_err(|e| {
-                CliError::new(format!(
-                    "--allow-reply {prefix}: {e}\n(give a queue URL or topic ARN cut after the account or inside \
-                     the name, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/ or \
-                     arn:aws:sns:eu-west-1:123456789012:replies-)"
-                ))
-            })?;
-            described.push(format!("{prefix}*"));
-        }
-        return Ok((allow, described));
+fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> CliResult<AllowList> {
+    if prefixes.is_empty() {
+        return AllowList::same_account_in(queue_url, region).map_err(|e| {
+            CliError::new(format!("--queue-url {queue_url}: {e}\n(or give --allow-reply to say where replies may go)"))
+        });
     }
-    let own = QueueUrl::parse(queue_url).map_err(|e| {
-        CliError::new(format!("--queue-url {queue_url}: {e}\n(or give --allow-reply to say where replies may go)"))
-    })?;
-    // https://sqs.REGION.amazonaws.com/ACCOUNT/NAME -> https://sqs.REGION.amazonaws.com/ACCOUNT/
-    let port = own.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let queues = format!("{}://{}{port}/{}/", own.scheme().as_str(), own.host(), own.account());
-    let partition = if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    };
-    let topics = format!("arn:{partition}:sns:{region}:{}:", own.account());
-    for prefix in [queues, topics] {
-        allow = allow
-            .try_prefix(&prefix)
-            .map_err(|e| CliError::new(format!("the default allow-list entry {prefix} is not valid: {e}")))?;
-        described.push(format!("{prefix}*"));
-    }
-    Ok((allow, described))
+    prefixes.iter().try_fold(AllowList::new(), |allow, prefix| {
+        allow.try_prefix(prefix).map_err(|e| {
+            CliError::new(format!(
+                "--allow-reply {prefix}: {e}\n(give a queue URL or topic ARN cut after the account or inside \
+                 the name, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/ or \
+                 arn:aws:sns:eu-west-1:123456789012:replies-)"
+            ))
+        })
+    })
 }
 
 /// Fails early, with a clear message, when CMD cannot be found.
@@ -513,13 +295,16 @@ mod tests {
 
     #[test]
     fn default_allow_list_is_the_queue_account() {
-        let (allow, described) =
+        let allow =
             allow_list(&[], "https://sqs.eu-west-1.amazonaws.com/123456789012/w-requests", "eu-west-1").unwrap();
         assert!(allow.allows(&Address::parse("https://sqs.eu-west-1.amazonaws.com/123456789012/reply")));
         assert!(allow.allows(&Address::parse("arn:aws:sns:eu-west-1:123456789012:replies")));
         assert!(!allow.allows(&Address::parse("https://sqs.eu-west-1.amazonaws.com/999999999999/reply")));
         assert!(!allow.allows(&Address::parse("arn:aws:sns:eu-west-1:999999999999:replies")));
-        assert_eq!(described.len(), 2);
+        assert_eq!(
+            allow.to_string(),
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/*, arn:aws:sns:eu-west-1:123456789012:*"
+        );
     }
 
     #[test]
@@ -533,14 +318,14 @@ mod tests {
 
     #[test]
     fn given_prefixes_replace_the_default() {
-        let (allow, _) = allow_list(&["https://q/1/".to_owned()], "https://sqs.x/2/q", "us-east-1").unwrap();
+        let allow = allow_list(&["https://q/1/".to_owned()], "https://sqs.x/2/q", "us-east-1").unwrap();
         assert!(allow.allows(&Address::parse("https://q/1/a")));
         assert!(!allow.allows(&Address::parse("https://sqs.x/2/a")));
     }
 
     #[test]
     fn the_default_allow_list_refuses_a_climb_out_of_the_account() {
-        let (allow, _) =
+        let allow =
             allow_list(&[], "https://sqs.eu-west-1.amazonaws.com/123456789012/w-requests", "eu-west-1").unwrap();
 
         let climb = "https://sqs.eu-west-1.amazonaws.com/123456789012/x/../../999999999999/reply";

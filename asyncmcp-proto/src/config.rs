@@ -219,6 +219,62 @@ impl ClientConfig {
         }
     }
 
+    /// A legacy-era client over SQS alone: requests go to `server_queue_url`, and
+    /// replies come back to `reply_queue_url`, the queue this client receives from.
+    ///
+    /// ```
+    /// use asyncmcp_proto::{Address, ClientConfig};
+    ///
+    /// let config = ClientConfig::sqs(
+    ///     "https://sqs.us-east-1.amazonaws.com/123456789012/requests",
+    ///     "https://sqs.us-east-1.amazonaws.com/123456789012/replies-1",
+    ///     "client-1",
+    /// );
+    /// assert_eq!(config.reply_to, Address::Queue(config.receive_queue_url.clone()));
+    /// ```
+    pub fn sqs(
+        server_queue_url: impl Into<String>,
+        reply_queue_url: impl Into<String>,
+        client_id: impl Into<String>,
+    ) -> Self {
+        let reply_queue_url = reply_queue_url.into();
+        Self::new(
+            Address::Queue(server_queue_url.into()),
+            Address::Queue(reply_queue_url.clone()),
+            reply_queue_url,
+            client_id,
+        )
+    }
+
+    /// A legacy-era client over SNS and SQS: requests are published to
+    /// `server_topic_arn`; replies are published to `reply_topic_arn`, which feeds
+    /// `reply_queue_url`, the queue this client receives from.
+    ///
+    /// ```
+    /// use asyncmcp_proto::{Address, ClientConfig};
+    ///
+    /// let config = ClientConfig::sns_sqs(
+    ///     "arn:aws:sns:us-east-1:123456789012:requests",
+    ///     "arn:aws:sns:us-east-1:123456789012:replies-1",
+    ///     "https://sqs.us-east-1.amazonaws.com/123456789012/replies-1",
+    ///     "client-1",
+    /// );
+    /// assert!(config.server.is_topic() && config.reply_to.is_topic());
+    /// ```
+    pub fn sns_sqs(
+        server_topic_arn: impl Into<String>,
+        reply_topic_arn: impl Into<String>,
+        reply_queue_url: impl Into<String>,
+        client_id: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            Address::Topic(server_topic_arn.into()),
+            Address::Topic(reply_topic_arn.into()),
+            reply_queue_url,
+            client_id,
+        )
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.common.validate()?;
         if self.client_id.is_empty() {

@@ -117,3 +117,41 @@ fn a_server_refuses_an_allow_list_with_an_entry_that_names_no_account() {
 
     assert!(matches!(result, Err(ConfigError::Invalid { field: "allow_reply", .. })), "{result:?}");
 }
+
+// ---------------------------------------------------------------- same_account
+
+#[test]
+fn same_account_allows_the_queues_and_topics_of_the_queue_s_account() {
+    let allow = AllowList::same_account("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/requests").unwrap();
+
+    assert!(allow.allows(&Address::Queue("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/r".into())));
+    assert!(allow.allows(&Address::Topic("arn:aws-cn:sns:cn-north-1:123456789012:r".into())));
+    assert!(!allow.allows(&Address::Topic("arn:aws:sns:cn-north-1:123456789012:r".into())));
+    assert!(!allow.allows(&Address::Queue("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/x/../../9/r".into())));
+}
+
+#[test]
+fn same_account_reads_the_region_of_the_legacy_queue_host() {
+    let allow = AllowList::same_account("https://eu-west-1.queue.amazonaws.com/123456789012/requests").unwrap();
+
+    assert!(allow.allows(&Address::Topic("arn:aws:sns:eu-west-1:123456789012:r".into())));
+    assert_eq!(
+        allow.to_string(),
+        "https://eu-west-1.queue.amazonaws.com/123456789012/*, arn:aws:sns:eu-west-1:123456789012:*"
+    );
+}
+
+#[test]
+fn same_account_of_a_local_endpoint_allows_its_queues_only() {
+    let allow = AllowList::same_account("http://localhost:4566/000000000000/requests").unwrap();
+
+    assert!(allow.allows(&Address::Queue("http://localhost:4566/000000000000/replies".into())));
+    assert!(!allow.allows(&Address::Topic("arn:aws:sns:us-east-1:000000000000:replies".into())));
+    assert_eq!(allow.to_string(), "http://localhost:4566/000000000000/*");
+}
+
+#[test]
+fn same_account_refuses_what_is_not_a_queue_url() {
+    assert!(AllowList::same_account("arn:aws:sqs:us-east-1:123456789012:requests").is_err());
+    assert!(AllowList::same_account_in("http://localhost:4566/000000000000/requests", "").is_err());
+}

@@ -82,6 +82,7 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod fanout;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 mod runtime;

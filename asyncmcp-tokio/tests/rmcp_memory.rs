@@ -308,3 +308,32 @@ async fn cancel_modern_request() {
 async fn cancel_legacy_session_request() {
     cancel_countdown(Era::Legacy, ClientLifecycleMode::Initialize).await;
 }
+
+// ---------------------------------------------------------------- limits
+
+/// A legacy session over the server's session cap is refused in its handshake; the
+/// session already open keeps working.
+#[tokio::test(start_paused = true)]
+async fn a_legacy_session_over_the_cap_is_refused() {
+    let mut setup = setup(Topology::Sqs, Era::Legacy);
+    let replies_2 = setup.queue.create_queue("mcp-replies-2", QueueOptions::default());
+    setup.server.allow_reply = AllowList::new().exact(setup.client.reply_to.as_str()).exact(replies_2.as_str());
+    let mut limits = asyncmcp_tokio::fanout::Limits::default();
+    limits.max_sessions = 1;
+    let server = QueueServer::start(Tools::default, setup.server.clone(), Arc::clone(&setup.queue)).unwrap();
+    let handle = server.handle();
+    tokio::spawn(server.with_limits(limits).run());
+    let first = QueueClientTransport::spawn(setup.client.clone(), Arc::clone(&setup.queue)).unwrap();
+    let first = Recorder::default().serve(first).await.unwrap();
+
+    let config = ClientConfig::sqs(setup.server.queue_url.clone(), replies_2, "client-2");
+    let second = QueueClientTransport::spawn(config, Arc::clone(&setup.queue)).unwrap();
+    let refused = Recorder::default().serve(second).await;
+
+    let error = refused.expect_err("a second session over a cap of one");
+    assert!(error.to_string().contains("session slots"), "{error}");
+    let sum = first.call_tool(call("add", serde_json::json!({"a": 1, "b": 2}))).await.unwrap();
+    assert_eq!(text(&sum), "3");
+    first.cancel().await.unwrap();
+    handle.shutdown(Duration::from_secs(1)).await;
+}

@@ -2,6 +2,7 @@
 //! logged, and its exit reported after its last stdout line.
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -9,9 +10,21 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::reaper::Reaper;
 
+/// Lines that may wait for a child's stdin: a process that stops reading holds up
+/// its session (whose inbox then refuses) or has its pool requests refused.
+pub(crate) const STDIN_LINES: usize = 64;
+
 /// Which child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ChildId(pub(crate) u64);
+
+impl ChildId {
+    /// A fresh id, unique in this process.
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ChildId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
 
 /// What a child said or did.
 #[derive(Debug)]
@@ -43,11 +56,9 @@ impl CommandSpec {
 /// A running child. Dropping it kills the process.
 #[derive(Debug)]
 pub(crate) struct Child {
-    /// Its id.
-    pub(crate) id: ChildId,
     /// Its process id, for messages.
     pub(crate) pid: Option<u32>,
-    stdin: mpsc::UnboundedSender<String>,
+    stdin: mpsc::Sender<String>,
     kill: Option<oneshot::Sender<()>>,
 }
 
@@ -79,7 +90,7 @@ impl Child {
             return Err(std::io::Error::other("the child's stdio pipes are missing"));
         };
 
-        let (stdin_tx, mut stdin_rx) = mpsc::unbounded_channel::<String>();
+        let (stdin_tx, mut stdin_rx) = mpsc::channel::<String>(STDIN_LINES);
         tokio::spawn(async move {
             let mut stdin = stdin;
             while let Some(mut line) = stdin_rx.recv().await {
@@ -136,12 +147,19 @@ impl Child {
             tracing::debug!("[{label}] {how}");
             let _ = out.send(ChildOutput::Exited(id, how));
         });
-        Ok(Child { id, pid, stdin: stdin_tx, kill: Some(kill_tx) })
+        Ok(Child { pid, stdin: stdin_tx, kill: Some(kill_tx) })
     }
 
-    /// Writes one line to its stdin; false when its stdin is closed.
+    /// Queues one line for its stdin without waiting; false when its stdin is closed
+    /// or [`STDIN_LINES`] lines already wait (the process is not reading).
     pub(crate) fn send(&self, line: &str) -> bool {
-        self.stdin.send(line.to_owned()).is_ok()
+        self.stdin.try_send(line.to_owned()).is_ok()
+    }
+
+    /// Writes one line to its stdin, waiting while [`STDIN_LINES`] lines already wait;
+    /// false when its stdin is closed.
+    pub(crate) async fn write(&self, line: &str) -> bool {
+        self.stdin.send(line.to_owned()).await.is_ok()
     }
 
     /// Closes its stdin (a stdio MCP server ends then) and kills it if it is still

@@ -3,16 +3,79 @@
 //! `notifications/initialized`). Each request is forwarded with a bridge-assigned id
 //! (and progress token), and the child's response and progress notifications are
 //! mapped back to the request's route.
+//!
+//! The pool runs as a task of its own; each request's fan-out task hands its request
+//! over (see [`serve`]) and waits until the pool has ended it.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use asyncmcp_driver::ServerHandle;
-use asyncmcp_proto::{JsonRpcMessage, MessageKind, RequestId, Route, error_codes};
+use asyncmcp_tokio::ServerHandle;
+use asyncmcp_tokio::fanout::Request;
+use asyncmcp_tokio::proto::{JsonRpcMessage, MessageKind, RequestId, Route, error_codes};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::child::{Child, ChildId, ChildOutput, CommandSpec};
+use super::child::{Child, ChildId, ChildOutput, CommandSpec, STDIN_LINES};
 use super::{CHILD_GRACE, PROTOCOL_VERSION, submit};
+use asyncmcp_tokio::fanout::SERVER_BUSY;
+
+/// Dropped when the pool has ended a request (answered, failed or cancelled).
+type Ended = oneshot::Sender<()>;
+
+/// What a request's task asks of the pool. At most `max_requests` tasks run, and
+/// each sends at most two commands, so the channel stays bounded in practice.
+enum Command {
+    Request { route: Route, message: JsonRpcMessage, ended: Ended },
+    Cancel { route: Route, note: JsonRpcMessage },
+}
+
+/// The pool's task, from the fan-out's side.
+#[derive(Clone)]
+pub(crate) struct PoolClient {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+/// Starts the pool's task; it ends, closing its children, once every
+/// [`PoolClient`] is dropped.
+pub(crate) fn spawn(size: usize, spec: CommandSpec, handle: ServerHandle) -> (PoolClient, tokio::task::JoinHandle<()>) {
+    let (commands, mut rx) = mpsc::unbounded_channel();
+    let (out, mut out_rx) = mpsc::unbounded_channel();
+    let mut pool = Pool::new(size, spec, out);
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                command = rx.recv() => match command {
+                    Some(Command::Request { route, message, ended }) => pool.request(&handle, route, message, ended).await,
+                    Some(Command::Cancel { route, note }) => pool.cancelled(&handle, &route, &note).await,
+                    None => break,
+                },
+                Some(output) = out_rx.recv() => pool.output(&handle, output).await,
+            }
+        }
+        pool.close();
+    });
+    (PoolClient { commands }, task)
+}
+
+/// Serves one modern request (the fan-out's request task): hands it to the pool,
+/// forwards its cancellation, and returns once the pool has ended it.
+pub(crate) async fn serve(pool: PoolClient, mut request: Request) {
+    let (ended, mut done) = oneshot::channel();
+    let command = Command::Request { route: request.route(), message: request.message().clone(), ended };
+    if pool.commands.send(command).is_err() {
+        return;
+    }
+    tokio::select! {
+        _ = &mut done => {}
+        note = request.cancelled() => {
+            // `None`: the driver stopped, so nobody can be answered any more.
+            let Some(note) = note else { return };
+            if pool.commands.send(Command::Cancel { route: request.route(), note }).is_ok() {
+                let _ = done.await;
+            }
+        }
+    }
+}
 
 /// A pool child.
 struct Member {
@@ -32,10 +95,12 @@ struct Running {
     child: ChildId,
     /// The client's progress token, which the bridge replaced with the bridge id.
     progress_token: Option<Value>,
+    /// Dropped with this entry: the request's task then ends.
+    _ended: Ended,
 }
 
 /// The pool of children serving modern-era requests.
-pub(crate) struct Pool {
+struct Pool {
     size: usize,
     spec: CommandSpec,
     out: mpsc::UnboundedSender<ChildOutput>,
@@ -44,13 +109,13 @@ pub(crate) struct Pool {
     /// A pool child's `initialize` result, to answer modern-era `initialize` requests.
     init_result: Option<Value>,
     /// Modern-era `initialize` requests waiting for the first child to be ready.
-    waiting_init: VecDeque<(Route, RequestId)>,
+    waiting_init: VecDeque<(Route, RequestId, Ended)>,
     next_id: u64,
 }
 
 impl Pool {
     /// An empty pool of at most `size` children; children start on first use.
-    pub(crate) fn new(size: usize, spec: CommandSpec, out: mpsc::UnboundedSender<ChildOutput>) -> Self {
+    fn new(size: usize, spec: CommandSpec, out: mpsc::UnboundedSender<ChildOutput>) -> Self {
         Self {
             size: size.max(1),
             spec,
@@ -63,49 +128,34 @@ impl Pool {
         }
     }
 
-    /// Whether `child` belongs to the pool.
-    pub(crate) fn owns(&self, child: ChildId) -> bool {
-        self.members.contains_key(&child)
-    }
-
-    /// A modern-era message on `route`.
-    pub(crate) async fn message(
-        &mut self,
-        handle: &ServerHandle,
-        route: Route,
-        message: JsonRpcMessage,
-        next_child: &mut u64,
-    ) {
-        match (message.kind(), message.id().cloned()) {
-            (MessageKind::Request, Some(id)) => self.request(handle, route, id, message, next_child).await,
-            _ if message.method() == Some("notifications/cancelled") => self.cancelled(handle, &route, &message).await,
-            _ => tracing::debug!(method = message.method(), "ignoring a modern-era notification"),
+    /// One line or the exit of a pool child.
+    async fn output(&mut self, handle: &ServerHandle, output: ChildOutput) {
+        match output {
+            ChildOutput::Line(child, line) => match JsonRpcMessage::parse(line.clone().into_bytes()) {
+                Ok(message) => self.line(handle, child, message).await,
+                Err(e) => tracing::warn!("pool child {} wrote a line that is not JSON-RPC ({e}): {line}", child.0),
+            },
+            ChildOutput::Exited(child, how) => self.exited(handle, child, &how).await,
         }
     }
 
-    async fn request(
-        &mut self,
-        handle: &ServerHandle,
-        route: Route,
-        id: RequestId,
-        message: JsonRpcMessage,
-        next_child: &mut u64,
-    ) {
+    async fn request(&mut self, handle: &ServerHandle, route: Route, message: JsonRpcMessage, ended: Ended) {
+        let Some(id) = message.id().cloned() else { return };
         if message.method() == Some("initialize") {
             // Stateless clients that still send `initialize` get a pool child's answer.
             if let Some(result) = &self.init_result {
                 submit(handle, route, JsonRpcMessage::response(id, result.clone())).await;
                 return;
             }
-            if self.members.is_empty() && self.start(next_child).is_none() {
+            if self.members.is_empty() && self.start().is_none() {
                 let text = format!("asyncmcp serve could not start the MCP server `{}`", self.spec.display());
                 submit(handle, route, JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, &text, None)).await;
                 return;
             }
-            self.waiting_init.push_back((route, id));
+            self.waiting_init.push_back((route, id, ended));
             return;
         }
-        let Some(child) = self.member(next_child) else {
+        let Some(child) = self.member() else {
             let text = format!("asyncmcp serve could not start the MCP server `{}`", self.spec.display());
             submit(handle, route, JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, &text, None)).await;
             return;
@@ -120,18 +170,25 @@ impl Pool {
         {
             progress_token = Some(std::mem::replace(token, Value::String(bridge_id.clone())));
         }
-        self.running.insert(bridge_id, Running { route, id, child, progress_token });
-        self.send(child, value.to_string());
+        if self.send(child, value.to_string()) {
+            self.running.insert(bridge_id, Running { route, id, child, progress_token, _ended: ended });
+            return;
+        }
+        self.done(child);
+        let text = format!(
+            "asyncmcp serve: the MCP server is not reading its input ({STDIN_LINES} lines wait); try again later"
+        );
+        submit(handle, route, JsonRpcMessage::error(id, SERVER_BUSY, &text, None)).await;
     }
 
     /// The member to give the next request: an idle one, else a new one while the
     /// pool has room, else the least busy.
-    fn member(&mut self, next_child: &mut u64) -> Option<ChildId> {
+    fn member(&mut self) -> Option<ChildId> {
         let least = self.members.iter().min_by_key(|(_, m)| m.running).map(|(id, m)| (*id, m.running));
         let chosen = match least {
             Some((id, 0)) => Some(id),
             Some((id, _)) if self.members.len() >= self.size => Some(id),
-            _ => self.start(next_child).or(least.map(|(id, _)| id)),
+            _ => self.start().or(least.map(|(id, _)| id)),
         };
         if let Some(id) = chosen
             && let Some(member) = self.members.get_mut(&id)
@@ -141,9 +198,8 @@ impl Pool {
         chosen
     }
 
-    fn start(&mut self, next_child: &mut u64) -> Option<ChildId> {
-        *next_child += 1;
-        let id = ChildId(*next_child);
+    fn start(&mut self) -> Option<ChildId> {
+        let id = ChildId::next();
         let label = format!("pool {}", id.0);
         let child = match Child::spawn(id, &self.spec, label, self.out.clone()) {
             Ok(child) => child,
@@ -168,14 +224,19 @@ impl Pool {
         Some(id)
     }
 
-    fn send(&mut self, child: ChildId, line: String) {
-        if let Some(member) = self.members.get_mut(&child) {
-            if member.ready {
-                member.child.send(&line);
-            } else {
-                member.queued.push(line);
+    /// Sends `line` to `child`, or queues it until the child is initialized; false
+    /// when the child is gone or not reading.
+    fn send(&mut self, child: ChildId, line: String) -> bool {
+        let Some(member) = self.members.get_mut(&child) else { return false };
+        if !member.ready {
+            // Room is left for `notifications/initialized`, sent before these.
+            if member.queued.len() + 1 >= STDIN_LINES {
+                return false;
             }
+            member.queued.push(line);
+            return true;
         }
+        member.child.send(&line)
     }
 
     async fn cancelled(&mut self, handle: &ServerHandle, route: &Route, message: &JsonRpcMessage) {
@@ -191,7 +252,9 @@ impl Pool {
             params["reason"] = reason.clone();
         }
         let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params});
-        self.send(running.child, note.to_string());
+        if !self.send(running.child, note.to_string()) {
+            tracing::warn!("pool child {}: not reading its input, a cancellation was not delivered", running.child.0);
+        }
         self.done(running.child);
         if let Err(e) = handle.finish(running.route, running.id).await {
             tracing::warn!("could not end a cancelled request: {e}");
@@ -205,7 +268,7 @@ impl Pool {
     }
 
     /// One stdout line of pool child `child`.
-    pub(crate) async fn line(&mut self, handle: &ServerHandle, child: ChildId, message: JsonRpcMessage) {
+    async fn line(&mut self, handle: &ServerHandle, child: ChildId, message: JsonRpcMessage) {
         let init_id = RequestId::String(format!("asyncmcp-init-{}", child.0));
         if message.id() == Some(&init_id) && message.kind().is_reply() {
             self.initialized(handle, child, message).await;
@@ -272,20 +335,22 @@ impl Pool {
         if self.init_result.is_none() {
             self.init_result = Some(result.clone());
         }
-        while let Some((route, id)) = self.waiting_init.pop_front() {
+        while let Some((route, id, _ended)) = self.waiting_init.pop_front() {
             submit(handle, route, JsonRpcMessage::response(id, result.clone())).await;
         }
         if let Some(member) = self.members.get_mut(&child) {
             member.ready = true;
             member.child.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
             for line in std::mem::take(&mut member.queued) {
-                member.child.send(&line);
+                if !member.child.send(&line) {
+                    tracing::warn!("pool child {}: a request queued during its start-up could not be written", child.0);
+                }
             }
         }
     }
 
     /// Pool child `child` exited: its requests get errors.
-    pub(crate) async fn exited(&mut self, handle: &ServerHandle, child: ChildId, how: &str) {
+    async fn exited(&mut self, handle: &ServerHandle, child: ChildId, how: &str) {
         let Some(member) = self.members.remove(&child) else { return };
         tracing::error!(pid = member.child.pid, "the MCP server of pool child {} exited ({how})", child.0);
         let text = format!(
@@ -306,21 +371,16 @@ impl Pool {
             }
         }
         if self.members.is_empty() && self.init_result.is_none() {
-            while let Some((route, id)) = self.waiting_init.pop_front() {
+            while let Some((route, id, _ended)) = self.waiting_init.pop_front() {
                 submit(handle, route, JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, text, None)).await;
             }
         }
     }
 
     /// Closes every child.
-    pub(crate) fn close(&mut self) {
+    fn close(&mut self) {
         for (_, member) in std::mem::take(&mut self.members) {
             member.child.close(CHILD_GRACE);
         }
-    }
-
-    /// Children running.
-    pub(crate) fn len(&self) -> usize {
-        self.members.len()
     }
 }

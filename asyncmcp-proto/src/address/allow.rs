@@ -1,5 +1,7 @@
 //! The reply allow-list: entries are parsed addresses, matched part by part.
 
+use std::fmt;
+
 use super::Address;
 use super::parse::{
     AddressError, Arn, QueueUrl, Scheme, arn_head, check_account, check_name_prefix, max_name, split_arn, split_url,
@@ -100,6 +102,79 @@ impl AllowList {
         Ok(self)
     }
 
+    /// Allows the queues and SNS topics of the account that owns `queue_url` (a
+    /// server's own request queue, say): every queue of that account at the same
+    /// endpoint (scheme, host and port), and every topic
+    /// `arn:PARTITION:sns:REGION:ACCOUNT:...`, the region read from the host
+    /// (`sqs.REGION.amazonaws.com`, `REGION.queue.amazonaws.com`, ...) and the
+    /// partition from the region (`aws-cn` for `cn-*`, `aws-us-gov` for `us-gov-*`,
+    /// else `aws`). When the host names no region (a local endpoint such as moto or
+    /// LocalStack), only the queues are allowed: name the region with
+    /// [`same_account_in`](Self::same_account_in).
+    ///
+    /// ```
+    /// use asyncmcp_proto::{Address, AllowList};
+    ///
+    /// let allow = AllowList::same_account("https://sqs.eu-west-1.amazonaws.com/123456789012/requests")?;
+    ///
+    /// assert!(allow.allows(&Address::Queue("https://sqs.eu-west-1.amazonaws.com/123456789012/replies".into())));
+    /// assert!(allow.allows(&Address::Topic("arn:aws:sns:eu-west-1:123456789012:replies".into())));
+    /// assert!(!allow.allows(&Address::Queue("https://sqs.eu-west-1.amazonaws.com/999999999999/replies".into())));
+    /// assert!(!allow.allows(&Address::Topic("arn:aws:sns:us-east-1:123456789012:replies".into())));
+    /// # Ok::<(), asyncmcp_proto::AddressError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`AddressError`] when `queue_url` is not a queue URL.
+    pub fn same_account(queue_url: &str) -> Result<Self, AddressError> {
+        let url = QueueUrl::parse(queue_url)?;
+        Self::account_entries(&url, region_of(url.host()))
+    }
+
+    /// As [`same_account`](Self::same_account), with the topics of `region` (the
+    /// region the AWS SDK is configured with, for a local endpoint).
+    ///
+    /// ```
+    /// use asyncmcp_proto::{Address, AllowList};
+    ///
+    /// let allow = AllowList::same_account_in("http://localhost:5000/123456789012/requests", "us-east-1")?;
+    ///
+    /// assert!(allow.allows(&Address::Queue("http://localhost:5000/123456789012/replies".into())));
+    /// assert!(allow.allows(&Address::Topic("arn:aws:sns:us-east-1:123456789012:replies".into())));
+    /// assert!(!allow.allows(&Address::Queue("http://localhost:5001/123456789012/replies".into())));
+    /// assert_eq!(allow.to_string(), "http://localhost:5000/123456789012/*, arn:aws:sns:us-east-1:123456789012:*");
+    /// # Ok::<(), asyncmcp_proto::AddressError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`AddressError`] when `queue_url` is not a queue URL or `region` is not a
+    /// region name.
+    pub fn same_account_in(queue_url: &str, region: &str) -> Result<Self, AddressError> {
+        Self::account_entries(&QueueUrl::parse(queue_url)?, Some(region))
+    }
+
+    fn account_entries(url: &QueueUrl, region: Option<&str>) -> Result<Self, AddressError> {
+        let (scheme, host, port) = url.origin();
+        let queues = Scope::Queue { scheme, host: host.to_owned(), port };
+        let mut allow = Self::new();
+        allow.entries.push(Entry {
+            scope: queues,
+            account: url.account().to_owned(),
+            name: NameMatch::Prefix(String::new()),
+        });
+        if let Some(region) = region {
+            let partition = if region.starts_with("cn-") {
+                "aws-cn"
+            } else if region.starts_with("us-gov-") {
+                "aws-us-gov"
+            } else {
+                "aws"
+            };
+            allow = allow.try_prefix(&format!("arn:{partition}:sns:{region}:{}:", url.account()))?;
+        }
+        Ok(allow)
+    }
+
     /// The entries that could not be parsed, with why.
     pub fn invalid(&self) -> &[(String, AddressError)] {
         &self.invalid
@@ -119,6 +194,52 @@ impl AllowList {
         }
         self
     }
+}
+
+impl fmt::Display for AllowList {
+    /// The entries, comma-separated, a prefix ending in `*`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.any {
+            return f.write_str("any queue or topic");
+        }
+        if self.entries.is_empty() {
+            return f.write_str("nothing");
+        }
+        for (i, entry) in self.entries.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match &entry.scope {
+                Scope::Queue { scheme, host, port } => {
+                    write!(f, "{}://{host}", scheme.as_str())?;
+                    if let Some(port) = port {
+                        write!(f, ":{port}")?;
+                    }
+                    write!(f, "/{}/", entry.account)?;
+                }
+                Scope::Topic { partition, region } => write!(f, "arn:{partition}:sns:{region}:{}:", entry.account)?,
+            }
+            match &entry.name {
+                NameMatch::Exact(name) => f.write_str(name)?,
+                NameMatch::Prefix(prefix) => write!(f, "{prefix}*")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The region an SQS endpoint's host names: `sqs.REGION.amazonaws.com[.cn]`,
+/// `sqs-fips.REGION.amazonaws.com`, `sqs.REGION.api.aws`, `REGION.queue.amazonaws.com`.
+fn region_of(host: &str) -> Option<&str> {
+    let labels: Vec<&str> = host.split('.').collect();
+    let region = match labels.as_slice() {
+        [sqs, region, "amazonaws", "com", ..] | [sqs, region, "api", "aws"] if sqs.starts_with("sqs") => *region,
+        [region, "queue", "amazonaws", "com", ..] => *region,
+        _ => return None,
+    };
+    let plausible =
+        region.contains('-') && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    plausible.then_some(region)
 }
 
 /// An address a peer named, parsed.

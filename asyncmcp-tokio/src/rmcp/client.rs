@@ -10,7 +10,7 @@ use asyncmcp_proto::{
     ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, RequestId, error_codes,
 };
 
-use super::codes;
+use super::cancellation;
 
 /// How long [`close`](Transport::close) waits for pending requests by default.
 const DEFAULT_CLOSE_DRAIN: Duration = Duration::from_secs(1);
@@ -31,10 +31,13 @@ pub struct QueueClientTransport {
     close_drain: Duration,
 }
 
-/// Why the queue transport could not send a message.
+/// Why an rmcp message could not be sent over the queue: the `Transport::Error` of
+/// [`QueueClientTransport`] and of the server's per-session and per-request
+/// transports. A queue failure itself arrives later, as an event (a request that
+/// could not be sent is answered locally with a JSON-RPC error).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum QueueTransportError {
+pub enum SendError {
     /// rmcp's message could not be serialized (a bug in the message, not the queue).
     #[error("could not serialize the MCP message: {0}")]
     Encode(#[from] serde_json::Error),
@@ -113,21 +116,6 @@ fn decode<T: ::rmcp::serde::de::DeserializeOwned>(message: &JsonRpcMessage) -> R
     serde_json::from_slice(message.body())
 }
 
-/// The request id and reason of a `notifications/cancelled`.
-fn cancellation(message: &JsonRpcMessage) -> Option<(RequestId, Option<String>)> {
-    if message.method() != Some("notifications/cancelled") {
-        return None;
-    }
-    let value = message.to_value();
-    let params = &value["params"];
-    let id = match &params["requestId"] {
-        serde_json::Value::Number(n) => RequestId::Number(n.as_i64()?),
-        serde_json::Value::String(s) => RequestId::String(s.clone()),
-        _ => return None,
-    };
-    Some((id, params["reason"].as_str().map(str::to_owned)))
-}
-
 /// A local JSON-RPC error response for request `id`.
 fn local_error(id: &RequestId, code: i64, text: &str) -> Option<RxJsonRpcMessage<RoleClient>> {
     let message = JsonRpcMessage::error(id.clone(), code, text, None);
@@ -141,7 +129,7 @@ fn local_error(id: &RequestId, code: i64, text: &str) -> Option<RxJsonRpcMessage
 }
 
 impl Transport<RoleClient> for QueueClientTransport {
-    type Error = QueueTransportError;
+    type Error = SendError;
 
     fn name() -> std::borrow::Cow<'static, str> {
         "asyncmcp-queue".into()
@@ -189,7 +177,7 @@ impl Transport<RoleClient> for QueueClientTransport {
                 ClientEvent::RequestTimedOut { id } => {
                     tracing::warn!(%id, "request timed out waiting for its response on the queue");
                     let text = format!("request {id} timed out: no response arrived on the reply queue in time");
-                    if let Some(m) = local_error(&id, codes::REQUEST_TIMEOUT, &text) {
+                    if let Some(m) = local_error(&id, error_codes::REQUEST_TIMEOUT, &text) {
                         return Some(m);
                     }
                 }

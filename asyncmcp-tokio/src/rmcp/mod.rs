@@ -18,44 +18,62 @@
 //!
 //! # How the two MCP eras are served
 //! The factory makes a fresh handler for every legacy session and for every modern
-//! request, as rmcp's stateless HTTP server does.
-//! - **Legacy sessions** (2025-11-25 and earlier): `initialize` opens a session; one
-//!   rmcp service runs per session, with the normal handshake, and ends when the
-//!   session closes (client close notification, idle timeout, server shutdown).
+//! request, as rmcp's stateless HTTP server does; the sessions and requests are
+//! handed to their handlers by the [`fanout`](crate::fanout), one task each.
+//! - **Legacy sessions** (2025-11-25 and earlier): an `initialize` that names its
+//!   reply address opens a session; one rmcp service runs per session, with the
+//!   normal handshake, and ends when the session closes (client close notification,
+//!   idle timeout, server shutdown). A service that ends on its own (a failed
+//!   handshake, say) closes its session.
 //! - **Modern requests** (2026-07-28): each request is served on its own by a fresh
 //!   handler (rmcp's `serve_directly`, no handshake); its progress notifications and
 //!   its response go back on that request's route. `server/discover` is answered by
 //!   the handler (rmcp's `ServerHandler::discover`, from `get_info` and
-//!   `supported_protocol_versions`). `notifications/cancelled` reaches the running
-//!   request with that id.
-//! - **A modern-era client that still sends `initialize`** (rmcp's plain
-//!   `serve`, i.e. `ClientLifecycleMode::Initialize`): the asyncmcp server core opens
-//!   a session for any `initialize`, but a modern-era asyncmcp client neither writes
-//!   its reply address into `initialize` (it travels only as the `ReplyTo` attribute)
-//!   nor adopts the session id. Such an `initialize` is answered by a fresh handler on
-//!   that session, and the session is closed right after the answer; the client's
-//!   later requests, which carry no session id, are then served statelessly. With
+//!   `supported_protocol_versions`).
+//! - **A modern-era client that still sends `initialize`** (rmcp's plain `serve`,
+//!   i.e. `ClientLifecycleMode::Initialize`): its `initialize` carries the reply
+//!   address only as the `ReplyTo` attribute, so the server core treats it as an
+//!   ordinary stateless request. A fresh handler answers it, no session is opened, and
+//!   the client's later requests are served statelessly too. With
 //!   `ClientLifecycleMode::Discover`, no `initialize` is sent at all.
 //!
+//! # Cancellation
+//! A `notifications/cancelled` reaches the request it names: in a legacy session
+//! through the session's service; for a modern request, the server core routes it to
+//! the running request with that id from the same client, and the fan-out hands it
+//! to that request's service. rmcp then cancels the handler's `RequestContext::ct`
+//! and drops its response; the request's queue message is deleted without an answer
+//! ([`ServerHandle::finish`](crate::ServerHandle::finish)), as MCP asks.
+//!
 //! # Limits
-//! - Session messages are handed to the session's rmcp service through an unbounded
-//!   channel; backpressure comes from the server core's `max_in_flight`.
-//! - A modern `notifications/cancelled` names only a JSON-RPC id, and the server core
-//!   does not say which client sent it: it cancels the running request with that id
-//!   only when exactly one such request runs, and is logged otherwise.
-//! - A cancelled request is acknowledged with an error response (code -32800)
-//!   because the driver has no way to delete a request without answering it; the
-//!   asyncmcp client drops it as a late response.
+//! [`QueueServer::with_limits`] sets the [`fanout::Limits`](crate::fanout::Limits):
+//! - sessions and modern requests over their caps are refused with error
+//!   [`SERVER_BUSY`](crate::fanout::SERVER_BUSY) (-32000);
+//! - a session's messages wait for its service in a bounded inbox: a request that
+//!   finds it full is refused with the same error, any other message closes the
+//!   session (see the [`fanout`](crate::fanout) docs);
+//! - requests in flight are also bounded by the server core's `max_in_flight`.
 
 mod client;
 pub mod demo;
 mod server;
 
-pub use client::{QueueClientTransport, QueueTransportError};
+pub use client::{QueueClientTransport, SendError};
 pub use server::{QueueServer, serve};
 
-/// JSON-RPC error codes the rmcp glue synthesizes.
-pub mod codes {
-    /// The request timed out waiting for its response on the queue.
-    pub const REQUEST_TIMEOUT: i64 = -32001;
+use asyncmcp_proto::{JsonRpcMessage, RequestId};
+
+/// The request id and reason of a `notifications/cancelled`.
+fn cancellation(message: &JsonRpcMessage) -> Option<(RequestId, Option<String>)> {
+    if message.method() != Some("notifications/cancelled") {
+        return None;
+    }
+    let value = message.to_value();
+    let params = &value["params"];
+    let id = match &params["requestId"] {
+        serde_json::Value::Number(n) => RequestId::Number(n.as_i64()?),
+        serde_json::Value::String(s) => RequestId::String(s.clone()),
+        _ => return None,
+    };
+    Some((id, params["reason"].as_str().map(str::to_owned)))
 }

@@ -1,6 +1,6 @@
 //! The server side: rmcp `ServerHandler`s behind an asyncmcp server driver.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ::rmcp::model::{ClientCapabilities, Implementation, InitializeRequestParams, ProtocolVersion};
@@ -8,16 +8,12 @@ use ::rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage, serve_dire
 use ::rmcp::transport::Transport;
 use ::rmcp::{ServerHandler, ServiceExt};
 use asyncmcp_driver::{DriverConfig, QueueClient, ServerEvents, ServerHandle};
-use asyncmcp_proto::handshake::INITIALIZE;
-use asyncmcp_proto::{
-    ConfigError, JsonRpcMessage, MessageKind, RequestId, RequestToken, Route, ServerConfig, ServerEvent, SessionId,
-    error_codes,
-};
-use tokio::sync::{mpsc, watch};
+use asyncmcp_proto::{ConfigError, JsonRpcMessage, MessageKind, RequestId, Route, ServerConfig, error_codes};
+use tokio::sync::watch;
 
-use super::client::QueueTransportError;
-
-const CANCELLED: &str = "notifications/cancelled";
+use super::cancellation;
+use super::client::SendError;
+use crate::fanout::{Fanout, Handler, Limits, Request, Session};
 
 /// Runs rmcp handlers made by `factory` behind the request queue of `config` until
 /// the server driver stops. See [`QueueServer`] to keep a handle for shutdown.
@@ -59,6 +55,7 @@ pub struct QueueServer<F> {
     handle: ServerHandle,
     events: ServerEvents,
     factory: Arc<F>,
+    limits: Limits,
 }
 
 impl<F> std::fmt::Debug for QueueServer<F> {
@@ -103,7 +100,7 @@ where
 
     /// Serves a server driver already running.
     pub fn from_parts(factory: F, handle: ServerHandle, events: ServerEvents) -> Self {
-        Self { handle, events, factory: Arc::new(factory) }
+        Self { handle, events, factory: Arc::new(factory), limits: Limits::default() }
     }
 
     /// The driver handle: [`shutdown`](ServerHandle::shutdown) stops the server (and
@@ -112,111 +109,38 @@ where
         self.handle.clone()
     }
 
-    /// Serves until the driver stops (after [`ServerHandle::shutdown`]). Services
-    /// still running then are ended.
+    /// With other limits on sessions, requests and session inboxes (see
+    /// [`fanout`](crate::fanout)).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Serves until the driver stops (after [`ServerHandle::shutdown`]). Session
+    /// services then see their session close; services still running after
+    /// [`Limits::shutdown_grace`] are aborted.
     pub async fn run(self) {
-        let Self { handle, mut events, factory } = self;
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let mut demux = Demux { handle, factory, sessions: HashMap::new(), requests: HashMap::new(), done_tx };
-        loop {
-            tokio::select! {
-                biased;
-                Some(done) = done_rx.recv() => demux.finished(done).await,
-                event = events.next() => match event {
-                    Some(event) => demux.event(event).await,
-                    None => break,
-                },
-            }
-        }
-        tracing::debug!(sessions = demux.sessions.len(), requests = demux.requests.len(), "server driver stopped");
+        let Self { handle, events, factory, limits } = self;
+        Fanout::new(handle, events, RmcpHandler { factory }).with_limits(limits).run().await;
     }
 }
 
-/// A service that ended on its own.
-enum Done {
-    Session(SessionId),
-    Request(RequestToken),
-}
-
-/// One legacy session: its inbox and the requests it has not answered.
-struct SessionEntry {
-    inbox: mpsc::UnboundedSender<JsonRpcMessage>,
-}
-
-/// One modern request: its JSON-RPC id and where a cancellation goes.
-struct RequestEntry {
-    cancel: mpsc::UnboundedSender<JsonRpcMessage>,
-}
-
-struct Demux<F> {
-    handle: ServerHandle,
+/// Serves each session and request with a fresh rmcp handler from the factory.
+struct RmcpHandler<F> {
     factory: Arc<F>,
-    sessions: HashMap<SessionId, SessionEntry>,
-    requests: HashMap<RequestToken, RequestEntry>,
-    done_tx: mpsc::UnboundedSender<Done>,
 }
 
-impl<S, F> Demux<F>
+impl<S, F> Handler for RmcpHandler<F>
 where
     S: ServerHandler,
     F: Fn() -> S + Send + Sync + 'static,
 {
-    async fn event(&mut self, event: ServerEvent) {
-        match event {
-            ServerEvent::SessionOpened { session_id, client_id, reply_to } => {
-                tracing::debug!(%session_id, ?client_id, %reply_to, "session opened");
-            }
-            ServerEvent::SessionClosed { session_id, reason } => {
-                tracing::debug!(%session_id, ?reason, "session closed");
-                // Dropping the inbox ends the session's receive stream, so its service stops.
-                self.sessions.remove(&session_id);
-            }
-            ServerEvent::Message { route, message } => self.message(route, message).await,
-            ServerEvent::Rejected(r) => {
-                tracing::warn!(message_id = %r.message_id, reason = %r.reason, fate = ?r.fate, "request rejected");
-            }
-            ServerEvent::SendFailed { route, id, error } => {
-                tracing::warn!(%route, ?id, %error, "reply could not be sent");
-            }
-            ServerEvent::AckFailed { message_id, error } => {
-                tracing::warn!(%message_id, %error, "could not delete a handled request");
-            }
-            other => tracing::debug!(?other, "server event"),
-        }
-    }
-
-    async fn message(&mut self, route: Route, message: JsonRpcMessage) {
-        match route {
-            Route::Session(session_id) => self.session_message(session_id, message).await,
-            Route::Request(token) => self.request(token, message).await,
-            Route::Detached => self.detached(message),
-            other => tracing::warn!(route = %other, "message on an unknown route dropped"),
-        }
-    }
-
-    async fn session_message(&mut self, session_id: SessionId, message: JsonRpcMessage) {
-        if let Some(entry) = self.sessions.get(&session_id) {
-            if entry.inbox.send(message).is_err() {
-                tracing::debug!(%session_id, "message for a session whose service ended");
-            }
-            return;
-        }
-        if message.method() != Some(INITIALIZE) {
-            tracing::warn!(%session_id, method = ?message.method(), "message before initialize, or for an ended session");
-            let route = Route::Session(session_id);
-            refuse(&self.handle, &route, &message, "the session's MCP service is not running").await;
-            return;
-        }
-        let (inbox, rx) = mpsc::unbounded_channel();
-        if inbox.send(message).is_err() {
-            return;
-        }
-        self.sessions.insert(session_id.clone(), SessionEntry { inbox });
-        let transport =
-            SessionTransport { link: Link::new(self.handle.clone(), Route::Session(session_id.clone())), inbox: rx };
-        let handler = (self.factory)();
-        let done = self.done_tx.clone();
-        tokio::spawn(async move {
+    fn session(&self, session: Session) -> impl Future<Output = ()> + Send + 'static {
+        let factory = Arc::clone(&self.factory);
+        async move {
+            let handler = factory();
+            let session_id = session.id().clone();
+            let transport = SessionTransport { link: Link::new(session.handle().clone(), session.route()), session };
             match handler.serve(transport).await {
                 Ok(running) => {
                     if let Err(e) = running.waiting().await {
@@ -225,100 +149,51 @@ where
                 }
                 Err(e) => tracing::warn!(%session_id, %e, "session handshake failed"),
             }
-            let _ = done.send(Done::Session(session_id));
-        });
+        }
     }
 
-    async fn request(&mut self, token: RequestToken, message: JsonRpcMessage) {
-        let route = Route::Request(token);
-        if message.kind() == MessageKind::Notification {
-            // The core routes a `notifications/cancelled` to the request it names.
-            match self.requests.get(&token) {
-                Some(entry) if entry.cancel.send(message).is_ok() => {}
-                _ => tracing::debug!(%route, "notification for a request that already ended"),
-            }
-            return;
-        }
-        let first: RxJsonRpcMessage<RoleServer> = match serde_json::from_slice(message.body()) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(%e, method = ?message.method(), "rmcp cannot read a request");
-                refuse(&self.handle, &route, &message, &e.to_string()).await;
-                return;
-            }
-        };
-        if message.id().is_none() {
-            return;
-        }
-        let (cancel, cancel_rx) = mpsc::unbounded_channel();
-        let link = Link::new(self.handle.clone(), route);
-        link.track(&message);
-        let (answered_tx, answered) = watch::channel(false);
-        let transport = RequestTransport {
-            link,
-            first: Some(first),
-            cancel: cancel_rx,
-            cancel_open: true,
-            cancelled: None,
-            answered_tx: Arc::new(answered_tx),
-            answered,
-        };
-        self.requests.insert(token, RequestEntry { cancel });
-        // Requests without per-request `_meta` (a client that used `initialize`) are
-        // served as the newest handshake version; `_meta.protocolVersion` wins.
-        let peer_info = InitializeRequestParams::new(ClientCapabilities::default(), Implementation::default())
-            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
-        let running = serve_directly((self.factory)(), transport, Some(peer_info));
-        let done = self.done_tx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = running.waiting().await {
+    fn request(&self, request: Request) -> impl Future<Output = ()> + Send + 'static {
+        let factory = Arc::clone(&self.factory);
+        async move {
+            let handler = factory();
+            let link = Link::new(request.handle().clone(), request.route());
+            let first: RxJsonRpcMessage<RoleServer> = match serde_json::from_slice(request.message().body()) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(%e, method = ?request.message().method(), "rmcp cannot read a request");
+                    refuse(&link, request.message(), &e.to_string()).await;
+                    return;
+                }
+            };
+            link.track(request.message());
+            let (answered_tx, answered) = watch::channel(false);
+            let transport = RequestTransport {
+                link,
+                first: Some(first),
+                request,
+                cancelled: None,
+                answered_tx: Arc::new(answered_tx),
+                answered,
+            };
+            // Requests without per-request `_meta` (a client that used `initialize`) are
+            // served as the newest handshake version; `_meta.protocolVersion` wins.
+            let peer_info = InitializeRequestParams::new(ClientCapabilities::default(), Implementation::default())
+                .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
+            if let Err(e) = serve_directly(handler, transport, Some(peer_info)).waiting().await {
                 tracing::warn!(%e, "request service failed");
             }
-            let _ = done.send(Done::Request(token));
-        });
-    }
-
-    /// A modern notification for no running request (a cancel that arrived after its
-    /// request ended, for example): nothing to do.
-    fn detached(&mut self, message: JsonRpcMessage) {
-        tracing::debug!(method = ?message.method(), "detached notification ignored");
-    }
-
-    async fn finished(&mut self, done: Done) {
-        match done {
-            Done::Request(token) => {
-                self.requests.remove(&token);
-            }
-            Done::Session(session_id) => {
-                if self.sessions.remove(&session_id).is_some() {
-                    // The service ended while the session lives on (for example a failed
-                    // handshake): close it so its client learns at its next request.
-                    if let Err(e) = self.handle.close_session(session_id.clone()).await {
-                        tracing::debug!(%session_id, %e, "session already closed");
-                    }
-                }
-            }
         }
-    }
-}
-
-/// The `requestId` of a `notifications/cancelled`.
-fn cancelled_id(message: &JsonRpcMessage) -> Option<RequestId> {
-    match &message.to_value()["params"]["requestId"] {
-        serde_json::Value::Number(n) => n.as_i64().map(RequestId::Number),
-        serde_json::Value::String(s) => Some(RequestId::String(s.clone())),
-        _ => None,
     }
 }
 
 /// Answers a request rmcp cannot serve with a JSON-RPC error, so its client does not
 /// wait and the queue message is acknowledged.
-async fn refuse(handle: &ServerHandle, route: &Route, message: &JsonRpcMessage, detail: &str) {
+async fn refuse(link: &Link, message: &JsonRpcMessage, detail: &str) {
     let (MessageKind::Request, Some(id)) = (message.kind(), message.id()) else { return };
     let text = format!("the server could not read this request: {detail}");
     let error = JsonRpcMessage::error(id.clone(), error_codes::INVALID_REQUEST, &text, None);
-    if let Err(e) = handle.submit(route.clone(), error).await {
-        tracing::warn!(%route, %e, "could not refuse an unreadable request");
+    if let Err(e) = link.handle.submit(link.route.clone(), error).await {
+        tracing::warn!(route = %link.route, %e, "could not refuse an unreadable request");
     }
 }
 
@@ -362,7 +237,7 @@ impl Link {
     fn send(
         &self,
         item: TxJsonRpcMessage<RoleServer>,
-    ) -> impl Future<Output = Result<bool, QueueTransportError>> + Send + 'static {
+    ) -> impl Future<Output = Result<bool, SendError>> + Send + 'static {
         let this = self.clone();
         async move {
             let message = JsonRpcMessage::parse(serde_json::to_vec(&item)?)?;
@@ -383,11 +258,11 @@ impl Link {
 /// The transport of one legacy session's rmcp service.
 struct SessionTransport {
     link: Link,
-    inbox: mpsc::UnboundedReceiver<JsonRpcMessage>,
+    session: Session,
 }
 
 impl Transport<RoleServer> for SessionTransport {
-    type Error = QueueTransportError;
+    type Error = SendError;
 
     fn send(
         &mut self,
@@ -402,27 +277,25 @@ impl Transport<RoleServer> for SessionTransport {
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
-            let message = self.inbox.recv().await?;
+            let message = self.session.recv().await?;
             match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(message.body()) {
                 Ok(m) => {
                     self.link.track(&message);
-                    if message.method() == Some(CANCELLED)
-                        && let Some(id) = cancelled_id(&message)
-                    {
+                    if let Some((id, _)) = cancellation(&message) {
                         self.link.acknowledge_cancelled(&id).await;
                     }
                     return Some(m);
                 }
                 Err(e) => {
                     tracing::warn!(route = %self.link.route, %e, method = ?message.method(), "rmcp cannot read a message");
-                    refuse(&self.link.handle, &self.link.route, &message, &e.to_string()).await;
+                    refuse(&self.link, &message, &e.to_string()).await;
                 }
             }
         }
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        self.inbox.close();
+        self.session.close();
         Ok(())
     }
 }
@@ -432,8 +305,7 @@ impl Transport<RoleServer> for SessionTransport {
 struct RequestTransport {
     link: Link,
     first: Option<RxJsonRpcMessage<RoleServer>>,
-    cancel: mpsc::UnboundedReceiver<JsonRpcMessage>,
-    cancel_open: bool,
+    request: Request,
     /// Set once a cancellation was handed to rmcp.
     cancelled: Option<RequestId>,
     answered_tx: Arc<watch::Sender<bool>>,
@@ -441,7 +313,7 @@ struct RequestTransport {
 }
 
 impl Transport<RoleServer> for RequestTransport {
-    type Error = QueueTransportError;
+    type Error = SendError;
 
     fn send(
         &mut self,
@@ -472,11 +344,12 @@ impl Transport<RoleServer> for RequestTransport {
             tokio::select! {
                 biased;
                 _ = self.answered.wait_for(|done| *done) => return None,
-                note = self.cancel.recv(), if self.cancel_open => match note {
-                    None => self.cancel_open = false,
+                note = self.request.cancelled() => match note {
+                    // The driver stopped: wait for the handler's answer, which fails.
+                    None => {}
                     Some(note) => match serde_json::from_slice(note.body()) {
                         Ok(m) => {
-                            self.cancelled = cancelled_id(&note);
+                            self.cancelled = cancellation(&note).map(|(id, _)| id);
                             return Some(m);
                         }
                         Err(e) => tracing::warn!(%e, "rmcp cannot read a cancellation"),
@@ -487,7 +360,6 @@ impl Transport<RoleServer> for RequestTransport {
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        self.cancel.close();
         Ok(())
     }
 }
