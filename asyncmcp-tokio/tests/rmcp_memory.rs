@@ -320,7 +320,7 @@ async fn a_legacy_session_over_the_cap_is_refused() {
     setup.server.allow_reply = AllowList::new().exact(setup.client.reply_to.as_str()).exact(replies_2.as_str());
     let mut limits = asyncmcp_tokio::fanout::Limits::default();
     limits.max_sessions = 1;
-    let server = QueueServer::start(Tools::default, setup.server.clone(), Arc::clone(&setup.queue)).unwrap();
+    let server = QueueServer::start(tools, setup.server.clone(), Arc::clone(&setup.queue)).unwrap();
     let handle = server.handle();
     tokio::spawn(server.with_limits(limits).run());
     let first = QueueClientTransport::spawn(setup.client.clone(), Arc::clone(&setup.queue)).unwrap();
