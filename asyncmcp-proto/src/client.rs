@@ -13,7 +13,7 @@ use crate::event::{ClientEvent, CloseReason, RejectReason};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
 use crate::inbox::{Delivery, Inbox, Intake, Receipt, rejections};
-use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId};
+use crate::jsonrpc::{Cancellation, JsonRpcMessage, MessageKind, RequestId};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
 use crate::outbound::Outbound;
 use crate::outbox::{Done, Outbox};
@@ -261,12 +261,7 @@ impl Client {
         if !self.end_pending(id, Ended::Cancelled, now) {
             return Ok(());
         }
-        let mut params = serde_json::Map::new();
-        params.insert("requestId".into(), id.to_json());
-        if let Some(r) = reason {
-            params.insert("reason".into(), r.into());
-        }
-        let note = JsonRpcMessage::notification("notifications/cancelled", Some(serde_json::Value::Object(params)));
+        let note = Cancellation { request_id: id.clone(), reason: reason.map(str::to_owned) }.to_message();
         if let Some(pos) = self.held.iter().position(|m| m.id() == Some(id)) {
             // Never sent: drop it instead of telling the server about it.
             self.held.remove(pos);

@@ -20,6 +20,58 @@ use crate::peer_text::{clip_display, clip_peer_text};
 /// is encoded, means that a message asyncmcp passes on always parses again.
 pub const MAX_NESTING_DEPTH: usize = 100;
 
+/// The method of MCP's notification that cancels a request.
+pub const CANCELLED_METHOD: &str = "notifications/cancelled";
+
+/// What a `notifications/cancelled` says: which request to stop, and why.
+///
+/// ```
+/// use asyncmcp_proto::{Cancellation, JsonRpcMessage, RequestId};
+///
+/// let note = Cancellation { request_id: RequestId::Number(7), reason: Some("user quit".into()) }.to_message();
+/// assert_eq!(note.method(), Some("notifications/cancelled"));
+/// let read = Cancellation::from_message(&note).unwrap();
+/// assert_eq!(read.request_id, RequestId::Number(7));
+/// assert_eq!(read.reason.as_deref(), Some("user quit"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// `params.requestId`: the request to stop.
+    pub request_id: RequestId,
+    /// `params.reason`, when the sender gave one.
+    pub reason: Option<String>,
+}
+
+impl Cancellation {
+    /// Reads a `notifications/cancelled`. `None` for any other message, or one whose
+    /// `params.requestId` is not an integer or a string (a peer's fault: the message
+    /// cancels nothing).
+    pub fn from_message(message: &JsonRpcMessage) -> Option<Self> {
+        if message.method() != Some(CANCELLED_METHOD) {
+            return None;
+        }
+        let value = message.to_value();
+        let params = value.get("params")?;
+        let request_id = match params.get("requestId")? {
+            serde_json::Value::Number(n) => RequestId::Number(n.as_i64()?),
+            serde_json::Value::String(s) => RequestId::String(s.clone()),
+            _ => return None,
+        };
+        let reason = params.get("reason").and_then(serde_json::Value::as_str).map(str::to_owned);
+        Some(Self { request_id, reason })
+    }
+
+    /// The `notifications/cancelled` that says this.
+    pub fn to_message(&self) -> JsonRpcMessage {
+        let mut params = serde_json::Map::new();
+        params.insert("requestId".into(), self.request_id.to_json());
+        if let Some(reason) = &self.reason {
+            params.insert("reason".into(), reason.as_str().into());
+        }
+        JsonRpcMessage::notification(CANCELLED_METHOD, Some(serde_json::Value::Object(params)))
+    }
+}
+
 /// A JSON-RPC request id: a number or a string (`null` only on error responses to
 /// messages whose id could not be read).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

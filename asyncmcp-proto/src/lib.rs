@@ -187,7 +187,7 @@ pub use config::{
 pub use error::{ApiError, ConfigError, DecodeError, OpFailure};
 pub use event::{ClientEvent, CloseReason, Fate, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 pub use inbound::InboundMessage;
-pub use jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
+pub use jsonrpc::{CANCELLED_METHOD, Cancellation, JsonRpcMessage, MessageKind, RequestId, error_codes};
 pub use op::{OpId, OpKind, OpResult, QueueOp, SendOp};
 pub use peer_text::{PEER_TEXT_MAX_CHARS, clip_peer_text};
 pub use reassembly::{ReassemblyError, ReassemblyLimits};

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use asyncmcp_driver::ServerHandle;
-use asyncmcp_proto::{JsonRpcMessage, MessageKind, RequestId, Route, error_codes};
+use asyncmcp_proto::{CANCELLED_METHOD, Cancellation, JsonRpcMessage, MessageKind, RequestId, Route, error_codes};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -78,7 +78,7 @@ impl Pool {
     ) {
         match (message.kind(), message.id().cloned()) {
             (MessageKind::Request, Some(id)) => self.request(handle, route, id, message, next_child).await,
-            _ if message.method() == Some("notifications/cancelled") => self.cancelled(handle, &route, &message).await,
+            _ if message.method() == Some(CANCELLED_METHOD) => self.cancelled(handle, &route, &message).await,
             _ => tracing::debug!(method = message.method(), "ignoring a modern-era notification"),
         }
     }
@@ -179,19 +179,15 @@ impl Pool {
     }
 
     async fn cancelled(&mut self, handle: &ServerHandle, route: &Route, message: &JsonRpcMessage) {
-        let value = message.to_value();
         let Some(bridge_id) =
             self.running.iter().find(|(_, r)| &r.route == route).map(|(bridge_id, _)| bridge_id.clone())
         else {
             return;
         };
         let Some(running) = self.running.remove(&bridge_id) else { return };
-        let mut params = json!({"requestId": bridge_id});
-        if let Some(reason) = value.pointer("/params/reason") {
-            params["reason"] = reason.clone();
-        }
-        let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params});
-        self.send(running.child, note.to_string());
+        let reason = Cancellation::from_message(message).and_then(|c| c.reason);
+        let note = Cancellation { request_id: RequestId::String(bridge_id), reason }.to_message();
+        self.send(running.child, note.as_str().to_owned());
         self.done(running.child);
         if let Err(e) = handle.finish(running.route, running.id).await {
             tracing::warn!("could not end a cancelled request: {e}");

@@ -7,7 +7,8 @@ use ::rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use ::rmcp::transport::Transport;
 use asyncmcp_driver::{ClientEvents, ClientHandle, DriverConfig, DriverError, QueueClient};
 use asyncmcp_proto::{
-    ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, RequestId, error_codes,
+    Cancellation, ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, RequestId,
+    error_codes,
 };
 
 use super::codes;
@@ -113,21 +114,6 @@ fn decode<T: ::rmcp::serde::de::DeserializeOwned>(message: &JsonRpcMessage) -> R
     serde_json::from_slice(message.body())
 }
 
-/// The request id and reason of a `notifications/cancelled`.
-fn cancellation(message: &JsonRpcMessage) -> Option<(RequestId, Option<String>)> {
-    if message.method() != Some("notifications/cancelled") {
-        return None;
-    }
-    let value = message.to_value();
-    let params = &value["params"];
-    let id = match &params["requestId"] {
-        serde_json::Value::Number(n) => RequestId::Number(n.as_i64()?),
-        serde_json::Value::String(s) => RequestId::String(s.clone()),
-        _ => return None,
-    };
-    Some((id, params["reason"].as_str().map(str::to_owned)))
-}
-
 /// A local JSON-RPC error response for request `id`.
 fn local_error(id: &RequestId, code: i64, text: &str) -> Option<RxJsonRpcMessage<RoleClient>> {
     let message = JsonRpcMessage::error(id.clone(), code, text, None);
@@ -155,7 +141,7 @@ impl Transport<RoleClient> for QueueClientTransport {
         async move {
             let text = serde_json::to_vec(&item)?;
             let message = JsonRpcMessage::parse(text)?;
-            if let Some((id, reason)) = cancellation(&message) {
+            if let Some(Cancellation { request_id: id, reason }) = Cancellation::from_message(&message) {
                 // Through the driver's cancel, so a response still on its way is
                 // dropped as late and the request's timeout stops.
                 handle.cancel(id, reason).await?;

@@ -10,14 +10,12 @@ use ::rmcp::{ServerHandler, ServiceExt};
 use asyncmcp_driver::{DriverConfig, QueueClient, ServerEvents, ServerHandle};
 use asyncmcp_proto::handshake::INITIALIZE;
 use asyncmcp_proto::{
-    ConfigError, JsonRpcMessage, MessageKind, RequestId, RequestToken, Route, ServerConfig, ServerEvent, SessionId,
-    error_codes,
+    Cancellation, ConfigError, JsonRpcMessage, MessageKind, RequestId, RequestToken, Route, ServerConfig, ServerEvent,
+    SessionId, error_codes,
 };
 use tokio::sync::{mpsc, watch};
 
 use super::client::QueueTransportError;
-
-const CANCELLED: &str = "notifications/cancelled";
 
 /// Runs rmcp handlers made by `factory` behind the request queue of `config` until
 /// the server driver stops. See [`QueueServer`] to keep a handle for shutdown.
@@ -302,15 +300,6 @@ where
     }
 }
 
-/// The `requestId` of a `notifications/cancelled`.
-fn cancelled_id(message: &JsonRpcMessage) -> Option<RequestId> {
-    match &message.to_value()["params"]["requestId"] {
-        serde_json::Value::Number(n) => n.as_i64().map(RequestId::Number),
-        serde_json::Value::String(s) => Some(RequestId::String(s.clone())),
-        _ => None,
-    }
-}
-
 /// Answers a request rmcp cannot serve with a JSON-RPC error, so its client does not
 /// wait and the queue message is acknowledged.
 async fn refuse(handle: &ServerHandle, route: &Route, message: &JsonRpcMessage, detail: &str) {
@@ -406,10 +395,8 @@ impl Transport<RoleServer> for SessionTransport {
             match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(message.body()) {
                 Ok(m) => {
                     self.link.track(&message);
-                    if message.method() == Some(CANCELLED)
-                        && let Some(id) = cancelled_id(&message)
-                    {
-                        self.link.acknowledge_cancelled(&id).await;
+                    if let Some(cancel) = Cancellation::from_message(&message) {
+                        self.link.acknowledge_cancelled(&cancel.request_id).await;
                     }
                     return Some(m);
                 }
@@ -476,7 +463,7 @@ impl Transport<RoleServer> for RequestTransport {
                     None => self.cancel_open = false,
                     Some(note) => match serde_json::from_slice(note.body()) {
                         Ok(m) => {
-                            self.cancelled = cancelled_id(&note);
+                            self.cancelled = Cancellation::from_message(&note).map(|c| c.request_id);
                             return Some(m);
                         }
                         Err(e) => tracing::warn!(%e, "rmcp cannot read a cancellation"),
