@@ -8,7 +8,7 @@ use crate::cache::ResponseCache;
 use crate::codec::WireMeta;
 use crate::config::{ClientConfig, Disposition, Era};
 use crate::dedup::DedupWindow;
-use crate::error::{ApiError, ConfigError, OpFailure};
+use crate::error::{ApiError, ConfigError, Misuse, OpFailure};
 use crate::event::{ClientEvent, CloseReason, RejectReason};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
@@ -161,18 +161,18 @@ impl Client {
     /// cancelled first).
     ///
     /// # Errors
-    /// [`ApiError::Closed`] after [`close`](Self::close);
-    /// [`ApiError::DuplicateRequestId`] when a request with the same id is pending;
-    /// [`ApiError::TooLarge`] / [`ApiError::InvalidXmlChar`] when it cannot be sent.
+    /// [`Misuse::Closed`](crate::Misuse::Closed) after [`close`](Self::close);
+    /// [`Misuse::DuplicateRequestId`](crate::Misuse::DuplicateRequestId) when a request with the same id is pending;
+    /// [`Unsendable::TooLarge`](crate::Unsendable::TooLarge) / [`Unsendable::InvalidXmlChar`](crate::Unsendable::InvalidXmlChar) when it cannot be sent.
     pub fn submit(&mut self, message: JsonRpcMessage, now: Instant) -> Result<(), ApiError> {
         self.fire_timers(now);
         if self.state == State::Closed || self.closing {
-            return Err(ApiError::Closed);
+            return Err(ApiError::Misuse(Misuse::Closed));
         }
         let id = match (message.kind(), message.id()) {
             (MessageKind::Request, Some(id)) => {
                 if self.pending.contains_key(id) {
-                    return Err(ApiError::DuplicateRequestId(id.clone()));
+                    return Err(ApiError::Misuse(Misuse::DuplicateRequestId(id.clone())));
                 }
                 Some(id.clone())
             }
@@ -183,7 +183,7 @@ impl Client {
         if is_initialize && self.config.era == Era::Legacy && opening {
             // Its answer would name another session, which this client would refuse:
             // the request could only time out.
-            return Err(ApiError::AlreadyInitialized);
+            return Err(ApiError::Misuse(Misuse::AlreadyInitialized));
         }
         let message = if is_initialize && self.config.era == Era::Legacy {
             handshake::inject_reply_address(&message, &self.config.reply_to, self.config.handshake)
@@ -252,11 +252,11 @@ impl Client {
     /// unknown or finished id does nothing.
     ///
     /// # Errors
-    /// [`ApiError::Closed`] after [`close`](Self::close).
+    /// [`Misuse::Closed`](crate::Misuse::Closed) after [`close`](Self::close).
     pub fn cancel(&mut self, id: &RequestId, reason: Option<&str>, now: Instant) -> Result<(), ApiError> {
         self.fire_timers(now);
         if self.state == State::Closed {
-            return Err(ApiError::Closed);
+            return Err(ApiError::Misuse(Misuse::Closed));
         }
         if !self.end_pending(id, Ended::Cancelled, now) {
             return Ok(());

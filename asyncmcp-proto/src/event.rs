@@ -9,7 +9,8 @@ use crate::peer_text::{clip_debug, clip_display};
 use crate::reassembly::ReassemblyError;
 use crate::session_id::SessionId;
 
-/// What became of an inbound message that was not delivered.
+/// What became of an inbound message that was not delivered: the disposition that
+/// takes the place of an error for what a peer sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fate {
@@ -21,6 +22,11 @@ pub enum Fate {
 }
 
 /// Why an inbound message was not delivered to the application.
+///
+/// Most reasons are the peer's fault (what it sent cannot be used, or names a
+/// session, reply address or request this endpoint does not accept); they never
+/// become an `Err`. [`Duplicate`](Self::Duplicate) is the queue's doing (SQS delivers
+/// at least once) and [`Closed`](Self::Closed) this endpoint's own state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RejectReason {

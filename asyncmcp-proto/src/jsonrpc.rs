@@ -625,7 +625,7 @@ pub mod error_codes {
 mod tests {
     use super::*;
     use crate::codec::{SizeLimits, WireMeta, encode};
-    use crate::{ApiError, PEER_TEXT_MAX_CHARS};
+    use crate::{ApiError, PEER_TEXT_MAX_CHARS, Unsendable};
 
     /// A request whose `params` nest `levels` arrays deep (the message is level 1).
     fn nested(levels: usize) -> String {
@@ -736,7 +736,7 @@ mod tests {
         assert!(renamed.is_too_deep());
         assert_eq!(
             encode(&m, &WireMeta::default(), &SizeLimits::default(), None),
-            Err(ApiError::InvalidMessage(DecodeError::TooDeep { limit: MAX_NESTING_DEPTH }))
+            Err(ApiError::Unsendable(Unsendable::TooDeep { limit: MAX_NESTING_DEPTH }))
         );
         // One level less than the limit (the message object and `result` are two).
         let mut fits = serde_json::json!(1);

@@ -187,7 +187,7 @@ pub use client_id::unique_client_id;
 pub use config::{
     AckPolicy, ClientConfig, Common, Disposition, Era, HandshakeFields, Ordering, PROTOCOL_VERSIONS, ServerConfig,
 };
-pub use error::{ApiError, ConfigError, DecodeError, OpFailure};
+pub use error::{ApiError, ConfigError, DecodeError, Misuse, OpFailure, Unsendable};
 pub use event::{ClientEvent, CloseReason, Fate, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 pub use inbound::InboundMessage;
 pub use jsonrpc::{CANCELLED_METHOD, Cancellation, JsonRpcMessage, MessageKind, RequestId, error_codes};

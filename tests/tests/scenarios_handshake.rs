@@ -287,7 +287,7 @@ fn client_close_ends_the_session_on_both_sides() {
         assert_eq!(pair.server.sessions(), 0);
         assert_eq!(
             pair.client.submit(JsonRpcMessage::request(RequestId::Number(99), "ping", None), pair.now),
-            Err(asyncmcp_proto::ApiError::Closed)
+            Err(asyncmcp_proto::ApiError::Misuse(asyncmcp_proto::Misuse::Closed))
         );
         assert_eq!(depths(&pair), (EMPTY, EMPTY), "{topology:?}");
     }

@@ -8,6 +8,7 @@ use asyncmcp_proto::attributes::names;
 use asyncmcp_proto::sim::{Faults, Pair, QueueOptions, Topology};
 use asyncmcp_proto::{
     ApiError, Era, JsonRpcMessage, MessageKind, OpKind, Ordering, RejectReason, RequestId, Route, ServerEvent,
+    Unsendable,
 };
 use asyncmcp_tests::{
     EMPTY, Recorder, SIZE_TOPOLOGIES, depths, drive_checked, echo_params, outcomes, server_messages,
@@ -76,10 +77,10 @@ fn an_oversize_message_is_refused_when_the_peer_takes_no_fragments() {
     let result = pair.client.submit(big, pair.now);
 
     // Assert
-    let Err(ApiError::TooLarge { size, limit }) = result else { panic!("{result:?}") };
+    let Err(ApiError::Unsendable(Unsendable::TooLarge { size, limit })) = result else { panic!("{result:?}") };
     assert_eq!(limit, 262_144);
     assert!(size > 300 * 1024, "{size}");
-    let text = ApiError::TooLarge { size, limit }.to_string();
+    let text = ApiError::Unsendable(Unsendable::TooLarge { size, limit }).to_string();
     assert!(text.contains(&size.to_string()) && text.contains("262144"), "{text}");
     assert!(pair.client.poll_op().is_none(), "nothing was sent");
     assert_eq!(pair.client.pending_requests(), 0);
@@ -106,7 +107,7 @@ fn an_oversize_response_is_refused_and_replaced_by_an_error_when_the_client_take
     let result = pair.server.submit(&route, big, pair.now);
 
     // Assert
-    assert!(matches!(result, Err(ApiError::TooLarge { limit: 262_144, .. })), "{result:?}");
+    assert!(matches!(result, Err(ApiError::Unsendable(Unsendable::TooLarge { limit: 262_144, .. }))), "{result:?}");
     pair.drive_until(1_000, |p| p.response(&RequestId::Number(1)).is_some()).unwrap();
     let error = pair.response(&RequestId::Number(1)).unwrap().to_value();
     assert_eq!(error.pointer("/error/data/limit"), Some(&serde_json::json!(262_144)), "{error}");

@@ -2,6 +2,7 @@
 //! queue operations that acknowledge or keep requests.
 
 use super::*;
+use crate::error::{Misuse, Unsendable};
 use crate::jsonrpc::Cancellation;
 
 #[derive(Debug)]
@@ -61,9 +62,9 @@ impl Server {
     ///
     /// # Errors
     /// [`ApiError::UnknownRoute`] for a closed session, a finished request or
-    /// [`Route::Detached`]; [`ApiError::RequestOnModernRoute`] for a server request on
-    /// a modern route; [`ApiError::InvalidXmlChar`] when it cannot be sent;
-    /// [`ApiError::TooLarge`] when it does not fit in a message (for an answer, the
+    /// [`Route::Detached`]; [`Misuse::RequestOnModernRoute`](crate::Misuse::RequestOnModernRoute) for a server request on
+    /// a modern route; [`Unsendable::InvalidXmlChar`](crate::Unsendable::InvalidXmlChar) when it cannot be sent;
+    /// [`Unsendable::TooLarge`](crate::Unsendable::TooLarge) when it does not fit in a message (for an answer, the
     /// requester then gets, in its place, a JSON-RPC error that names the size and
     /// the limit, and the request is done).
     pub fn submit(&mut self, route: &Route, message: JsonRpcMessage, now: Instant) -> Result<(), ApiError> {
@@ -115,7 +116,7 @@ impl Server {
             }
             Route::Request(token) => {
                 if message.kind() == MessageKind::Request {
-                    return Err(ApiError::RequestOnModernRoute);
+                    return Err(ApiError::Misuse(Misuse::RequestOnModernRoute));
                 }
                 let request = self.requests.get(token).ok_or_else(|| ApiError::UnknownRoute(route.to_string()))?;
                 let envelope = Envelope {
@@ -133,7 +134,7 @@ impl Server {
                 let result = self.answer(route, key, message, envelope, None, now);
                 // Answered (maybe by the error that replaced a response too large):
                 // the route ends. Refused otherwise: the application may answer again.
-                if matches!(result, Ok(()) | Err(ApiError::TooLarge { .. })) {
+                if matches!(result, Ok(()) | Err(ApiError::Unsendable(Unsendable::TooLarge { .. }))) {
                     self.forget_request(token);
                 }
                 result
@@ -156,9 +157,13 @@ impl Server {
         let id = key.1.clone();
         let (kinds, sent, outcome) = match self.encode(&message, &envelope, now) {
             Ok(kinds) => (kinds, message, Ok(())),
-            Err(ApiError::TooLarge { size, limit }) => {
+            Err(ApiError::Unsendable(Unsendable::TooLarge { size, limit })) => {
                 let error = too_large(id.clone(), size, limit, &envelope.to);
-                (self.encode(&error, &envelope, now)?, error, Err(ApiError::TooLarge { size, limit }))
+                (
+                    self.encode(&error, &envelope, now)?,
+                    error,
+                    Err(ApiError::Unsendable(Unsendable::TooLarge { size, limit })),
+                )
             }
             Err(e) => return Err(e),
         };
