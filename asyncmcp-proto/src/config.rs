@@ -264,6 +264,13 @@ pub struct ServerConfig {
     pub heartbeat_fraction: f64,
     /// At most this many requests are being handled at once (receive backpressure).
     pub max_in_flight: usize,
+    /// At most this many legacy sessions are open at once (default 10 000). Each
+    /// holds a little state until it is closed or idles out; an `initialize` past the
+    /// limit is answered with a JSON-RPC error
+    /// ([`error_codes::TOO_MANY_SESSIONS`](crate::error_codes::TOO_MANY_SESSIONS)),
+    /// reported as [`RejectReason::TooManySessions`](crate::RejectReason::TooManySessions)
+    /// and deleted.
+    pub max_sessions: usize,
     /// A request still unanswered this long after it was delivered is cancelled
     /// (the application gets `notifications/cancelled` on its route) and answered
     /// with an error, so that no message is held invisible forever.
@@ -295,6 +302,7 @@ impl ServerConfig {
             visibility_timeout: Duration::from_secs(30),
             heartbeat_fraction: 0.5,
             max_in_flight: 64,
+            max_sessions: 10_000,
             request_deadline: Duration::from_secs(15 * 60),
             ack: AckPolicy::AfterResponse,
             response_cache_window: Duration::from_secs(15 * 60),
@@ -340,6 +348,9 @@ impl ServerConfig {
         }
         if self.max_in_flight == 0 {
             return Err(ConfigError::Invalid { field: "max_in_flight", detail: "must be at least 1".into() });
+        }
+        if self.max_sessions == 0 {
+            return Err(ConfigError::Invalid { field: "max_sessions", detail: "must be at least 1".into() });
         }
         if let Some((entry, e)) = self.allow_reply.invalid().first() {
             return Err(ConfigError::Invalid {

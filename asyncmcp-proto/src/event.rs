@@ -55,6 +55,14 @@ pub enum RejectReason {
     WrongClient(String),
     /// The endpoint is closed.
     Closed,
+    /// An `initialize` arrived while the server held
+    /// [`max_sessions`](crate::ServerConfig::max_sessions) sessions: it was answered
+    /// with a JSON-RPC error
+    /// ([`error_codes::TOO_MANY_SESSIONS`](crate::error_codes::TOO_MANY_SESSIONS)).
+    TooManySessions {
+        /// The configured limit.
+        max: usize,
+    },
     /// The `ProtocolVersion` attribute names a version the server does not speak. A
     /// request is answered with MCP's `UnsupportedProtocolVersionError`
     /// ([`error_codes::UNSUPPORTED_PROTOCOL_VERSION`](crate::error_codes::UNSUPPORTED_PROTOCOL_VERSION))
@@ -87,6 +95,7 @@ impl fmt::Display for RejectReason {
                 write!(f, "message for another client {shown}{more}")
             }
             RejectReason::Closed => f.write_str("endpoint closed"),
+            RejectReason::TooManySessions { max } => write!(f, "the server already holds its limit of {max} sessions"),
             RejectReason::UnsupportedVersion { requested, supported } => write!(
                 f,
                 "protocol version {} is not supported (supported: {})",

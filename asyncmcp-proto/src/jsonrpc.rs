@@ -615,6 +615,10 @@ pub mod error_codes {
     pub const INTERNAL_ERROR: i64 = -32603;
     /// The request was not answered in time (the MCP SDKs' `RequestTimeout`).
     pub const REQUEST_TIMEOUT: i64 = -32001;
+    /// The server holds as many legacy sessions as it may
+    /// ([`ServerConfig::max_sessions`](crate::ServerConfig::max_sessions)): an
+    /// `initialize` is refused until one ends. `data` is `{"maxSessions": n}`.
+    pub const TOO_MANY_SESSIONS: i64 = -32003;
     /// MCP 2026-07-28 `UnsupportedProtocolVersionError`: the request names a protocol
     /// version the server does not speak; `data` is `{"supported": [...],
     /// "requested": "..."}`.

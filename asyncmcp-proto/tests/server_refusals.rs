@@ -22,13 +22,20 @@ struct Rig {
 
 impl Rig {
     fn new(allowed: bool) -> Self {
+        Self::with(allowed, |_| {})
+    }
+
+    /// A rig whose server configuration `configure` adjusts.
+    fn with(allowed: bool, configure: impl FnOnce(&mut ServerConfig)) -> Self {
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
         let mut broker = Broker::new(SimConfig::default(), now, [7; 32]);
         let requests = broker.create_queue("requests", QueueOptions::default());
         let replies = broker.create_queue("replies", QueueOptions::default());
         let allow = if allowed { AllowList::new().exact(replies.clone()) } else { AllowList::new() };
-        let server = Server::new(ServerConfig::new(requests.clone(), allow), now, [9; 32]).unwrap();
+        let mut config = ServerConfig::new(requests.clone(), allow);
+        configure(&mut config);
+        let server = Server::new(config, now, [9; 32]).unwrap();
         Self { broker, server, requests, replies, now }
     }
 
@@ -223,4 +230,56 @@ fn a_notification_method_with_an_id_is_rejected_and_answered() {
     let replies = rig.replies();
     assert_eq!(replies.len(), 1);
     assert_eq!(error_reply(&replies[0])["error"]["code"], error_codes::INVALID_REQUEST);
+}
+
+#[test]
+fn an_initialize_past_max_sessions_is_answered_with_an_error_and_reported() {
+    let mut rig = Rig::with(true, |config| config.max_sessions = 2);
+    let reply_to = rig.replies.clone();
+    let init = |id: i64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "response_queue_url": reply_to}})
+        .to_string()
+    };
+    for id in 0..2 {
+        rig.send(&init(id), &[]);
+    }
+    let events = rig.run();
+    assert_eq!(events.iter().filter(|e| matches!(e, ServerEvent::SessionOpened { .. })).count(), 2, "{events:?}");
+    assert_eq!(rig.server.sessions(), 2);
+    for event in events {
+        if let ServerEvent::Message { route, message } = event {
+            let answer = JsonRpcMessage::response(message.id().unwrap().clone(), json!({}));
+            rig.server.submit(&route, answer, rig.now).unwrap();
+        }
+    }
+    rig.run();
+    rig.replies();
+
+    rig.send(&init(2), &[]);
+    let events = rig.run();
+
+    assert_eq!(rig.server.sessions(), 2, "a session past the limit was opened: {events:?}");
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::Message { .. })), "delivered: {events:?}");
+    let rejected = rejections(&events);
+    assert_eq!(rejected.len(), 1, "{events:?}");
+    assert_eq!(rejected[0].reason, RejectReason::TooManySessions { max: 2 });
+    assert_eq!(rejected[0].fate, Fate::Deleted);
+    let answers: Vec<JsonRpcMessage> =
+        rig.replies().into_iter().map(|m| JsonRpcMessage::parse(m.body).unwrap()).collect();
+    let refusal = answers.iter().find(|m| m.id() == Some(&RequestId::Number(2))).expect("no answer to id 2");
+    assert_eq!(refusal.kind(), MessageKind::Error);
+    let error = refusal.to_value()["error"].clone();
+    assert_eq!(error["code"], error_codes::TOO_MANY_SESSIONS);
+    assert!(error["message"].as_str().unwrap().contains("2 sessions"), "{error}");
+    assert!(rig.request_queue_drained(), "the refused initialize stayed on the queue");
+}
+
+#[test]
+fn max_sessions_must_be_positive() {
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let mut config = ServerConfig::new("https://sqs.us-east-1.amazonaws.com/123456789012/q", AllowList::new());
+    config.max_sessions = 0;
+    assert!(Server::new(config, now, [0; 32]).is_err());
 }

@@ -58,6 +58,9 @@ impl Server {
         {
             return;
         }
+        if self.sessions.len() >= self.config.max_sessions {
+            return self.refuse_session(d, reply_to, now);
+        }
         let session_id = SessionId::from_bits(self.rng.next_u128());
         self.sessions.insert(
             session_id.clone(),
@@ -179,6 +182,33 @@ impl Server {
             } else {
                 self.end_session(&session_id, CloseReason::Idle, now);
             }
+        }
+    }
+
+    /// An `initialize` past [`ServerConfig::max_sessions`]: answered with an error
+    /// (so its client does not wait for nothing), reported, and deleted once the
+    /// answer is sent; no session is opened.
+    fn refuse_session(&mut self, d: Delivery, reply_to: Address, now: Instant) {
+        let max = self.config.max_sessions;
+        let Some(id) = d.message.id().cloned() else {
+            return self.reject(d.receipts, RejectReason::TooManySessions { max }, Disposition::Delete, now);
+        };
+        let error = JsonRpcMessage::error(
+            id.clone(),
+            error_codes::TOO_MANY_SESSIONS,
+            &format!("the server already holds its limit of {max} sessions: try again once one ends"),
+            Some(serde_json::json!({ "maxSessions": max })),
+        );
+        let meta = WireMeta { client_id: d.meta.client_id.clone(), ..WireMeta::default() };
+        let key = (Peer::Refused(first_message_id(&d.receipts)), id);
+        let envelope = Envelope { meta, to: reply_to, group: "asyncmcp".to_owned(), takes_fragments: false };
+        self.answer_held(key, d.receipts.clone(), &error, &envelope, now);
+        for r in d.receipts {
+            self.events.push_back(ServerEvent::Rejected(Rejection {
+                message_id: r.message_id,
+                reason: RejectReason::TooManySessions { max },
+                fate: Fate::Deleted,
+            }));
         }
     }
 }
