@@ -163,7 +163,8 @@ impl Client {
     /// # Errors
     /// [`Misuse::Closed`](crate::Misuse::Closed) after [`close`](Self::close);
     /// [`Misuse::DuplicateRequestId`](crate::Misuse::DuplicateRequestId) when a request with the same id is pending;
-    /// [`Unsendable::TooLarge`](crate::Unsendable::TooLarge) / [`Unsendable::InvalidXmlChar`](crate::Unsendable::InvalidXmlChar) when it cannot be sent.
+    /// [`Unsendable::TooLarge`](crate::Unsendable::TooLarge) / [`Unsendable::InvalidXmlChar`](crate::Unsendable::InvalidXmlChar) when it cannot be sent;
+    /// [`ApiError::TooManyPending`] past [`ClientConfig::max_pending`](crate::ClientConfig::max_pending).
     pub fn submit(&mut self, message: JsonRpcMessage, now: Instant) -> Result<(), ApiError> {
         self.fire_timers(now);
         if self.state == State::Closed || self.closing {
@@ -191,6 +192,10 @@ impl Client {
             message
         };
         let hold = self.config.era == Era::Legacy && !is_initialize && self.state != State::Open;
+        let max = self.config.max_pending;
+        if (id.is_some() && self.pending.len() >= max) || (hold && self.held.len() >= max) {
+            return Err(ApiError::TooManyPending { max });
+        }
         if !hold {
             self.send(&message, now)?;
         }

@@ -45,7 +45,8 @@ impl Default for HandshakeFields {
 pub struct Ordering {
     /// How long a gap may hold back later messages.
     pub gap_timeout: Duration,
-    /// At most this many messages wait behind a gap; past that the gap is skipped.
+    /// At most this many messages of one session wait behind a gap (default 256);
+    /// past that the gap is skipped and they are delivered, none dropped.
     pub max_buffered: usize,
 }
 
@@ -195,6 +196,12 @@ pub struct ClientConfig {
     pub handshake: HandshakeFields,
     /// A request with no response after this long ends as `RequestTimedOut`.
     pub request_timeout: Duration,
+    /// At most this many requests are pending at once, and at most this many
+    /// messages wait for the legacy session to open (default 1024): past that
+    /// [`submit`](crate::Client::submit) returns
+    /// [`ApiError::TooManyPending`](crate::ApiError::TooManyPending), so a server that
+    /// does not answer cannot make the client grow without bound.
+    pub max_pending: usize,
     /// Options shared with the server.
     pub common: Common,
 }
@@ -215,6 +222,7 @@ impl ClientConfig {
             era: Era::Legacy,
             handshake: HandshakeFields::default(),
             request_timeout: Duration::from_secs(60),
+            max_pending: 1024,
             common: Common::default(),
         }
     }
@@ -226,6 +234,9 @@ impl ClientConfig {
         }
         if self.request_timeout.is_zero() {
             return Err(ConfigError::Invalid { field: "request_timeout", detail: "must be positive".into() });
+        }
+        if self.max_pending == 0 {
+            return Err(ConfigError::Invalid { field: "max_pending", detail: "must be at least 1".into() });
         }
         Ok(())
     }

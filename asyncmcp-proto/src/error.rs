@@ -105,6 +105,9 @@ pub enum DecodeError {
 ///   large for a peer that takes no fragments, a character SQS refuses, nested too
 ///   deep). Depends on the data, not on how the API was called: answer with something
 ///   smaller or cleaner.
+/// - [`ApiError::TooManyPending`]: back-pressure. The client holds as many requests
+///   (or messages waiting for its session) as it may, because the server has not
+///   answered yet: a matter of pace, not a bug; submit again once one ends.
 /// - [`ApiError::UnknownRoute`]: the route is not (or no longer) there. A route can
 ///   end under the caller's feet (the client closed its session, the session idled
 ///   out, the request was answered or passed its deadline): expected in a correct
@@ -121,6 +124,14 @@ pub enum ApiError {
     /// The route (session or request) is unknown or already ended.
     #[error("no such route: {0}")]
     UnknownRoute(String),
+    /// The client already holds [`max_pending`](crate::ClientConfig::max_pending)
+    /// requests, or as many messages waiting for its session: wait until one ends
+    /// (response, timeout, cancel).
+    #[error("{max} requests or held messages are pending (ClientConfig::max_pending): wait for one to end")]
+    TooManyPending {
+        /// The configured limit.
+        max: usize,
+    },
 }
 
 /// The calling code broke the API's contract: a bug in the caller, never caused by

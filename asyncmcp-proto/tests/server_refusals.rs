@@ -1,13 +1,14 @@
 //! A server refuses what it will not run, and answers a refused request with an
-//! error carrying its id wherever the request names an allowed reply address.
+//! error carrying its id wherever the request names an allowed reply address. What a
+//! peer can grow is bounded: sessions, and messages waiting behind an ordering gap.
 
 use std::time::{Duration, Instant};
 
 use asyncmcp_proto::attributes::AttributeValue;
 use asyncmcp_proto::sim::{Broker, QueueOptions, SimConfig};
 use asyncmcp_proto::{
-    AllowList, DecodeError, Fate, InboundMessage, JsonRpcMessage, MessageKind, OpKind, RejectReason, Rejection,
-    RequestId, Route, SendOp, Server, ServerConfig, ServerEvent, error_codes,
+    AllowList, DecodeError, Fate, InboundMessage, JsonRpcMessage, MessageKind, OpKind, Ordering, RejectReason,
+    Rejection, RequestId, Route, SendOp, Server, ServerConfig, ServerEvent, error_codes,
 };
 use bytes::Bytes;
 use serde_json::json;
@@ -282,4 +283,45 @@ fn max_sessions_must_be_positive() {
     let mut config = ServerConfig::new("https://sqs.us-east-1.amazonaws.com/123456789012/q", AllowList::new());
     config.max_sessions = 0;
     assert!(Server::new(config, now, [0; 32]).is_err());
+}
+
+#[test]
+fn messages_past_the_reorder_bound_skip_the_gap_and_are_all_delivered() {
+    let ordering = Ordering { gap_timeout: Duration::from_secs(600), max_buffered: 2 };
+    let mut rig = Rig::with(true, |config| config.common.ordering = Some(ordering));
+    let reply_to = rig.replies.clone();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "response_queue_url": reply_to}});
+    rig.send(&init.to_string(), &[]);
+    let session_id = rig
+        .run()
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::SessionOpened { session_id, .. } => Some(session_id.clone()),
+            _ => None,
+        })
+        .expect("no session");
+    let sid = session_id.as_str().to_owned();
+    let note = |n: u64| format!(r#"{{"jsonrpc":"2.0","method":"notifications/n{n}"}}"#);
+    let delivered = |events: &[ServerEvent]| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Message { message, .. } => message.method().map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    };
+
+    // Number 0 is missing: 1 and 2 wait behind the gap, up to the bound.
+    for n in [1, 2] {
+        rig.send(&note(n), &[("SessionId", sid.as_str()), ("AsyncMcpExt", &format!("seq={n}"))]);
+        assert!(delivered(&rig.run()).is_empty());
+    }
+    // One more than the bound: the gap is skipped at once, nothing is dropped.
+    rig.send(&note(3), &[("SessionId", sid.as_str()), ("AsyncMcpExt", "seq=3")]);
+    assert_eq!(delivered(&rig.run()), ["notifications/n1", "notifications/n2", "notifications/n3"]);
+    // The skipped number, arriving late, is delivered out of order rather than lost.
+    rig.send(&note(0), &[("SessionId", sid.as_str()), ("AsyncMcpExt", "seq=0")]);
+    assert_eq!(delivered(&rig.run()), ["notifications/n0"]);
 }
