@@ -12,11 +12,11 @@ use crate::error::{ApiError, ConfigError, Misuse, OpFailure};
 use crate::event::{ClientEvent, CloseReason, RejectReason};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
-use crate::inbox::{Delivery, Inbox, Intake, Receipt, rejections};
+use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, rejections};
 use crate::jsonrpc::{Cancellation, JsonRpcMessage, MessageKind, RequestId};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
 use crate::outbound::Outbound;
-use crate::outbox::{Done, Outbox};
+use crate::outbox::{OpEnded, Outbox};
 use crate::rng::Rng;
 use crate::session_id::SessionId;
 use crate::timers::Timers;
@@ -49,8 +49,9 @@ struct Pending {
     order: u64,
 }
 
+/// What an operation was queued for: decides what its success or failure means.
 #[derive(Debug)]
-enum Purpose {
+enum OpPurpose {
     Message { id: Option<RequestId>, method: Option<String> },
     Delete { message_id: String },
 }
@@ -67,7 +68,7 @@ pub struct Client {
     config: ClientConfig,
     rng: Rng,
     inbox: Inbox,
-    outbox: Outbox<Purpose>,
+    outbox: Outbox<OpPurpose>,
     outbound: Outbound,
     events: VecDeque<ClientEvent>,
     state: State,
@@ -244,7 +245,7 @@ impl Client {
             &mut self.rng,
             now,
         )?;
-        let purpose = Purpose::Message {
+        let purpose = OpPurpose::Message {
             id: (message.kind() == MessageKind::Request).then(|| message.id().cloned()).flatten(),
             method: message.method().map(str::to_owned),
         };
@@ -320,9 +321,9 @@ impl Client {
     /// Takes one message `ReceiveMessage` returned from this client's queue.
     pub fn handle_inbound(&mut self, message: InboundMessage, now: Instant) {
         self.fire_timers(now);
-        let mut intakes = Vec::new();
-        self.inbox.handle(message, now, &mut intakes);
-        self.process(intakes, now);
+        let mut verdicts = Vec::new();
+        self.inbox.handle(message, now, &mut verdicts);
+        self.process(verdicts, now);
         self.close_when_drained(now);
     }
 
@@ -330,11 +331,11 @@ impl Client {
     pub fn handle_op_result(&mut self, id: OpId, result: OpResult, now: Instant) {
         self.fire_timers(now);
         match self.outbox.handle_result(id, result, now) {
-            None | Some(Done::Ok(_)) => {}
-            Some(Done::Failed(Purpose::Delete { message_id }, error)) => {
+            None | Some(OpEnded::Succeeded(_)) => {}
+            Some(OpEnded::Failed(OpPurpose::Delete { message_id }, error)) => {
                 self.events.push_back(ClientEvent::AckFailed { message_id, error });
             }
-            Some(Done::Failed(Purpose::Message { id, method }, error)) => {
+            Some(OpEnded::Failed(OpPurpose::Message { id, method }, error)) => {
                 if let Some(id) = &id
                     && !self.end_pending(id, Ended::SendFailed, now)
                 {
@@ -355,9 +356,9 @@ impl Client {
 
     fn fire_timers(&mut self, now: Instant) {
         self.outbox.handle_timeout(now);
-        let mut intakes = Vec::new();
-        self.inbox.handle_timeout(now, &mut intakes);
-        self.process(intakes, now);
+        let mut verdicts = Vec::new();
+        self.inbox.handle_timeout(now, &mut verdicts);
+        self.process(verdicts, now);
         while let Some(id) = self.deadlines.pop_due(now) {
             if self.end_pending(&id, Ended::TimedOut, now) {
                 self.events.push_back(ClientEvent::RequestTimedOut { id });
@@ -407,21 +408,21 @@ impl Client {
         }
     }
 
-    fn process(&mut self, intakes: Vec<Intake>, now: Instant) {
-        for intake in intakes {
-            match intake {
-                Intake::Deliver(d) => self.route(*d, now),
-                Intake::Duplicate(r) => self.reject(vec![r], RejectReason::Duplicate, Disposition::Delete),
-                Intake::Release(r, reason) => self.reject(vec![r], reason, Disposition::LeaveForRedrive),
+    fn process(&mut self, verdicts: Vec<InboxVerdict>, now: Instant) {
+        for verdict in verdicts {
+            match verdict {
+                InboxVerdict::Deliver(d) => self.route(*d, now),
+                InboxVerdict::Duplicate(r) => self.reject(vec![r], RejectReason::Duplicate, Disposition::Delete),
+                InboxVerdict::Release(r, reason) => self.reject(vec![r], reason, Disposition::LeaveForRedrive),
                 // A client answers no refused message: servers send it few requests, and
                 // none that a refusal would unblock.
-                Intake::Reject(r, reason) => {
+                InboxVerdict::Reject(r, reason) => {
                     let disposition = self.config.common.undecodable;
                     self.reject(vec![r], reason, disposition)
                 }
                 // A client answers no refused message: a server's requests to it are
                 // few, and a refusal would unblock none of them.
-                Intake::Refuse { receipts, reason, .. } => {
+                InboxVerdict::Refuse { receipts, reason, .. } => {
                     let disposition = self.config.common.undecodable;
                     self.reject(receipts, reason, disposition)
                 }
@@ -442,7 +443,7 @@ impl Client {
             queue_url: self.config.receive_queue_url.clone(),
             receipt_handle: r.receipt_handle.clone(),
         };
-        self.outbox.push(vec![kind], Purpose::Delete { message_id: r.message_id.clone() });
+        self.outbox.push(vec![kind], OpPurpose::Delete { message_id: r.message_id.clone() });
     }
 
     fn route(&mut self, d: Delivery, now: Instant) {

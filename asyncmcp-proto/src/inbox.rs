@@ -47,9 +47,10 @@ pub(crate) fn rejections(
     (doomed, events)
 }
 
-/// What the pipeline made of its input.
+/// What the inbox decided about an inbound message (or a timer): deliver it, or
+/// why and how not.
 #[derive(Debug)]
-pub(crate) enum Intake {
+pub(crate) enum InboxVerdict {
     Deliver(Box<Delivery>),
     Reject(Receipt, RejectReason),
     /// Rejected, but still a request with a readable id and routing facts: answer it
@@ -143,7 +144,7 @@ impl Inbox {
     }
 
     /// Takes one received message; appends what it produced to `out`.
-    pub(crate) fn handle(&mut self, msg: InboundMessage, now: Instant, out: &mut Vec<Intake>) {
+    pub(crate) fn handle(&mut self, msg: InboundMessage, now: Instant, out: &mut Vec<InboxVerdict>) {
         let receipt = Receipt { message_id: msg.message_id.clone(), receipt_handle: msg.receipt_handle.clone() };
         if let Some(slot) = self.held_ids.get(&msg.message_id) {
             // A held fragment came back: redelivered after its visibility ran out, or a
@@ -156,7 +157,7 @@ impl Inbox {
         }
         if !self.seen.insert(msg.message_id.clone(), now) {
             if let Some(receipt) = self.join_buffered(receipt) {
-                out.push(Intake::Duplicate(receipt));
+                out.push(InboxVerdict::Duplicate(receipt));
             }
             return;
         }
@@ -189,7 +190,7 @@ impl Inbox {
                         return;
                     }
                     Pushed::Duplicate => {
-                        out.push(Intake::Duplicate(receipt));
+                        out.push(InboxVerdict::Duplicate(receipt));
                         return;
                     }
                     Pushed::Rejected(e) => {
@@ -228,9 +229,9 @@ impl Inbox {
     /// Rejects a received message and forgets its id: if it is left for redrive, each
     /// redelivery must be rejected the same way (until the queue moves it to its
     /// dead-letter queue), not deleted as a duplicate.
-    fn reject(&mut self, receipt: Receipt, reason: RejectReason, out: &mut Vec<Intake>) {
+    fn reject(&mut self, receipt: Receipt, reason: RejectReason, out: &mut Vec<InboxVerdict>) {
         self.seen.remove(&receipt.message_id);
-        out.push(Intake::Reject(receipt, reason));
+        out.push(InboxVerdict::Reject(receipt, reason));
     }
 
     /// A redelivery of a message waiting in a reorder buffer behind a gap (its
@@ -266,12 +267,12 @@ impl Inbox {
         reason: RejectReason,
         id: RequestId,
         meta: WireMeta,
-        out: &mut Vec<Intake>,
+        out: &mut Vec<InboxVerdict>,
     ) {
         for r in &receipts {
             self.seen.remove(&r.message_id);
         }
-        out.push(Intake::Refuse { receipts, reason, id, meta: Box::new(meta) });
+        out.push(InboxVerdict::Refuse { receipts, reason, id, meta: Box::new(meta) });
     }
 
     fn release(&mut self, slot: &(String, String)) -> Vec<Receipt> {
@@ -282,17 +283,17 @@ impl Inbox {
         receipts
     }
 
-    fn order(&mut self, delivery: Delivery, now: Instant, out: &mut Vec<Intake>) {
+    fn order(&mut self, delivery: Delivery, now: Instant, out: &mut Vec<InboxVerdict>) {
         let again = delivery.receipts.iter().any(|r| self.redo.contains(&r.message_id));
         if again {
             for r in &delivery.receipts {
                 self.redo.remove(&r.message_id);
             }
-            out.push(Intake::Deliver(Box::new(delivery)));
+            out.push(InboxVerdict::Deliver(Box::new(delivery)));
             return;
         }
         let (Some(ordering), Some(seq)) = (self.ordering, delivery.meta.ext.seq) else {
-            out.push(Intake::Deliver(Box::new(delivery)));
+            out.push(InboxVerdict::Deliver(Box::new(delivery)));
             return;
         };
         let peer = peer_key(&delivery.meta);
@@ -301,10 +302,10 @@ impl Inbox {
             .entry(peer.clone())
             .or_insert_with(|| Reorder::new(ordering.gap_timeout, ordering.max_buffered));
         match reorder.push(seq, delivery, now) {
-            Ok(ready) => out.extend(ready.into_iter().map(|d| Intake::Deliver(Box::new(d)))),
+            Ok(ready) => out.extend(ready.into_iter().map(|d| InboxVerdict::Deliver(Box::new(d)))),
             Err(late) => {
                 for r in late.receipts {
-                    out.push(Intake::Duplicate(r));
+                    out.push(InboxVerdict::Duplicate(r));
                 }
             }
         }
@@ -320,7 +321,7 @@ impl Inbox {
     }
 
     /// Fires due timers: expired reassemblies, ordering gaps, dedup expiry.
-    pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Intake>) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut Vec<InboxVerdict>) {
         self.seen.expire(now);
         self.redo.expire(now);
         self.expired.expire(now);
@@ -340,15 +341,15 @@ impl Inbox {
             for r in receipts {
                 self.seen.remove(&r.message_id);
                 if retry {
-                    out.push(Intake::Release(r, RejectReason::Reassembly(e.clone())));
+                    out.push(InboxVerdict::Release(r, RejectReason::Reassembly(e.clone())));
                 } else {
-                    out.push(Intake::Reject(r, RejectReason::Reassembly(e.clone())));
+                    out.push(InboxVerdict::Reject(r, RejectReason::Reassembly(e.clone())));
                 }
             }
         }
         while let Some(peer) = self.gaps.pop_due(now) {
             let Some(reorder) = self.reorder.get_mut(&peer) else { continue };
-            out.extend(reorder.handle_timeout(now).into_iter().map(|d| Intake::Deliver(Box::new(d))));
+            out.extend(reorder.handle_timeout(now).into_iter().map(|d| InboxVerdict::Deliver(Box::new(d))));
             let deadline = reorder.poll_timeout();
             self.set_gap(peer, deadline);
         }

@@ -17,11 +17,11 @@ use crate::error::{ApiError, ConfigError};
 use crate::event::{CloseReason, Fate, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
-use crate::inbox::{Delivery, Inbox, Intake, Receipt, rejections};
+use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, rejections};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
 use crate::outbound::Outbound;
-use crate::outbox::{Done, Outbox};
+use crate::outbox::{OpEnded, Outbox};
 use crate::rng::Rng;
 use crate::session_id::SessionId;
 use crate::timers::{Timers, deadline_after};
@@ -48,7 +48,7 @@ pub struct Server {
     config: ServerConfig,
     rng: Rng,
     inbox: Inbox,
-    outbox: Outbox<Purpose>,
+    outbox: Outbox<OpPurpose>,
     outbound: Outbound,
     events: VecDeque<ServerEvent>,
     sessions: BTreeMap<SessionId, Session>,
@@ -130,22 +130,22 @@ impl Server {
             }));
             return;
         }
-        let mut intakes = Vec::new();
-        self.inbox.handle(message, now, &mut intakes);
-        self.process(intakes, now);
+        let mut verdicts = Vec::new();
+        self.inbox.handle(message, now, &mut verdicts);
+        self.process(verdicts, now);
     }
 
-    fn process(&mut self, intakes: Vec<Intake>, now: Instant) {
-        for intake in intakes {
-            match intake {
-                Intake::Deliver(d) => self.route(*d, now),
-                Intake::Duplicate(r) => self.duplicate(r, now),
-                Intake::Release(r, reason) => self.reject(vec![r], reason, Disposition::LeaveForRedrive, now),
-                Intake::Reject(r, reason) => {
+    fn process(&mut self, verdicts: Vec<InboxVerdict>, now: Instant) {
+        for verdict in verdicts {
+            match verdict {
+                InboxVerdict::Deliver(d) => self.route(*d, now),
+                InboxVerdict::Duplicate(r) => self.duplicate(r, now),
+                InboxVerdict::Release(r, reason) => self.reject(vec![r], reason, Disposition::LeaveForRedrive, now),
+                InboxVerdict::Reject(r, reason) => {
                     let disposition = self.config.common.undecodable;
                     self.reject(vec![r], reason, disposition, now);
                 }
-                Intake::Refuse { receipts, reason, id, meta } => {
+                InboxVerdict::Refuse { receipts, reason, id, meta } => {
                     let disposition = self.config.common.undecodable;
                     self.refuse(receipts, reason, id, &meta, disposition, now);
                 }
@@ -188,8 +188,10 @@ impl Server {
     pub fn handle_op_result(&mut self, id: OpId, result: OpResult, now: Instant) {
         self.fire_timers(now);
         match self.outbox.handle_result(id, result, now) {
-            None | Some(Done::Ok(Purpose::Delete { .. } | Purpose::Visibility | Purpose::Message { .. })) => {}
-            Some(Done::Ok(Purpose::Response { key, .. })) => {
+            None
+            | Some(OpEnded::Succeeded(OpPurpose::Delete { .. } | OpPurpose::Visibility | OpPurpose::Message { .. })) => {
+            }
+            Some(OpEnded::Succeeded(OpPurpose::Response { key, .. })) => {
                 self.heartbeats.cancel(&key);
                 self.deadlines.cancel(&key);
                 if let Some(flight) = self.in_flight.remove(&key)
@@ -200,7 +202,7 @@ impl Server {
                     }
                 }
             }
-            Some(Done::Failed(Purpose::Response { key, route, id }, error)) => {
+            Some(OpEnded::Failed(OpPurpose::Response { key, route, id }, error)) => {
                 // The answer never left. The request stays on the queue; its
                 // redelivery is handled again and answered from the response cache.
                 self.heartbeats.cancel(&key);
@@ -212,14 +214,14 @@ impl Server {
                 }
                 self.events.push_back(ServerEvent::SendFailed { route, id: Some(id), error });
             }
-            Some(Done::Failed(Purpose::Message { route, id }, error)) => {
+            Some(OpEnded::Failed(OpPurpose::Message { route, id }, error)) => {
                 self.events.push_back(ServerEvent::SendFailed { route, id, error });
             }
-            Some(Done::Failed(Purpose::Delete { message_id }, error)) => {
+            Some(OpEnded::Failed(OpPurpose::Delete { message_id }, error)) => {
                 self.events.push_back(ServerEvent::AckFailed { message_id, error });
             }
             // A heartbeat that raced the delete of its message: harmless.
-            Some(Done::Failed(Purpose::Visibility, _)) => {}
+            Some(OpEnded::Failed(OpPurpose::Visibility, _)) => {}
         }
     }
 
@@ -230,9 +232,9 @@ impl Server {
 
     fn fire_timers(&mut self, now: Instant) {
         self.outbox.handle_timeout(now);
-        let mut intakes = Vec::new();
-        self.inbox.handle_timeout(now, &mut intakes);
-        self.process(intakes, now);
+        let mut verdicts = Vec::new();
+        self.inbox.handle_timeout(now, &mut verdicts);
+        self.process(verdicts, now);
         self.fire_heartbeats(now);
         while let Some(key) = self.deadlines.pop_due(now) {
             self.past_deadline(key, now);

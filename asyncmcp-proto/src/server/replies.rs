@@ -5,8 +5,9 @@ use super::*;
 use crate::error::{Misuse, Unsendable};
 use crate::jsonrpc::Cancellation;
 
+/// What an operation was queued for: decides what its success or failure means.
 #[derive(Debug)]
-pub(super) enum Purpose {
+pub(super) enum OpPurpose {
     /// The answer to a request in flight.
     Response {
         key: InKey,
@@ -103,7 +104,7 @@ impl Server {
                 match key {
                     Some(key) => self.answer(route, key, message, envelope, Some(session_id.clone()), now),
                     None => {
-                        let purpose = Purpose::Message { route: route.clone(), id: message.id().cloned() };
+                        let purpose = OpPurpose::Message { route: route.clone(), id: message.id().cloned() };
                         self.try_send(&message, &envelope, purpose, now)?;
                         if let (MessageKind::Request, Some(id), Some(session)) =
                             (message.kind(), message.id(), self.sessions.get_mut(session_id))
@@ -127,7 +128,7 @@ impl Server {
                 };
                 let key = request.key.clone();
                 if reply_id.as_ref() != Some(&key.1) {
-                    let purpose = Purpose::Message { route: route.clone(), id: message.id().cloned() };
+                    let purpose = OpPurpose::Message { route: route.clone(), id: message.id().cloned() };
                     return self.try_send(&message, &envelope, purpose, now);
                 }
                 let token = *token;
@@ -179,7 +180,7 @@ impl Server {
             flight.answered = true;
         }
         self.deadlines.cancel(&key);
-        self.outbox.push(kinds, Purpose::Response { key, route: route.clone(), id });
+        self.outbox.push(kinds, OpPurpose::Response { key, route: route.clone(), id });
         outcome
     }
 
@@ -215,7 +216,7 @@ impl Server {
         }
         let flight = InFlight { receipts, acked: false, route: Route::Detached, answered: true };
         self.in_flight.insert(key.clone(), flight);
-        self.outbox.push(kinds, Purpose::Response { key, route: Route::Detached, id });
+        self.outbox.push(kinds, OpPurpose::Response { key, route: Route::Detached, id });
     }
 
     pub(super) fn encode(
@@ -240,7 +241,7 @@ impl Server {
         &mut self,
         message: &JsonRpcMessage,
         envelope: &Envelope,
-        purpose: Purpose,
+        purpose: OpPurpose,
         now: Instant,
     ) -> Result<(), ApiError> {
         let kinds = self.encode(message, envelope, now)?;
@@ -308,7 +309,7 @@ impl Server {
     pub(super) fn delete(&mut self, r: &Receipt) {
         let kind =
             OpKind::Delete { queue_url: self.config.queue_url.clone(), receipt_handle: r.receipt_handle.clone() };
-        self.outbox.push(vec![kind], Purpose::Delete { message_id: r.message_id.clone() });
+        self.outbox.push(vec![kind], OpPurpose::Delete { message_id: r.message_id.clone() });
     }
 
     pub(super) fn change_visibility(&mut self, r: &Receipt, secs: u32) {
@@ -317,6 +318,6 @@ impl Server {
             receipt_handle: r.receipt_handle.clone(),
             timeout_secs: secs,
         };
-        self.outbox.push(vec![kind], Purpose::Visibility);
+        self.outbox.push(vec![kind], OpPurpose::Visibility);
     }
 }
