@@ -42,7 +42,7 @@ impl Default for HandshakeFields {
 /// Per-session ordering: the sender numbers its messages, the receiver delivers them
 /// in order, waiting at most `gap_timeout` for a missing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ordering {
+pub struct OrderingConfig {
     /// How long a gap may hold back later messages.
     pub gap_timeout: Duration,
     /// At most this many messages of one session wait behind a gap (default 256);
@@ -50,7 +50,7 @@ pub struct Ordering {
     pub max_buffered: usize,
 }
 
-impl Default for Ordering {
+impl Default for OrderingConfig {
     fn default() -> Self {
         Self { gap_timeout: Duration::from_secs(5), max_buffered: 256 }
     }
@@ -70,7 +70,7 @@ pub enum Disposition {
 /// Options shared by the client and the server.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct Common {
+pub struct SharedConfig {
     /// Size budget of one outbound message (attributes and SNS escaping included).
     pub limits: SizeLimits,
     /// Accept fragmented messages, and say so to the peer (`caps=frag`).
@@ -86,7 +86,7 @@ pub struct Common {
     /// Retries of failed SQS/SNS calls.
     pub retry: RetryPolicy,
     /// Number outbound session messages and deliver inbound ones in order.
-    pub ordering: Option<Ordering>,
+    pub ordering: Option<OrderingConfig>,
     /// Extra attributes written on every message (at most
     /// [`MAX_CUSTOM_ATTRIBUTES`](crate::attributes::MAX_CUSTOM_ATTRIBUTES)).
     pub custom_attributes: Attributes,
@@ -124,7 +124,7 @@ pub struct Common {
     pub undecodable: Disposition,
 }
 
-impl Default for Common {
+impl Default for SharedConfig {
     fn default() -> Self {
         Self {
             limits: SizeLimits::default(),
@@ -143,7 +143,7 @@ impl Default for Common {
     }
 }
 
-impl Common {
+impl SharedConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.custom_attributes.len() > MAX_CUSTOM_ATTRIBUTES {
             return Err(ConfigError::TooManyAttributes {
@@ -203,7 +203,7 @@ pub struct ClientConfig {
     /// does not answer cannot make the client grow without bound.
     pub max_pending: usize,
     /// Options shared with the server.
-    pub common: Common,
+    pub common: SharedConfig,
 }
 
 impl ClientConfig {
@@ -223,7 +223,7 @@ impl ClientConfig {
             handshake: HandshakeFields::default(),
             request_timeout: Duration::from_secs(60),
             max_pending: 1024,
-            common: Common::default(),
+            common: SharedConfig::default(),
         }
     }
 
@@ -300,7 +300,7 @@ pub struct ServerConfig {
     /// Messages without the attribute are not checked.
     pub protocol_versions: Vec<String>,
     /// Options shared with the client.
-    pub common: Common,
+    pub common: SharedConfig,
 }
 
 impl ServerConfig {
@@ -319,12 +319,12 @@ impl ServerConfig {
             response_cache_window: Duration::from_secs(15 * 60),
             response_cache_capacity: 1_000,
             protocol_versions: PROTOCOL_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
-            common: Common::default(),
+            common: SharedConfig::default(),
         }
     }
 
     /// The visibility timeout a server's receives ask for: the shorter of
-    /// [`Common::receive_visibility`] and the queue's
+    /// [`SharedConfig::receive_visibility`] and the queue's
     /// [`visibility_timeout`](Self::visibility_timeout); `None` uses the queue's.
     ///
     /// ```

@@ -13,7 +13,7 @@ use crate::session_id::SessionId;
 /// takes the place of an error for what a peer sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Fate {
+pub enum QueueOutcome {
     /// A `Delete` op was issued for it.
     Deleted,
     /// It stays on the queue: it will be redelivered, and after the queue's
@@ -114,7 +114,7 @@ pub struct Rejection {
     /// Why.
     pub reason: RejectReason,
     /// What became of it.
-    pub fate: Fate,
+    pub fate: QueueOutcome,
 }
 
 /// Why a legacy session ended.

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use crate::cache::ResponseCache;
 use crate::codec::{self, Payload, WireMeta};
-use crate::config::{Common, Disposition};
+use crate::config::{Disposition, SharedConfig};
 use crate::dedup::DedupWindow;
-use crate::event::{Fate, RejectReason, Rejection};
+use crate::event::{QueueOutcome, RejectReason, Rejection};
 use crate::inbound::InboundMessage;
 use crate::jsonrpc::{JsonRpcMessage, RequestId, error_codes};
 use crate::ordering::Reorder;
@@ -38,12 +38,12 @@ pub(crate) fn rejections(
     disposition: Disposition,
 ) -> (Vec<Receipt>, Vec<Rejection>) {
     let fate = match disposition {
-        Disposition::LeaveForRedrive => Fate::LeftForRedelivery,
-        _ => Fate::Deleted,
+        Disposition::LeaveForRedrive => QueueOutcome::LeftForRedelivery,
+        _ => QueueOutcome::Deleted,
     };
     let events =
         receipts.iter().map(|r| Rejection { message_id: r.message_id.clone(), reason: reason.clone(), fate }).collect();
-    let doomed = if fate == Fate::Deleted { receipts } else { Vec::new() };
+    let doomed = if fate == QueueOutcome::Deleted { receipts } else { Vec::new() };
     (doomed, events)
 }
 
@@ -119,14 +119,14 @@ pub(crate) struct Inbox {
     held: BTreeMap<(String, String), Vec<Receipt>>,
     /// Where each held message id sits, to update its receipt on redelivery.
     held_ids: BTreeMap<String, (String, String)>,
-    ordering: Option<crate::config::Ordering>,
+    ordering: Option<crate::config::OrderingConfig>,
     reorder: BTreeMap<String, Reorder<Delivery>>,
     /// Each stream's gap deadline, so the earliest is found in O(log n).
     gaps: Timers<String>,
 }
 
 impl Inbox {
-    pub(crate) fn new(common: &Common) -> Self {
+    pub(crate) fn new(common: &SharedConfig) -> Self {
         Self {
             seen: DedupWindow::new(common.dedup_window, common.dedup_capacity),
             redo: DedupWindow::new(common.dedup_window, common.dedup_capacity),

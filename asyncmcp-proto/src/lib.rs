@@ -185,10 +185,11 @@ pub use backoff::RetryPolicy;
 pub use client::Client;
 pub use client_id::unique_client_id;
 pub use config::{
-    AckPolicy, ClientConfig, Common, Disposition, Era, HandshakeFields, Ordering, PROTOCOL_VERSIONS, ServerConfig,
+    AckPolicy, ClientConfig, Disposition, Era, HandshakeFields, OrderingConfig, PROTOCOL_VERSIONS, ServerConfig,
+    SharedConfig,
 };
 pub use error::{ApiError, ConfigError, DecodeError, Misuse, OpFailure, Unsendable};
-pub use event::{ClientEvent, CloseReason, Fate, RejectReason, Rejection, RequestToken, Route, ServerEvent};
+pub use event::{ClientEvent, CloseReason, QueueOutcome, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 pub use inbound::InboundMessage;
 pub use jsonrpc::{CANCELLED_METHOD, Cancellation, JsonRpcMessage, MessageKind, RequestId, error_codes};
 pub use op::{OpId, OpKind, OpResult, QueueOp, SendOp};

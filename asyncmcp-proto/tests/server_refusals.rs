@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use asyncmcp_proto::attributes::AttributeValue;
 use asyncmcp_proto::sim::{Broker, QueueOptions, SimConfig};
 use asyncmcp_proto::{
-    AllowList, DecodeError, Fate, InboundMessage, JsonRpcMessage, MessageKind, OpKind, Ordering, RejectReason,
-    Rejection, RequestId, Route, SendOp, Server, ServerConfig, ServerEvent, error_codes,
+    AllowList, DecodeError, InboundMessage, JsonRpcMessage, MessageKind, OpKind, OrderingConfig, QueueOutcome,
+    RejectReason, Rejection, RequestId, Route, SendOp, Server, ServerConfig, ServerEvent, error_codes,
 };
 use bytes::Bytes;
 use serde_json::json;
@@ -121,7 +121,7 @@ fn an_unparsable_request_is_answered_with_its_id_then_deleted() {
         let rejected = rejections(&events);
         assert_eq!(rejected.len(), 1, "{id}: {events:?}");
         assert!(matches!(rejected[0].reason, RejectReason::Decode(_)), "{id}: {rejected:?}");
-        assert_eq!(rejected[0].fate, Fate::Deleted);
+        assert_eq!(rejected[0].fate, QueueOutcome::Deleted);
         let replies = rig.replies();
         assert_eq!(replies.len(), 1, "{id}: no error reply");
         let error = error_reply(&replies[0]);
@@ -265,7 +265,7 @@ fn an_initialize_past_max_sessions_is_answered_with_an_error_and_reported() {
     let rejected = rejections(&events);
     assert_eq!(rejected.len(), 1, "{events:?}");
     assert_eq!(rejected[0].reason, RejectReason::TooManySessions { max: 2 });
-    assert_eq!(rejected[0].fate, Fate::Deleted);
+    assert_eq!(rejected[0].fate, QueueOutcome::Deleted);
     let answers: Vec<JsonRpcMessage> =
         rig.replies().into_iter().map(|m| JsonRpcMessage::parse(m.body).unwrap()).collect();
     let refusal = answers.iter().find(|m| m.id() == Some(&RequestId::Number(2))).expect("no answer to id 2");
@@ -287,7 +287,7 @@ fn max_sessions_must_be_positive() {
 
 #[test]
 fn messages_past_the_reorder_bound_skip_the_gap_and_are_all_delivered() {
-    let ordering = Ordering { gap_timeout: Duration::from_secs(600), max_buffered: 2 };
+    let ordering = OrderingConfig { gap_timeout: Duration::from_secs(600), max_buffered: 2 };
     let mut rig = Rig::with(true, |config| config.common.ordering = Some(ordering));
     let reply_to = rig.replies.clone();
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",

@@ -33,7 +33,7 @@ fn tool_runs(pair: &Pair, text: &str) -> usize {
 
 /// A legacy pair whose client and server number their session messages.
 fn ordered_pair() -> Pair {
-    let ordering = Some(asyncmcp_proto::Ordering::default());
+    let ordering = Some(asyncmcp_proto::OrderingConfig::default());
     Pair::builder()
         .server(move |s| s.common.ordering = ordering)
         .client(move |c| c.common.ordering = ordering)

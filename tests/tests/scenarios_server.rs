@@ -7,7 +7,7 @@ use std::time::Duration;
 use asyncmcp_proto::attributes::names;
 use asyncmcp_proto::sim::{Faults, Pair, QueueOptions, Topology};
 use asyncmcp_proto::{
-    ApiError, Era, JsonRpcMessage, MessageKind, OpKind, Ordering, RejectReason, RequestId, Route, ServerEvent,
+    ApiError, Era, JsonRpcMessage, MessageKind, OpKind, OrderingConfig, RejectReason, RequestId, Route, ServerEvent,
     Unsendable,
 };
 use asyncmcp_tests::{
@@ -212,7 +212,7 @@ fn notification_order(pair: &Pair) -> Vec<i64> {
         .collect()
 }
 
-fn send_notifications(ordering: Option<Ordering>) -> (Pair, Vec<i64>) {
+fn send_notifications(ordering: Option<OrderingConfig>) -> (Pair, Vec<i64>) {
     let faults = Faults { reorder: true, max_delay: Duration::from_millis(500), ..Faults::none() };
     let mut pair = Pair::builder()
         .faults(faults)
@@ -235,7 +235,7 @@ fn send_notifications(ordering: Option<Ordering>) -> (Pair, Vec<i64>) {
 #[test]
 fn ordering_delivers_a_sessions_notifications_in_submission_order() {
     // Arrange, act
-    let (pair, order) = send_notifications(Some(Ordering::default()));
+    let (pair, order) = send_notifications(Some(OrderingConfig::default()));
     let (_, unordered) = send_notifications(None);
 
     // Assert
@@ -255,7 +255,7 @@ fn ordering_delivers_a_sessions_notifications_in_submission_order() {
 }
 
 #[test]
-fn finishing_a_cancelled_request_deletes_it_without_an_answer() {
+fn abandoning_a_cancelled_request_deletes_it_without_an_answer() {
     for era in [Era::Legacy, Era::Modern] {
         // Arrange: an application that never answers on its own.
         let mut pair = Pair::builder().era(era).responder(Box::new(|_, _| None)).build(t0()).unwrap();
@@ -273,14 +273,14 @@ fn finishing_a_cancelled_request_deletes_it_without_an_answer() {
         assert_eq!(pair.server.in_flight(), 1);
 
         // Act
-        pair.server.finish(&route, &id, pair.now).unwrap();
+        pair.server.abandon(&route, &id, pair.now).unwrap();
         settle(&mut pair);
 
         // Assert: deleted, nothing sent, and the route is done.
         assert_eq!(pair.server.in_flight(), 0);
         assert_eq!(depths(&pair).1, EMPTY, "{era:?}");
         assert!(pair.response(&id).is_none());
-        assert!(matches!(pair.server.finish(&route, &id, pair.now), Err(ApiError::UnknownRoute(_))));
+        assert!(matches!(pair.server.abandon(&route, &id, pair.now), Err(ApiError::UnknownRoute(_))));
         if era == Era::Modern {
             let late = JsonRpcMessage::response(id.clone(), serde_json::json!({}));
             assert!(matches!(pair.server.submit(&route, late, pair.now), Err(ApiError::UnknownRoute(_))));

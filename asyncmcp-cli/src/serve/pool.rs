@@ -189,7 +189,7 @@ impl Pool {
         let note = Cancellation { request_id: RequestId::String(bridge_id), reason }.to_message();
         self.send(running.child, note.as_str().to_owned());
         self.done(running.child);
-        if let Err(e) = handle.finish(running.route, running.id).await {
+        if let Err(e) = handle.abandon(running.route, running.id).await {
             tracing::warn!("could not end a cancelled request: {e}");
         }
     }

@@ -28,7 +28,7 @@ impl Server {
     ///
     /// # Errors
     /// [`ApiError::UnknownRoute`] when no such request is running there.
-    pub fn finish(&mut self, route: &Route, id: &RequestId, now: Instant) -> Result<(), ApiError> {
+    pub fn abandon(&mut self, route: &Route, id: &RequestId, now: Instant) -> Result<(), ApiError> {
         self.fire_timers(now);
         let unknown = || ApiError::UnknownRoute(format!("{route}, request {id}"));
         let key = match route {
@@ -140,7 +140,7 @@ impl Server {
         }
     }
 
-    /// Before the short visibility of the receive (`Common::receive_visibility`) ends.
+    /// Before the short visibility of the receive (`SharedConfig::receive_visibility`) ends.
     pub(super) fn first_heartbeat(&self) -> std::time::Duration {
         let received = self.config.receive_visibility().unwrap_or(self.config.visibility_timeout);
         received.mul_f64(self.config.heartbeat_fraction)

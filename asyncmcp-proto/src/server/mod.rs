@@ -14,7 +14,7 @@ use crate::cache::ResponseCache;
 use crate::codec::WireMeta;
 use crate::config::{AckPolicy, Disposition, ServerConfig};
 use crate::error::{ApiError, ConfigError};
-use crate::event::{CloseReason, Fate, RejectReason, Rejection, RequestToken, Route, ServerEvent};
+use crate::event::{CloseReason, QueueOutcome, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
 use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, rejections};
@@ -126,7 +126,7 @@ impl Server {
             self.events.push_back(ServerEvent::Rejected(Rejection {
                 message_id: message.message_id,
                 reason: RejectReason::Closed,
-                fate: Fate::LeftForRedelivery,
+                fate: QueueOutcome::LeftForRedelivery,
             }));
             return;
         }

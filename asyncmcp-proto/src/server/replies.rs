@@ -282,7 +282,7 @@ impl Server {
             self.events.push_back(ServerEvent::Rejected(Rejection {
                 message_id: r.message_id,
                 reason: reason.clone(),
-                fate: Fate::Deleted,
+                fate: QueueOutcome::Deleted,
             }));
         }
     }

@@ -103,7 +103,7 @@ impl Server {
                     self.events.push_back(ServerEvent::Rejected(Rejection {
                         message_id: r.message_id,
                         reason: RejectReason::UnknownSession(session_id.clone()),
-                        fate: Fate::Deleted,
+                        fate: QueueOutcome::Deleted,
                     }));
                 }
             }
@@ -207,7 +207,7 @@ impl Server {
             self.events.push_back(ServerEvent::Rejected(Rejection {
                 message_id: r.message_id,
                 reason: RejectReason::TooManySessions { max },
-                fate: Fate::Deleted,
+                fate: QueueOutcome::Deleted,
             }));
         }
     }

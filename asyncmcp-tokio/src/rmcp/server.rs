@@ -342,7 +342,7 @@ impl Link {
         if !self.open().remove(id) {
             return;
         }
-        if let Err(e) = self.handle.finish(self.route.clone(), id.clone()).await {
+        if let Err(e) = self.handle.abandon(self.route.clone(), id.clone()).await {
             tracing::debug!(route = %self.route, %id, %e, "could not end a cancelled request");
         }
     }
