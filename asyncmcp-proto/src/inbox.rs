@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use crate::address::Address;
 use crate::cache::ResponseCache;
 use crate::codec::{self, Payload, WireMeta};
 use crate::config::{Disposition, SharedConfig};
@@ -13,6 +14,7 @@ use crate::inbound::InboundMessage;
 use crate::jsonrpc::{JsonRpcMessage, RequestId, error_codes};
 use crate::ordering::Reorder;
 use crate::reassembly::{Pushed, Reassembly};
+use crate::session_id::SessionId;
 use crate::timers::Timers;
 
 /// One received SQS message that is still ours to delete or release.
@@ -94,17 +96,34 @@ pub(crate) fn refusal(reason: &RejectReason, id: RequestId) -> JsonRpcMessage {
 /// fragments come back, until it has timed out this many times.
 const MAX_REASSEMBLY_TRIES: u32 = 3;
 
-/// Key of the sender for reassembly and ordering: its session id, else its client
-/// id, else its reply address.
-fn peer_key(meta: &WireMeta) -> String {
-    if let Some(s) = &meta.session_id {
-        return format!("s:{s}");
-    }
-    if let Some(c) = &meta.client_id {
-        return format!("c:{c}");
-    }
-    meta.reply_to.as_ref().map(|a| format!("r:{a}")).unwrap_or_default()
+/// The sender of a message, as reassembly and ordering key it: its session, else its
+/// client id, else its reply address. A typed key cannot collide when a peer puts a
+/// separator in its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Sender {
+    /// A message in a legacy session.
+    Session(SessionId),
+    /// A sessionless message with a `ClientId`.
+    Client(String),
+    /// A sessionless message with only a `ReplyTo`.
+    ReplyTo(Address),
+    /// A message that names no sender.
+    Unnamed,
 }
+
+impl Sender {
+    fn of(meta: &WireMeta) -> Self {
+        match (&meta.session_id, &meta.client_id, &meta.reply_to) {
+            (Some(s), _, _) => Self::Session(s.clone()),
+            (None, Some(c), _) => Self::Client(c.clone()),
+            (None, None, Some(a)) => Self::ReplyTo(a.clone()),
+            (None, None, None) => Self::Unnamed,
+        }
+    }
+}
+
+/// A fragment set: its sender and its fragment group.
+type Slot = (Sender, String);
 
 #[derive(Debug)]
 pub(crate) struct Inbox {
@@ -113,16 +132,16 @@ pub(crate) struct Inbox {
     /// they come back: they skip reordering (their number was already delivered once).
     redo: DedupWindow<String>,
     /// Fragment sets that timed out, and how often, by (peer, group).
-    expired: ResponseCache<(String, String), u32>,
-    reassembly: Reassembly<String>,
+    expired: ResponseCache<Slot, u32>,
+    reassembly: Reassembly<Sender>,
     /// Receipts of fragments held for reassembly, by (peer, group).
-    held: BTreeMap<(String, String), Vec<Receipt>>,
+    held: BTreeMap<Slot, Vec<Receipt>>,
     /// Where each held message id sits, to update its receipt on redelivery.
-    held_ids: BTreeMap<String, (String, String)>,
+    held_ids: BTreeMap<String, Slot>,
     ordering: Option<crate::config::OrderingConfig>,
-    reorder: BTreeMap<String, Reorder<Delivery>>,
+    reorder: BTreeMap<Sender, Reorder<Delivery>>,
     /// Each stream's gap deadline, so the earliest is found in O(log n).
-    gaps: Timers<String>,
+    gaps: Timers<Sender>,
 }
 
 impl Inbox {
@@ -176,7 +195,7 @@ impl Inbox {
         let delivery = match decoded.payload {
             Payload::Message(message) => Delivery { receipts: vec![receipt], meta, message },
             Payload::Fragment { header, data } => {
-                let peer = peer_key(&meta);
+                let peer = Sender::of(&meta);
                 let slot = (peer.clone(), header.group.clone());
                 if self.redo.contains(&receipt.message_id) {
                     // Its message completed once but was not handled to the end:
@@ -275,7 +294,7 @@ impl Inbox {
         out.push(InboxVerdict::Refuse { receipts, reason, id, meta: Box::new(meta) });
     }
 
-    fn release(&mut self, slot: &(String, String)) -> Vec<Receipt> {
+    fn release(&mut self, slot: &Slot) -> Vec<Receipt> {
         let receipts = self.held.remove(slot).unwrap_or_default();
         for r in &receipts {
             self.held_ids.remove(&r.message_id);
@@ -296,7 +315,7 @@ impl Inbox {
             out.push(InboxVerdict::Deliver(Box::new(delivery)));
             return;
         };
-        let peer = peer_key(&delivery.meta);
+        let peer = Sender::of(&delivery.meta);
         let reorder = self
             .reorder
             .entry(peer.clone())
@@ -313,7 +332,7 @@ impl Inbox {
         self.set_gap(peer, deadline);
     }
 
-    fn set_gap(&mut self, peer: String, deadline: Option<Instant>) {
+    fn set_gap(&mut self, peer: Sender, deadline: Option<Instant>) {
         match deadline {
             Some(t) => self.gaps.set(peer, t),
             None => self.gaps.cancel(&peer),
@@ -363,11 +382,11 @@ impl Inbox {
     /// messages that were waiting in its reorder buffer, and the receipts of its
     /// unfinished fragments.
     pub(crate) fn forget_session(&mut self, session: &crate::SessionId) -> (Vec<Delivery>, Vec<Receipt>) {
-        let peer = format!("s:{session}");
+        let peer = Sender::Session(session.clone());
         self.gaps.cancel(&peer);
         let waiting = self.reorder.remove(&peer).map(Reorder::into_buffered).unwrap_or_default();
         self.reassembly.remove_peer(&peer);
-        let slots: Vec<(String, String)> = self
+        let slots: Vec<Slot> = self
             .held
             .range((peer.clone(), String::new())..)
             .map(|(k, _)| k.clone())
