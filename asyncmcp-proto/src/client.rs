@@ -12,7 +12,7 @@ use crate::error::{ApiError, ConfigError, Misuse, OpFailure};
 use crate::event::{ClientEvent, CloseReason, RejectReason};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
-use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, rejections};
+use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, Streams, rejections};
 use crate::jsonrpc::{Cancellation, JsonRpcMessage, MessageKind, RequestId};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
 use crate::outbound::Outbound;
@@ -100,7 +100,7 @@ impl Client {
         let window = config.common.dedup_window;
         let capacity = config.common.dedup_capacity;
         Ok(Self {
-            inbox: Inbox::new(&config.common),
+            inbox: Inbox::new(&config.common, Streams::Any),
             outbox,
             outbound: Outbound::new(now, config.common.start_unix_millis),
             events: VecDeque::new(),
@@ -451,7 +451,10 @@ impl Client {
         if let (Some(theirs), Some(mine)) = (&meta.session_id, &self.session)
             && theirs != mine
         {
-            self.reject(receipts, RejectReason::WrongSession(theirs.clone()), Disposition::Delete);
+            let theirs = theirs.clone();
+            let waiting = self.inbox.forget_stream(&theirs);
+            let stray = receipts.into_iter().chain(waiting.into_iter().flat_map(|w| w.receipts)).collect();
+            self.reject(stray, RejectReason::WrongSession(theirs), Disposition::Delete);
             return;
         }
         if let Some(theirs) = meta.client_id.as_ref().filter(|c| **c != self.config.client_id) {
@@ -507,6 +510,12 @@ impl Client {
             }
             if is_initialize {
                 if let Some(s) = meta.session_id {
+                    // The client takes part in this session only: no ordering state
+                    // for any other.
+                    for (other, waiting) in self.inbox.forget_other_streams(&s) {
+                        let receipts = waiting.into_iter().flat_map(|w| w.receipts).collect();
+                        self.reject(receipts, RejectReason::WrongSession(other), Disposition::Delete);
+                    }
                     self.session = Some(s.clone());
                     self.events.push_back(ClientEvent::SessionOpened { session_id: s });
                 }

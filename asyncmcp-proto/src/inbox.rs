@@ -122,6 +122,17 @@ impl Sender {
     }
 }
 
+/// Which sessions an inbox keeps an ordering stream for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Streams {
+    /// Only sessions opened with [`Inbox::open_stream`] (a server: it knows its
+    /// sessions, and a peer naming others must not make it keep state for them).
+    Opened,
+    /// Any session a message names (a client: it learns its session id from a
+    /// numbered message, and drops the stream of any other with `forget_stream`).
+    Any,
+}
+
 /// A fragment set: its sender and its fragment group.
 type Slot = (Sender, String);
 
@@ -139,13 +150,16 @@ pub(crate) struct Inbox {
     /// Where each held message id sits, to update its receipt on redelivery.
     held_ids: BTreeMap<String, Slot>,
     ordering: Option<crate::config::OrderingConfig>,
+    /// Which sessions get an ordering stream.
+    streams: Streams,
+    /// One ordering stream per session (senders number only session messages).
     reorder: BTreeMap<Sender, Reorder<Delivery>>,
     /// Each stream's gap deadline, so the earliest is found in O(log n).
     gaps: Timers<Sender>,
 }
 
 impl Inbox {
-    pub(crate) fn new(common: &SharedConfig) -> Self {
+    pub(crate) fn new(common: &SharedConfig, streams: Streams) -> Self {
         Self {
             seen: DedupWindow::new(common.dedup_window, common.dedup_capacity),
             redo: DedupWindow::new(common.dedup_window, common.dedup_capacity),
@@ -157,6 +171,7 @@ impl Inbox {
             held: BTreeMap::new(),
             held_ids: BTreeMap::new(),
             ordering: common.ordering,
+            streams,
             reorder: BTreeMap::new(),
             gaps: Timers::default(),
         }
@@ -316,6 +331,13 @@ impl Inbox {
             return;
         };
         let peer = Sender::of(&delivery.meta);
+        let known = self.reorder.contains_key(&peer);
+        if !matches!(peer, Sender::Session(_)) || (!known && self.streams == Streams::Opened) {
+            // Nothing to order by: the message goes on at once (to be refused, if its
+            // session is unknown), and leaves no state behind.
+            out.push(InboxVerdict::Deliver(Box::new(delivery)));
+            return;
+        }
         let reorder = self
             .reorder
             .entry(peer.clone())
@@ -376,6 +398,43 @@ impl Inbox {
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         [self.seen.poll_timeout(), self.reassembly.poll_timeout(), self.gaps.next()].into_iter().flatten().min()
+    }
+
+    /// Starts ordering the messages of `session` (with [`Streams::Opened`]).
+    pub(crate) fn open_stream(&mut self, session: &SessionId) {
+        if let Some(ordering) = self.ordering {
+            self.reorder
+                .entry(Sender::Session(session.clone()))
+                .or_insert_with(|| Reorder::new(ordering.gap_timeout, ordering.max_buffered));
+        }
+    }
+
+    /// Forgets the ordering stream of `session` only (a session this endpoint does
+    /// not take part in); returns the messages that were waiting in it.
+    pub(crate) fn forget_stream(&mut self, session: &SessionId) -> Vec<Delivery> {
+        let peer = Sender::Session(session.clone());
+        self.gaps.cancel(&peer);
+        self.reorder.remove(&peer).map(Reorder::into_buffered).unwrap_or_default()
+    }
+
+    /// Forgets the ordering stream of every session but `keep`; returns the messages
+    /// that were waiting in them, by session.
+    pub(crate) fn forget_other_streams(&mut self, keep: &SessionId) -> Vec<(SessionId, Vec<Delivery>)> {
+        let others: Vec<SessionId> = self
+            .reorder
+            .keys()
+            .filter_map(|peer| match peer {
+                Sender::Session(s) if s != keep => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        others
+            .into_iter()
+            .map(|s| {
+                let waiting = self.forget_stream(&s);
+                (s, waiting)
+            })
+            .collect()
     }
 
     /// Forgets a session's ordering stream and unfinished fragments; returns the

@@ -325,3 +325,28 @@ fn messages_past_the_reorder_bound_skip_the_gap_and_are_all_delivered() {
     rig.send(&note(0), &[("SessionId", sid.as_str()), ("AsyncMcpExt", "seq=0")]);
     assert_eq!(delivered(&rig.run()), ["notifications/n0"]);
 }
+
+#[test]
+fn every_numbered_request_of_an_unknown_session_is_answered_session_not_found() {
+    let ordering = OrderingConfig { gap_timeout: Duration::from_secs(5), max_buffered: 8 };
+    let mut rig = Rig::with(true, |config| config.common.ordering = Some(ordering));
+    let reply_to = rig.replies.clone();
+    let gone = "0123456789abcdef0123456789abcdef";
+
+    // Two requests of a session this server does not know, each numbered 0 (the
+    // server holds no ordering state for a session it does not know, so neither is
+    // taken for a repeat of the other).
+    for id in [1, 2] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#);
+        rig.send(&body, &[("SessionId", gone), ("ReplyTo", reply_to.as_str()), ("AsyncMcpExt", "seq=0")]);
+        let events = rig.run();
+        let rejected = rejections(&events);
+        assert_eq!(rejected.len(), 1, "{events:?}");
+        assert!(matches!(rejected[0].reason, RejectReason::UnknownSession(_)), "request {id}: {events:?}");
+    }
+
+    let answered: Vec<Option<RequestId>> =
+        rig.replies().into_iter().map(|m| JsonRpcMessage::parse(m.body).unwrap().id().cloned()).collect();
+    assert_eq!(answered.len(), 2, "{answered:?}");
+    assert!(answered.contains(&Some(RequestId::Number(1))) && answered.contains(&Some(RequestId::Number(2))));
+}

@@ -17,7 +17,7 @@ use crate::error::{ApiError, ConfigError};
 use crate::event::{CloseReason, QueueOutcome, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
-use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, rejections};
+use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, Streams, rejections};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
 use crate::outbound::Outbound;
@@ -75,7 +75,7 @@ impl Server {
         config.validate()?;
         let mut rng = Rng::from_seed(seed);
         Ok(Self {
-            inbox: Inbox::new(&config.common),
+            inbox: Inbox::new(&config.common, Streams::Opened),
             outbox: Outbox::new(config.common.retry, rng.fork()),
             outbound: Outbound::new(now, config.common.start_unix_millis),
             events: VecDeque::new(),

@@ -73,6 +73,7 @@ impl Server {
                 awaiting: std::collections::BTreeSet::new(),
             },
         );
+        self.inbox.open_stream(&session_id);
         self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
         self.events.push_back(ServerEvent::SessionOpened {
             session_id: session_id.clone(),
