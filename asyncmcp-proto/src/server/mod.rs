@@ -1,5 +1,11 @@
 //! The server state machine: legacy sessions and modern stateless requests on one
 //! request queue.
+//!
+//! This file holds the [`Server`] and its inputs, outputs and timers; each job lives
+//! in a module of its own: `routing` (who sent a message and where it goes),
+//! `in_flight` (requests being handled, the response cache, heartbeats), `replies`
+//! (composing and sending answers and the server's own messages) and `sessions`
+//! (opening, ending and idle expiry of legacy sessions).
 
 mod in_flight;
 mod replies;
