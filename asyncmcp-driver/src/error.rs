@@ -7,7 +7,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum DriverError {
-    /// The state machine refused the call (the caller's fault: see [`ApiError`]).
+    /// The state machine refused the call; [`ApiError`] says who is at fault.
     #[error(transparent)]
     Api(#[from] ApiError),
     /// The driver task has stopped (after shutdown, or its runtime ended).
@@ -28,7 +28,7 @@ pub enum RequestError {
     /// It was cancelled.
     #[error("the request was cancelled")]
     Cancelled,
-    /// The client refused it.
+    /// The client refused it; [`ApiError`] says who is at fault.
     #[error(transparent)]
     Api(ApiError),
     /// The message given to `request` is not a request.

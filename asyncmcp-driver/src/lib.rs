@@ -135,7 +135,7 @@ pub fn unique_client_id(name: &str) -> String {
 /// Fills `common.start_unix_millis` from the wall clock when it is 0 (the default),
 /// so the `Timestamp` attribute is Unix time as peers (Python asyncmcp) expect. The
 /// core reads no clock; a driver starting now is the place to read it.
-pub(crate) fn fill_wall_clock(common: &mut asyncmcp_proto::Common) {
+pub(crate) fn fill_wall_clock(common: &mut asyncmcp_proto::SharedConfig) {
     if common.start_unix_millis == 0 {
         let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         common.start_unix_millis = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);

@@ -23,7 +23,7 @@ pub struct ReceiveRequest {
     /// How long the messages received stay hidden (SQS's per-call
     /// `VisibilityTimeout`, whole seconds rounded up); `None` keeps the queue's
     /// visibility timeout. The drivers pass
-    /// [`Common::receive_visibility`](asyncmcp_proto::Common::receive_visibility).
+    /// [`SharedConfig::receive_visibility`](asyncmcp_proto::SharedConfig::receive_visibility).
     /// [`MemoryQueue`](crate::MemoryQueue) keeps the queue's (it models no dead
     /// polls).
     pub visibility: Option<Duration>,

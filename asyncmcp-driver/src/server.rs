@@ -23,7 +23,7 @@ type Reply = oneshot::Sender<Result<(), ApiError>>;
 
 pub(crate) enum ServerCommand {
     Submit(Route, JsonRpcMessage, Reply),
-    Finish(Route, RequestId, Reply),
+    Abandon(Route, RequestId, Reply),
     CloseSession(SessionId, Reply),
 }
 
@@ -67,8 +67,8 @@ impl Machine for ServerMachine {
             ServerCommand::Submit(route, message, reply) => {
                 let _ = reply.send(self.server.submit(&route, message, now));
             }
-            ServerCommand::Finish(route, id, reply) => {
-                let _ = reply.send(self.server.finish(&route, &id, now));
+            ServerCommand::Abandon(route, id, reply) => {
+                let _ = reply.send(self.server.abandon(&route, &id, now));
             }
             ServerCommand::CloseSession(id, reply) => {
                 let _ = reply.send(self.server.close_session(&id, now));
@@ -165,8 +165,8 @@ impl ServerHandle {
     ///
     /// # Errors
     /// As [`submit`](Self::submit).
-    pub async fn finish(&self, route: Route, id: RequestId) -> Result<(), DriverError> {
-        self.ask(|tx| ServerCommand::Finish(route, id, tx)).await
+    pub async fn abandon(&self, route: Route, id: RequestId) -> Result<(), DriverError> {
+        self.ask(|tx| ServerCommand::Abandon(route, id, tx)).await
     }
 
     /// Ends a legacy session.

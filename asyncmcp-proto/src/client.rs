@@ -8,15 +8,15 @@ use crate::cache::ResponseCache;
 use crate::codec::WireMeta;
 use crate::config::{ClientConfig, Disposition, Era};
 use crate::dedup::DedupWindow;
-use crate::error::{ApiError, ConfigError, OpFailure};
+use crate::error::{ApiError, ConfigError, Misuse, OpFailure};
 use crate::event::{ClientEvent, CloseReason, RejectReason};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
-use crate::inbox::{Delivery, Inbox, Intake, Receipt, rejections};
-use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId};
+use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, Streams, rejections};
+use crate::jsonrpc::{Cancellation, JsonRpcMessage, MessageKind, RequestId};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
 use crate::outbound::Outbound;
-use crate::outbox::{Done, Outbox};
+use crate::outbox::{OpEnded, Outbox};
 use crate::rng::Rng;
 use crate::session_id::SessionId;
 use crate::timers::Timers;
@@ -49,8 +49,9 @@ struct Pending {
     order: u64,
 }
 
+/// What an operation was queued for: decides what its success or failure means.
 #[derive(Debug)]
-enum Purpose {
+enum OpPurpose {
     Message { id: Option<RequestId>, method: Option<String> },
     Delete { message_id: String },
 }
@@ -67,7 +68,7 @@ pub struct Client {
     config: ClientConfig,
     rng: Rng,
     inbox: Inbox,
-    outbox: Outbox<Purpose>,
+    outbox: Outbox<OpPurpose>,
     outbound: Outbound,
     events: VecDeque<ClientEvent>,
     state: State,
@@ -99,7 +100,7 @@ impl Client {
         let window = config.common.dedup_window;
         let capacity = config.common.dedup_capacity;
         Ok(Self {
-            inbox: Inbox::new(&config.common),
+            inbox: Inbox::new(&config.common, Streams::Any),
             outbox,
             outbound: Outbound::new(now, config.common.start_unix_millis),
             events: VecDeque::new(),
@@ -161,18 +162,19 @@ impl Client {
     /// cancelled first).
     ///
     /// # Errors
-    /// [`ApiError::Closed`] after [`close`](Self::close);
-    /// [`ApiError::DuplicateRequestId`] when a request with the same id is pending;
-    /// [`ApiError::TooLarge`] / [`ApiError::InvalidXmlChar`] when it cannot be sent.
+    /// [`Misuse::Closed`](crate::Misuse::Closed) after [`close`](Self::close);
+    /// [`Misuse::DuplicateRequestId`](crate::Misuse::DuplicateRequestId) when a request with the same id is pending;
+    /// [`Unsendable::TooLarge`](crate::Unsendable::TooLarge) / [`Unsendable::InvalidXmlChar`](crate::Unsendable::InvalidXmlChar) when it cannot be sent;
+    /// [`ApiError::TooManyPending`] past [`ClientConfig::max_pending`](crate::ClientConfig::max_pending).
     pub fn submit(&mut self, message: JsonRpcMessage, now: Instant) -> Result<(), ApiError> {
         self.fire_timers(now);
         if self.state == State::Closed || self.closing {
-            return Err(ApiError::Closed);
+            return Err(ApiError::Misuse(Misuse::Closed));
         }
         let id = match (message.kind(), message.id()) {
             (MessageKind::Request, Some(id)) => {
                 if self.pending.contains_key(id) {
-                    return Err(ApiError::DuplicateRequestId(id.clone()));
+                    return Err(ApiError::Misuse(Misuse::DuplicateRequestId(id.clone())));
                 }
                 Some(id.clone())
             }
@@ -183,7 +185,7 @@ impl Client {
         if is_initialize && self.config.era == Era::Legacy && opening {
             // Its answer would name another session, which this client would refuse:
             // the request could only time out.
-            return Err(ApiError::AlreadyInitialized);
+            return Err(ApiError::Misuse(Misuse::AlreadyInitialized));
         }
         let message = if is_initialize && self.config.era == Era::Legacy {
             handshake::inject_reply_address(&message, &self.config.reply_to, self.config.handshake)
@@ -191,6 +193,10 @@ impl Client {
             message
         };
         let hold = self.config.era == Era::Legacy && !is_initialize && self.state != State::Open;
+        let max = self.config.max_pending;
+        if (id.is_some() && self.pending.len() >= max) || (hold && self.held.len() >= max) {
+            return Err(ApiError::TooManyPending { max });
+        }
         if !hold {
             self.send(&message, now)?;
         }
@@ -239,7 +245,7 @@ impl Client {
             &mut self.rng,
             now,
         )?;
-        let purpose = Purpose::Message {
+        let purpose = OpPurpose::Message {
             id: (message.kind() == MessageKind::Request).then(|| message.id().cloned()).flatten(),
             method: message.method().map(str::to_owned),
         };
@@ -252,21 +258,16 @@ impl Client {
     /// unknown or finished id does nothing.
     ///
     /// # Errors
-    /// [`ApiError::Closed`] after [`close`](Self::close).
+    /// [`Misuse::Closed`](crate::Misuse::Closed) after [`close`](Self::close).
     pub fn cancel(&mut self, id: &RequestId, reason: Option<&str>, now: Instant) -> Result<(), ApiError> {
         self.fire_timers(now);
         if self.state == State::Closed {
-            return Err(ApiError::Closed);
+            return Err(ApiError::Misuse(Misuse::Closed));
         }
         if !self.end_pending(id, Ended::Cancelled, now) {
             return Ok(());
         }
-        let mut params = serde_json::Map::new();
-        params.insert("requestId".into(), id.to_json());
-        if let Some(r) = reason {
-            params.insert("reason".into(), r.into());
-        }
-        let note = JsonRpcMessage::notification("notifications/cancelled", Some(serde_json::Value::Object(params)));
+        let note = Cancellation { request_id: id.clone(), reason: reason.map(str::to_owned) }.to_message();
         if let Some(pos) = self.held.iter().position(|m| m.id() == Some(id)) {
             // Never sent: drop it instead of telling the server about it.
             self.held.remove(pos);
@@ -320,9 +321,9 @@ impl Client {
     /// Takes one message `ReceiveMessage` returned from this client's queue.
     pub fn handle_inbound(&mut self, message: InboundMessage, now: Instant) {
         self.fire_timers(now);
-        let mut intakes = Vec::new();
-        self.inbox.handle(message, now, &mut intakes);
-        self.process(intakes, now);
+        let mut verdicts = Vec::new();
+        self.inbox.handle(message, now, &mut verdicts);
+        self.process(verdicts, now);
         self.close_when_drained(now);
     }
 
@@ -330,11 +331,11 @@ impl Client {
     pub fn handle_op_result(&mut self, id: OpId, result: OpResult, now: Instant) {
         self.fire_timers(now);
         match self.outbox.handle_result(id, result, now) {
-            None | Some(Done::Ok(_)) => {}
-            Some(Done::Failed(Purpose::Delete { message_id }, error)) => {
+            None | Some(OpEnded::Succeeded(_)) => {}
+            Some(OpEnded::Failed(OpPurpose::Delete { message_id }, error)) => {
                 self.events.push_back(ClientEvent::AckFailed { message_id, error });
             }
-            Some(Done::Failed(Purpose::Message { id, method }, error)) => {
+            Some(OpEnded::Failed(OpPurpose::Message { id, method }, error)) => {
                 if let Some(id) = &id
                     && !self.end_pending(id, Ended::SendFailed, now)
                 {
@@ -355,9 +356,9 @@ impl Client {
 
     fn fire_timers(&mut self, now: Instant) {
         self.outbox.handle_timeout(now);
-        let mut intakes = Vec::new();
-        self.inbox.handle_timeout(now, &mut intakes);
-        self.process(intakes, now);
+        let mut verdicts = Vec::new();
+        self.inbox.handle_timeout(now, &mut verdicts);
+        self.process(verdicts, now);
         while let Some(id) = self.deadlines.pop_due(now) {
             if self.end_pending(&id, Ended::TimedOut, now) {
                 self.events.push_back(ClientEvent::RequestTimedOut { id });
@@ -407,21 +408,21 @@ impl Client {
         }
     }
 
-    fn process(&mut self, intakes: Vec<Intake>, now: Instant) {
-        for intake in intakes {
-            match intake {
-                Intake::Deliver(d) => self.route(*d, now),
-                Intake::Duplicate(r) => self.reject(vec![r], RejectReason::Duplicate, Disposition::Delete),
-                Intake::Release(r, reason) => self.reject(vec![r], reason, Disposition::LeaveForRedrive),
+    fn process(&mut self, verdicts: Vec<InboxVerdict>, now: Instant) {
+        for verdict in verdicts {
+            match verdict {
+                InboxVerdict::Deliver(d) => self.route(*d, now),
+                InboxVerdict::Duplicate(r) => self.reject(vec![r], RejectReason::Duplicate, Disposition::Delete),
+                InboxVerdict::Release(r, reason) => self.reject(vec![r], reason, Disposition::LeaveForRedrive),
                 // A client answers no refused message: servers send it few requests, and
                 // none that a refusal would unblock.
-                Intake::Reject(r, reason) => {
+                InboxVerdict::Reject(r, reason) => {
                     let disposition = self.config.common.undecodable;
                     self.reject(vec![r], reason, disposition)
                 }
                 // A client answers no refused message: a server's requests to it are
                 // few, and a refusal would unblock none of them.
-                Intake::Refuse { receipts, reason, .. } => {
+                InboxVerdict::Refuse { receipts, reason, .. } => {
                     let disposition = self.config.common.undecodable;
                     self.reject(receipts, reason, disposition)
                 }
@@ -442,7 +443,7 @@ impl Client {
             queue_url: self.config.receive_queue_url.clone(),
             receipt_handle: r.receipt_handle.clone(),
         };
-        self.outbox.push(vec![kind], Purpose::Delete { message_id: r.message_id.clone() });
+        self.outbox.push(vec![kind], OpPurpose::Delete { message_id: r.message_id.clone() });
     }
 
     fn route(&mut self, d: Delivery, now: Instant) {
@@ -450,7 +451,10 @@ impl Client {
         if let (Some(theirs), Some(mine)) = (&meta.session_id, &self.session)
             && theirs != mine
         {
-            self.reject(receipts, RejectReason::WrongSession(theirs.clone()), Disposition::Delete);
+            let theirs = theirs.clone();
+            let waiting = self.inbox.forget_stream(&theirs);
+            let stray = receipts.into_iter().chain(waiting.into_iter().flat_map(|w| w.receipts)).collect();
+            self.reject(stray, RejectReason::WrongSession(theirs), Disposition::Delete);
             return;
         }
         if let Some(theirs) = meta.client_id.as_ref().filter(|c| **c != self.config.client_id) {
@@ -506,6 +510,12 @@ impl Client {
             }
             if is_initialize {
                 if let Some(s) = meta.session_id {
+                    // The client takes part in this session only: no ordering state
+                    // for any other.
+                    for (other, waiting) in self.inbox.forget_other_streams(&s) {
+                        let receipts = waiting.into_iter().flat_map(|w| w.receipts).collect();
+                        self.reject(receipts, RejectReason::WrongSession(other), Disposition::Delete);
+                    }
                     self.session = Some(s.clone());
                     self.events.push_back(ClientEvent::SessionOpened { session_id: s });
                 }

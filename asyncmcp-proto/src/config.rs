@@ -42,14 +42,15 @@ impl Default for HandshakeFields {
 /// Per-session ordering: the sender numbers its messages, the receiver delivers them
 /// in order, waiting at most `gap_timeout` for a missing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ordering {
+pub struct OrderingConfig {
     /// How long a gap may hold back later messages.
     pub gap_timeout: Duration,
-    /// At most this many messages wait behind a gap; past that the gap is skipped.
+    /// At most this many messages of one session wait behind a gap (default 256);
+    /// past that the gap is skipped and they are delivered, none dropped.
     pub max_buffered: usize,
 }
 
-impl Default for Ordering {
+impl Default for OrderingConfig {
     fn default() -> Self {
         Self { gap_timeout: Duration::from_secs(5), max_buffered: 256 }
     }
@@ -69,7 +70,7 @@ pub enum Disposition {
 /// Options shared by the client and the server.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct Common {
+pub struct SharedConfig {
     /// Size budget of one outbound message (attributes and SNS escaping included).
     pub limits: SizeLimits,
     /// Accept fragmented messages, and say so to the peer (`caps=frag`).
@@ -85,7 +86,7 @@ pub struct Common {
     /// Retries of failed SQS/SNS calls.
     pub retry: RetryPolicy,
     /// Number outbound session messages and deliver inbound ones in order.
-    pub ordering: Option<Ordering>,
+    pub ordering: Option<OrderingConfig>,
     /// Extra attributes written on every message (at most
     /// [`MAX_CUSTOM_ATTRIBUTES`](crate::attributes::MAX_CUSTOM_ATTRIBUTES)).
     pub custom_attributes: Attributes,
@@ -123,7 +124,7 @@ pub struct Common {
     pub undecodable: Disposition,
 }
 
-impl Default for Common {
+impl Default for SharedConfig {
     fn default() -> Self {
         Self {
             limits: SizeLimits::default(),
@@ -142,7 +143,7 @@ impl Default for Common {
     }
 }
 
-impl Common {
+impl SharedConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.custom_attributes.len() > MAX_CUSTOM_ATTRIBUTES {
             return Err(ConfigError::TooManyAttributes {
@@ -195,8 +196,14 @@ pub struct ClientConfig {
     pub handshake: HandshakeFields,
     /// A request with no response after this long ends as `RequestTimedOut`.
     pub request_timeout: Duration,
+    /// At most this many requests are pending at once, and at most this many
+    /// messages wait for the legacy session to open (default 1024): past that
+    /// [`submit`](crate::Client::submit) returns
+    /// [`ApiError::TooManyPending`](crate::ApiError::TooManyPending), so a server that
+    /// does not answer cannot make the client grow without bound.
+    pub max_pending: usize,
     /// Options shared with the server.
-    pub common: Common,
+    pub common: SharedConfig,
 }
 
 impl ClientConfig {
@@ -215,7 +222,8 @@ impl ClientConfig {
             era: Era::Legacy,
             handshake: HandshakeFields::default(),
             request_timeout: Duration::from_secs(60),
-            common: Common::default(),
+            max_pending: 1024,
+            common: SharedConfig::default(),
         }
     }
 
@@ -283,6 +291,9 @@ impl ClientConfig {
         if self.request_timeout.is_zero() {
             return Err(ConfigError::Invalid { field: "request_timeout", detail: "must be positive".into() });
         }
+        if self.max_pending == 0 {
+            return Err(ConfigError::Invalid { field: "max_pending", detail: "must be at least 1".into() });
+        }
         Ok(())
     }
 }
@@ -320,6 +331,13 @@ pub struct ServerConfig {
     pub heartbeat_fraction: f64,
     /// At most this many requests are being handled at once (receive backpressure).
     pub max_in_flight: usize,
+    /// At most this many legacy sessions are open at once (default 10 000). Each
+    /// holds a little state until it is closed or idles out; an `initialize` past the
+    /// limit is answered with a JSON-RPC error
+    /// ([`error_codes::TOO_MANY_SESSIONS`](crate::error_codes::TOO_MANY_SESSIONS)),
+    /// reported as [`RejectReason::TooManySessions`](crate::RejectReason::TooManySessions)
+    /// and deleted.
+    pub max_sessions: usize,
     /// A request still unanswered this long after it was delivered is cancelled
     /// (the application gets `notifications/cancelled` on its route) and answered
     /// with an error, so that no message is held invisible forever.
@@ -338,7 +356,7 @@ pub struct ServerConfig {
     /// Messages without the attribute are not checked.
     pub protocol_versions: Vec<String>,
     /// Options shared with the client.
-    pub common: Common,
+    pub common: SharedConfig,
 }
 
 impl ServerConfig {
@@ -351,17 +369,18 @@ impl ServerConfig {
             visibility_timeout: Duration::from_secs(30),
             heartbeat_fraction: 0.5,
             max_in_flight: 64,
+            max_sessions: 10_000,
             request_deadline: Duration::from_secs(15 * 60),
             ack: AckPolicy::AfterResponse,
             response_cache_window: Duration::from_secs(15 * 60),
             response_cache_capacity: 1_000,
             protocol_versions: PROTOCOL_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
-            common: Common::default(),
+            common: SharedConfig::default(),
         }
     }
 
     /// The visibility timeout a server's receives ask for: the shorter of
-    /// [`Common::receive_visibility`] and the queue's
+    /// [`SharedConfig::receive_visibility`] and the queue's
     /// [`visibility_timeout`](Self::visibility_timeout); `None` uses the queue's.
     ///
     /// ```
@@ -396,6 +415,9 @@ impl ServerConfig {
         }
         if self.max_in_flight == 0 {
             return Err(ConfigError::Invalid { field: "max_in_flight", detail: "must be at least 1".into() });
+        }
+        if self.max_sessions == 0 {
+            return Err(ConfigError::Invalid { field: "max_sessions", detail: "must be at least 1".into() });
         }
         if let Some((entry, e)) = self.allow_reply.invalid().first() {
             return Err(ConfigError::Invalid {

@@ -2,8 +2,9 @@
 //!
 //! - [`DecodeError`]: the peer sent something asyncmcp cannot use. Never returned from
 //!   a `handle_*` call: it travels inside [`Rejection`](crate::Rejection) events.
-//! - [`ApiError`]: the caller misused the API (submitted a non-JSON-RPC message,
-//!   replied on a route that does not exist, ...).
+//! - [`ApiError`]: a call was refused, by fault: [`Misuse`] (the calling code broke
+//!   the contract), [`Unsendable`] (the message's content cannot travel), or a route
+//!   that is not, or no longer, there.
 //! - [`ConfigError`]: a configuration that cannot work, refused at construction.
 //! - [`OpFailure`]: the environment (SQS, SNS, the network) failed an operation.
 
@@ -93,14 +94,80 @@ pub enum DecodeError {
     Ambiguous,
 }
 
-/// The caller misused the API. Nothing was sent.
+/// A call of [`Client`](crate::Client), [`Server`](crate::Server) or
+/// [`codec::encode`](crate::codec::encode) was refused. Nothing was sent, and the
+/// state machine is unchanged.
+///
+/// The variants say who is at fault, as the fix differs:
+/// - [`ApiError::Misuse`]: the calling code broke the API's contract. Never caused by
+///   what a peer sent; fix the caller.
+/// - [`ApiError::Unsendable`]: the message's content cannot travel on SQS/SNS (too
+///   large for a peer that takes no fragments, a character SQS refuses, nested too
+///   deep). Depends on the data, not on how the API was called: answer with something
+///   smaller or cleaner.
+/// - [`ApiError::TooManyPending`]: back-pressure. The client holds as many requests
+///   (or messages waiting for its session) as it may, because the server has not
+///   answered yet: a matter of pace, not a bug; submit again once one ends.
+/// - [`ApiError::UnknownRoute`]: the route is not (or no longer) there. A route can
+///   end under the caller's feet (the client closed its session, the session idled
+///   out, the request was answered or passed its deadline): expected in a correct
+///   program, and nothing is left to do on that route.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// The submitted message is not a valid JSON-RPC message.
-    #[error("submitted message is invalid: {0}")]
-    InvalidMessage(DecodeError),
-    /// The message, encoded, exceeds the size limit and the peer does not take fragments.
+    /// The calling code broke the API's contract.
+    #[error(transparent)]
+    Misuse(#[from] Misuse),
+    /// The message cannot be sent as it is.
+    #[error(transparent)]
+    Unsendable(#[from] Unsendable),
+    /// The route (session or request) is unknown or already ended.
+    #[error("no such route: {0}")]
+    UnknownRoute(String),
+    /// The client already holds [`max_pending`](crate::ClientConfig::max_pending)
+    /// requests, or as many messages waiting for its session: wait until one ends
+    /// (response, timeout, cancel).
+    #[error("{max} requests or held messages are pending (ClientConfig::max_pending): wait for one to end")]
+    TooManyPending {
+        /// The configured limit.
+        max: usize,
+    },
+}
+
+/// The calling code broke the API's contract: a bug in the caller, never caused by
+/// what a peer sent.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// A request with this id is already pending on this client: ids must be unique
+    /// among pending requests.
+    #[error("a request with id {0} is already pending: use a fresh id for each request")]
+    DuplicateRequestId(crate::RequestId),
+    /// The server sends no requests to a modern-era (sessionless) client: only
+    /// responses and notifications go on a [`Route::Request`](crate::Route::Request).
+    #[error("servers send no requests in the 2026-07-28 era: only answers and notifications go on a request's route")]
+    RequestOnModernRoute,
+    /// The client was closed with [`close`](crate::Client::close).
+    #[error("the client is closed: make a new Client")]
+    Closed,
+    /// A legacy client sends one `initialize`: its session is open or opening.
+    #[error(
+        "this client's session is already open or opening: one initialize per client (a new session needs a new Client)"
+    )]
+    AlreadyInitialized,
+    /// A fragment group id passed to [`codec::encode`](crate::codec::encode) is not
+    /// 1 to 64 characters of `[0-9a-zA-Z_-]`.
+    #[error("fragment group {0:?} is not 1 to 64 characters of [0-9a-zA-Z_-]")]
+    InvalidFragmentGroup(String),
+}
+
+/// The message's content cannot travel on SQS/SNS as it is. Depends on the data
+/// (and on what the peer accepts), not on how the API was called.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Unsendable {
+    /// The message, encoded, exceeds the size limit and the peer does not take
+    /// fragments (or more than 10 000 fragments would be needed).
     #[error("message of {size} bytes exceeds the limit of {limit} bytes and the peer has not said it takes fragments")]
     TooLarge {
         /// Encoded size in bytes, attributes included.
@@ -108,35 +175,20 @@ pub enum ApiError {
         /// The configured limit.
         limit: usize,
     },
-    /// The message holds a character SQS does not allow.
+    /// The message holds a character SQS does not allow in a body.
     #[error("message holds U+{code_point:04X}, which SQS does not allow in a body")]
     InvalidXmlChar {
         /// The offending code point.
         code_point: u32,
     },
-    /// A fragment group id is not 1 to 64 characters of `[0-9a-zA-Z_-]`.
-    #[error("fragment group {0:?} is not 1 to 64 characters of [0-9a-zA-Z_-]")]
-    InvalidFragmentGroup(String),
-    /// A request with this id is already pending.
-    #[error("a request with id {0} is already pending")]
-    DuplicateRequestId(crate::RequestId),
-    /// The route (session or request) is unknown or already finished.
-    #[error("no such route: {0}")]
-    UnknownRoute(String),
-    /// The server sends no requests to a modern-era (sessionless) client.
-    #[error("servers send no requests in the 2026-07-28 era")]
-    RequestOnModernRoute,
-    /// No such pending inbound message to acknowledge.
-    #[error("no pending inbound message with token {0}")]
-    UnknownAck(u64),
-    /// The endpoint was closed.
-    #[error("the endpoint is closed")]
-    Closed,
-    /// A legacy client sends one `initialize`: its session is open or opening.
-    #[error(
-        "this client's session is already open or opening: one initialize per client (a new session needs a new Client)"
-    )]
-    AlreadyInitialized,
+    /// The message was built from values nested deeper than
+    /// [`MAX_NESTING_DEPTH`](crate::codec::MAX_NESTING_DEPTH) levels: the peer would
+    /// refuse it.
+    #[error("message nests deeper than {limit} levels; the peer would refuse it")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// A configuration that cannot work.

@@ -9,10 +9,11 @@ use crate::peer_text::{clip_debug, clip_display};
 use crate::reassembly::ReassemblyError;
 use crate::session_id::SessionId;
 
-/// What became of an inbound message that was not delivered.
+/// What became of an inbound message that was not delivered: the disposition that
+/// takes the place of an error for what a peer sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Fate {
+pub enum QueueOutcome {
     /// A `Delete` op was issued for it.
     Deleted,
     /// It stays on the queue: it will be redelivered, and after the queue's
@@ -21,6 +22,11 @@ pub enum Fate {
 }
 
 /// Why an inbound message was not delivered to the application.
+///
+/// Most reasons are the peer's fault (what it sent cannot be used, or names a
+/// session, reply address or request this endpoint does not accept); they never
+/// become an `Err`. [`Duplicate`](Self::Duplicate) is the queue's doing (SQS delivers
+/// at least once) and [`Closed`](Self::Closed) this endpoint's own state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -49,6 +55,14 @@ pub enum RejectReason {
     WrongClient(String),
     /// The endpoint is closed.
     Closed,
+    /// An `initialize` arrived while the server held
+    /// [`max_sessions`](crate::ServerConfig::max_sessions) sessions: it was answered
+    /// with a JSON-RPC error
+    /// ([`error_codes::TOO_MANY_SESSIONS`](crate::error_codes::TOO_MANY_SESSIONS)).
+    TooManySessions {
+        /// The configured limit.
+        max: usize,
+    },
     /// The `ProtocolVersion` attribute names a version the server does not speak. A
     /// request is answered with MCP's `UnsupportedProtocolVersionError`
     /// ([`error_codes::UNSUPPORTED_PROTOCOL_VERSION`](crate::error_codes::UNSUPPORTED_PROTOCOL_VERSION))
@@ -81,6 +95,7 @@ impl fmt::Display for RejectReason {
                 write!(f, "message for another client {shown}{more}")
             }
             RejectReason::Closed => f.write_str("endpoint closed"),
+            RejectReason::TooManySessions { max } => write!(f, "the server already holds its limit of {max} sessions"),
             RejectReason::UnsupportedVersion { requested, supported } => write!(
                 f,
                 "protocol version {} is not supported (supported: {})",
@@ -99,7 +114,7 @@ pub struct Rejection {
     /// Why.
     pub reason: RejectReason,
     /// What became of it.
-    pub fate: Fate,
+    pub fate: QueueOutcome,
 }
 
 /// Why a legacy session ended.

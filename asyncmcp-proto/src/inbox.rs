@@ -4,15 +4,17 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use crate::address::Address;
 use crate::cache::ResponseCache;
 use crate::codec::{self, Payload, WireMeta};
-use crate::config::{Common, Disposition};
+use crate::config::{Disposition, SharedConfig};
 use crate::dedup::DedupWindow;
-use crate::event::{Fate, RejectReason, Rejection};
+use crate::event::{QueueOutcome, RejectReason, Rejection};
 use crate::inbound::InboundMessage;
 use crate::jsonrpc::{JsonRpcMessage, RequestId, error_codes};
 use crate::ordering::Reorder;
 use crate::reassembly::{Pushed, Reassembly};
+use crate::session_id::SessionId;
 use crate::timers::Timers;
 
 /// One received SQS message that is still ours to delete or release.
@@ -38,18 +40,19 @@ pub(crate) fn rejections(
     disposition: Disposition,
 ) -> (Vec<Receipt>, Vec<Rejection>) {
     let fate = match disposition {
-        Disposition::LeaveForRedrive => Fate::LeftForRedelivery,
-        _ => Fate::Deleted,
+        Disposition::LeaveForRedrive => QueueOutcome::LeftForRedelivery,
+        _ => QueueOutcome::Deleted,
     };
     let events =
         receipts.iter().map(|r| Rejection { message_id: r.message_id.clone(), reason: reason.clone(), fate }).collect();
-    let doomed = if fate == Fate::Deleted { receipts } else { Vec::new() };
+    let doomed = if fate == QueueOutcome::Deleted { receipts } else { Vec::new() };
     (doomed, events)
 }
 
-/// What the pipeline made of its input.
+/// What the inbox decided about an inbound message (or a timer): deliver it, or
+/// why and how not.
 #[derive(Debug)]
-pub(crate) enum Intake {
+pub(crate) enum InboxVerdict {
     Deliver(Box<Delivery>),
     Reject(Receipt, RejectReason),
     /// Rejected, but still a request with a readable id and routing facts: answer it
@@ -93,17 +96,45 @@ pub(crate) fn refusal(reason: &RejectReason, id: RequestId) -> JsonRpcMessage {
 /// fragments come back, until it has timed out this many times.
 const MAX_REASSEMBLY_TRIES: u32 = 3;
 
-/// Key of the sender for reassembly and ordering: its session id, else its client
-/// id, else its reply address.
-fn peer_key(meta: &WireMeta) -> String {
-    if let Some(s) = &meta.session_id {
-        return format!("s:{s}");
-    }
-    if let Some(c) = &meta.client_id {
-        return format!("c:{c}");
-    }
-    meta.reply_to.as_ref().map(|a| format!("r:{a}")).unwrap_or_default()
+/// The sender of a message, as reassembly and ordering key it: its session, else its
+/// client id, else its reply address. A typed key cannot collide when a peer puts a
+/// separator in its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Sender {
+    /// A message in a legacy session.
+    Session(SessionId),
+    /// A sessionless message with a `ClientId`.
+    Client(String),
+    /// A sessionless message with only a `ReplyTo`.
+    ReplyTo(Address),
+    /// A message that names no sender.
+    Unnamed,
 }
+
+impl Sender {
+    fn of(meta: &WireMeta) -> Self {
+        match (&meta.session_id, &meta.client_id, &meta.reply_to) {
+            (Some(s), _, _) => Self::Session(s.clone()),
+            (None, Some(c), _) => Self::Client(c.clone()),
+            (None, None, Some(a)) => Self::ReplyTo(a.clone()),
+            (None, None, None) => Self::Unnamed,
+        }
+    }
+}
+
+/// Which sessions an inbox keeps an ordering stream for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Streams {
+    /// Only sessions opened with [`Inbox::open_stream`] (a server: it knows its
+    /// sessions, and a peer naming others must not make it keep state for them).
+    Opened,
+    /// Any session a message names (a client: it learns its session id from a
+    /// numbered message, and drops the stream of any other with `forget_stream`).
+    Any,
+}
+
+/// A fragment set: its sender and its fragment group.
+type Slot = (Sender, String);
 
 #[derive(Debug)]
 pub(crate) struct Inbox {
@@ -112,20 +143,23 @@ pub(crate) struct Inbox {
     /// they come back: they skip reordering (their number was already delivered once).
     redo: DedupWindow<String>,
     /// Fragment sets that timed out, and how often, by (peer, group).
-    expired: ResponseCache<(String, String), u32>,
-    reassembly: Reassembly<String>,
+    expired: ResponseCache<Slot, u32>,
+    reassembly: Reassembly<Sender>,
     /// Receipts of fragments held for reassembly, by (peer, group).
-    held: BTreeMap<(String, String), Vec<Receipt>>,
+    held: BTreeMap<Slot, Vec<Receipt>>,
     /// Where each held message id sits, to update its receipt on redelivery.
-    held_ids: BTreeMap<String, (String, String)>,
-    ordering: Option<crate::config::Ordering>,
-    reorder: BTreeMap<String, Reorder<Delivery>>,
+    held_ids: BTreeMap<String, Slot>,
+    ordering: Option<crate::config::OrderingConfig>,
+    /// Which sessions get an ordering stream.
+    streams: Streams,
+    /// One ordering stream per session (senders number only session messages).
+    reorder: BTreeMap<Sender, Reorder<Delivery>>,
     /// Each stream's gap deadline, so the earliest is found in O(log n).
-    gaps: Timers<String>,
+    gaps: Timers<Sender>,
 }
 
 impl Inbox {
-    pub(crate) fn new(common: &Common) -> Self {
+    pub(crate) fn new(common: &SharedConfig, streams: Streams) -> Self {
         Self {
             seen: DedupWindow::new(common.dedup_window, common.dedup_capacity),
             redo: DedupWindow::new(common.dedup_window, common.dedup_capacity),
@@ -137,13 +171,14 @@ impl Inbox {
             held: BTreeMap::new(),
             held_ids: BTreeMap::new(),
             ordering: common.ordering,
+            streams,
             reorder: BTreeMap::new(),
             gaps: Timers::default(),
         }
     }
 
     /// Takes one received message; appends what it produced to `out`.
-    pub(crate) fn handle(&mut self, msg: InboundMessage, now: Instant, out: &mut Vec<Intake>) {
+    pub(crate) fn handle(&mut self, msg: InboundMessage, now: Instant, out: &mut Vec<InboxVerdict>) {
         let receipt = Receipt { message_id: msg.message_id.clone(), receipt_handle: msg.receipt_handle.clone() };
         if let Some(slot) = self.held_ids.get(&msg.message_id) {
             // A held fragment came back: redelivered after its visibility ran out, or a
@@ -156,7 +191,7 @@ impl Inbox {
         }
         if !self.seen.insert(msg.message_id.clone(), now) {
             if let Some(receipt) = self.join_buffered(receipt) {
-                out.push(Intake::Duplicate(receipt));
+                out.push(InboxVerdict::Duplicate(receipt));
             }
             return;
         }
@@ -175,7 +210,7 @@ impl Inbox {
         let delivery = match decoded.payload {
             Payload::Message(message) => Delivery { receipts: vec![receipt], meta, message },
             Payload::Fragment { header, data } => {
-                let peer = peer_key(&meta);
+                let peer = Sender::of(&meta);
                 let slot = (peer.clone(), header.group.clone());
                 if self.redo.contains(&receipt.message_id) {
                     // Its message completed once but was not handled to the end:
@@ -189,7 +224,7 @@ impl Inbox {
                         return;
                     }
                     Pushed::Duplicate => {
-                        out.push(Intake::Duplicate(receipt));
+                        out.push(InboxVerdict::Duplicate(receipt));
                         return;
                     }
                     Pushed::Rejected(e) => {
@@ -228,9 +263,9 @@ impl Inbox {
     /// Rejects a received message and forgets its id: if it is left for redrive, each
     /// redelivery must be rejected the same way (until the queue moves it to its
     /// dead-letter queue), not deleted as a duplicate.
-    fn reject(&mut self, receipt: Receipt, reason: RejectReason, out: &mut Vec<Intake>) {
+    fn reject(&mut self, receipt: Receipt, reason: RejectReason, out: &mut Vec<InboxVerdict>) {
         self.seen.remove(&receipt.message_id);
-        out.push(Intake::Reject(receipt, reason));
+        out.push(InboxVerdict::Reject(receipt, reason));
     }
 
     /// A redelivery of a message waiting in a reorder buffer behind a gap (its
@@ -266,15 +301,15 @@ impl Inbox {
         reason: RejectReason,
         id: RequestId,
         meta: WireMeta,
-        out: &mut Vec<Intake>,
+        out: &mut Vec<InboxVerdict>,
     ) {
         for r in &receipts {
             self.seen.remove(&r.message_id);
         }
-        out.push(Intake::Refuse { receipts, reason, id, meta: Box::new(meta) });
+        out.push(InboxVerdict::Refuse { receipts, reason, id, meta: Box::new(meta) });
     }
 
-    fn release(&mut self, slot: &(String, String)) -> Vec<Receipt> {
+    fn release(&mut self, slot: &Slot) -> Vec<Receipt> {
         let receipts = self.held.remove(slot).unwrap_or_default();
         for r in &receipts {
             self.held_ids.remove(&r.message_id);
@@ -282,29 +317,36 @@ impl Inbox {
         receipts
     }
 
-    fn order(&mut self, delivery: Delivery, now: Instant, out: &mut Vec<Intake>) {
+    fn order(&mut self, delivery: Delivery, now: Instant, out: &mut Vec<InboxVerdict>) {
         let again = delivery.receipts.iter().any(|r| self.redo.contains(&r.message_id));
         if again {
             for r in &delivery.receipts {
                 self.redo.remove(&r.message_id);
             }
-            out.push(Intake::Deliver(Box::new(delivery)));
+            out.push(InboxVerdict::Deliver(Box::new(delivery)));
             return;
         }
         let (Some(ordering), Some(seq)) = (self.ordering, delivery.meta.ext.seq) else {
-            out.push(Intake::Deliver(Box::new(delivery)));
+            out.push(InboxVerdict::Deliver(Box::new(delivery)));
             return;
         };
-        let peer = peer_key(&delivery.meta);
+        let peer = Sender::of(&delivery.meta);
+        let known = self.reorder.contains_key(&peer);
+        if !matches!(peer, Sender::Session(_)) || (!known && self.streams == Streams::Opened) {
+            // Nothing to order by: the message goes on at once (to be refused, if its
+            // session is unknown), and leaves no state behind.
+            out.push(InboxVerdict::Deliver(Box::new(delivery)));
+            return;
+        }
         let reorder = self
             .reorder
             .entry(peer.clone())
             .or_insert_with(|| Reorder::new(ordering.gap_timeout, ordering.max_buffered));
         match reorder.push(seq, delivery, now) {
-            Ok(ready) => out.extend(ready.into_iter().map(|d| Intake::Deliver(Box::new(d)))),
+            Ok(ready) => out.extend(ready.into_iter().map(|d| InboxVerdict::Deliver(Box::new(d)))),
             Err(late) => {
                 for r in late.receipts {
-                    out.push(Intake::Duplicate(r));
+                    out.push(InboxVerdict::Duplicate(r));
                 }
             }
         }
@@ -312,7 +354,7 @@ impl Inbox {
         self.set_gap(peer, deadline);
     }
 
-    fn set_gap(&mut self, peer: String, deadline: Option<Instant>) {
+    fn set_gap(&mut self, peer: Sender, deadline: Option<Instant>) {
         match deadline {
             Some(t) => self.gaps.set(peer, t),
             None => self.gaps.cancel(&peer),
@@ -320,7 +362,7 @@ impl Inbox {
     }
 
     /// Fires due timers: expired reassemblies, ordering gaps, dedup expiry.
-    pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Intake>) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut Vec<InboxVerdict>) {
         self.seen.expire(now);
         self.redo.expire(now);
         self.expired.expire(now);
@@ -340,15 +382,15 @@ impl Inbox {
             for r in receipts {
                 self.seen.remove(&r.message_id);
                 if retry {
-                    out.push(Intake::Release(r, RejectReason::Reassembly(e.clone())));
+                    out.push(InboxVerdict::Release(r, RejectReason::Reassembly(e.clone())));
                 } else {
-                    out.push(Intake::Reject(r, RejectReason::Reassembly(e.clone())));
+                    out.push(InboxVerdict::Reject(r, RejectReason::Reassembly(e.clone())));
                 }
             }
         }
         while let Some(peer) = self.gaps.pop_due(now) {
             let Some(reorder) = self.reorder.get_mut(&peer) else { continue };
-            out.extend(reorder.handle_timeout(now).into_iter().map(|d| Intake::Deliver(Box::new(d))));
+            out.extend(reorder.handle_timeout(now).into_iter().map(|d| InboxVerdict::Deliver(Box::new(d))));
             let deadline = reorder.poll_timeout();
             self.set_gap(peer, deadline);
         }
@@ -358,15 +400,52 @@ impl Inbox {
         [self.seen.poll_timeout(), self.reassembly.poll_timeout(), self.gaps.next()].into_iter().flatten().min()
     }
 
+    /// Starts ordering the messages of `session` (with [`Streams::Opened`]).
+    pub(crate) fn open_stream(&mut self, session: &SessionId) {
+        if let Some(ordering) = self.ordering {
+            self.reorder
+                .entry(Sender::Session(session.clone()))
+                .or_insert_with(|| Reorder::new(ordering.gap_timeout, ordering.max_buffered));
+        }
+    }
+
+    /// Forgets the ordering stream of `session` only (a session this endpoint does
+    /// not take part in); returns the messages that were waiting in it.
+    pub(crate) fn forget_stream(&mut self, session: &SessionId) -> Vec<Delivery> {
+        let peer = Sender::Session(session.clone());
+        self.gaps.cancel(&peer);
+        self.reorder.remove(&peer).map(Reorder::into_buffered).unwrap_or_default()
+    }
+
+    /// Forgets the ordering stream of every session but `keep`; returns the messages
+    /// that were waiting in them, by session.
+    pub(crate) fn forget_other_streams(&mut self, keep: &SessionId) -> Vec<(SessionId, Vec<Delivery>)> {
+        let others: Vec<SessionId> = self
+            .reorder
+            .keys()
+            .filter_map(|peer| match peer {
+                Sender::Session(s) if s != keep => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        others
+            .into_iter()
+            .map(|s| {
+                let waiting = self.forget_stream(&s);
+                (s, waiting)
+            })
+            .collect()
+    }
+
     /// Forgets a session's ordering stream and unfinished fragments; returns the
     /// messages that were waiting in its reorder buffer, and the receipts of its
     /// unfinished fragments.
     pub(crate) fn forget_session(&mut self, session: &crate::SessionId) -> (Vec<Delivery>, Vec<Receipt>) {
-        let peer = format!("s:{session}");
+        let peer = Sender::Session(session.clone());
         self.gaps.cancel(&peer);
         let waiting = self.reorder.remove(&peer).map(Reorder::into_buffered).unwrap_or_default();
         self.reassembly.remove_peer(&peer);
-        let slots: Vec<(String, String)> = self
+        let slots: Vec<Slot> = self
             .held
             .range((peer.clone(), String::new())..)
             .map(|(k, _)| k.clone())

@@ -20,6 +20,58 @@ use crate::peer_text::{clip_display, clip_peer_text};
 /// is encoded, means that a message asyncmcp passes on always parses again.
 pub const MAX_NESTING_DEPTH: usize = 100;
 
+/// The method of MCP's notification that cancels a request.
+pub const CANCELLED_METHOD: &str = "notifications/cancelled";
+
+/// What a `notifications/cancelled` says: which request to stop, and why.
+///
+/// ```
+/// use asyncmcp_proto::{Cancellation, JsonRpcMessage, RequestId};
+///
+/// let note = Cancellation { request_id: RequestId::Number(7), reason: Some("user quit".into()) }.to_message();
+/// assert_eq!(note.method(), Some("notifications/cancelled"));
+/// let read = Cancellation::from_message(&note).unwrap();
+/// assert_eq!(read.request_id, RequestId::Number(7));
+/// assert_eq!(read.reason.as_deref(), Some("user quit"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// `params.requestId`: the request to stop.
+    pub request_id: RequestId,
+    /// `params.reason`, when the sender gave one.
+    pub reason: Option<String>,
+}
+
+impl Cancellation {
+    /// Reads a `notifications/cancelled`. `None` for any other message, or one whose
+    /// `params.requestId` is not an integer or a string (a peer's fault: the message
+    /// cancels nothing).
+    pub fn from_message(message: &JsonRpcMessage) -> Option<Self> {
+        if message.method() != Some(CANCELLED_METHOD) {
+            return None;
+        }
+        let value = message.to_value();
+        let params = value.get("params")?;
+        let request_id = match params.get("requestId")? {
+            serde_json::Value::Number(n) => RequestId::Number(n.as_i64()?),
+            serde_json::Value::String(s) => RequestId::String(s.clone()),
+            _ => return None,
+        };
+        let reason = params.get("reason").and_then(serde_json::Value::as_str).map(str::to_owned);
+        Some(Self { request_id, reason })
+    }
+
+    /// The `notifications/cancelled` that says this.
+    pub fn to_message(&self) -> JsonRpcMessage {
+        let mut params = serde_json::Map::new();
+        params.insert("requestId".into(), self.request_id.to_json());
+        if let Some(reason) = &self.reason {
+            params.insert("reason".into(), reason.as_str().into());
+        }
+        JsonRpcMessage::notification(CANCELLED_METHOD, Some(serde_json::Value::Object(params)))
+    }
+}
+
 /// A JSON-RPC request id: a number or a string (`null` only on error responses to
 /// messages whose id could not be read).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -563,6 +615,10 @@ pub mod error_codes {
     pub const INTERNAL_ERROR: i64 = -32603;
     /// The request was not answered in time (the MCP SDKs' `RequestTimeout`).
     pub const REQUEST_TIMEOUT: i64 = -32001;
+    /// The server holds as many legacy sessions as it may
+    /// ([`ServerConfig::max_sessions`](crate::ServerConfig::max_sessions)): an
+    /// `initialize` is refused until one ends. `data` is `{"maxSessions": n}`.
+    pub const TOO_MANY_SESSIONS: i64 = -32003;
     /// MCP 2026-07-28 `UnsupportedProtocolVersionError`: the request names a protocol
     /// version the server does not speak; `data` is `{"supported": [...],
     /// "requested": "..."}`.
@@ -573,7 +629,7 @@ pub mod error_codes {
 mod tests {
     use super::*;
     use crate::codec::{SizeLimits, WireMeta, encode};
-    use crate::{ApiError, PEER_TEXT_MAX_CHARS};
+    use crate::{ApiError, PEER_TEXT_MAX_CHARS, Unsendable};
 
     /// A request whose `params` nest `levels` arrays deep (the message is level 1).
     fn nested(levels: usize) -> String {
@@ -684,7 +740,7 @@ mod tests {
         assert!(renamed.is_too_deep());
         assert_eq!(
             encode(&m, &WireMeta::default(), &SizeLimits::default(), None),
-            Err(ApiError::InvalidMessage(DecodeError::TooDeep { limit: MAX_NESTING_DEPTH }))
+            Err(ApiError::Unsendable(Unsendable::TooDeep { limit: MAX_NESTING_DEPTH }))
         );
         // One level less than the limit (the message object and `result` are two).
         let mut fits = serde_json::json!(1);

@@ -11,9 +11,9 @@
 //! This crate does no I/O. It holds the protocol: encoding and decoding queue messages
 //! ([`codec`]), the [`Client`] and [`Server`] state machines (sessions, request
 //! correlation, deduplication of redeliveries, ordering, fragments, timeouts,
-//! retries, acknowledgement), and a deterministic model of SQS and SNS ([`sim`]) to
-//! test them with. It reads no clock and draws no global randomness: time comes in as
-//! `now: Instant` arguments and randomness as a 32-byte seed, so every run replays
+//! retries, acknowledgement), and, with the `sim` feature, a deterministic model of
+//! SQS and SNS (`sim`) to test them with. It reads no clock and draws no global
+//! randomness: time comes in as `now: Instant` arguments and randomness as a 32-byte seed, so every run replays
 //! exactly. The `asyncmcp-tokio` and `asyncmcp-async-std` crates drive these machines
 //! against real SQS and SNS; use this crate directly to embed asyncmcp in another
 //! runtime or to test protocol behaviour offline.
@@ -45,10 +45,11 @@
 //!
 //! # A complete run loop
 //! The drivers in the runtime crates do this for you; written out by hand against the
-//! simulator it is short. A legacy client opens a session and calls a tool; the
-//! server application answers every request on the route it came in on.
+//! simulator (feature `sim`) it is short. A legacy client opens a session and calls a
+//! tool; the server application answers every request on the route it came in on.
 //!
 //! ```
+//! # #[cfg(feature = "sim")] {
 //! use std::time::{Duration, Instant};
 //!
 //! use asyncmcp_proto::sim::{Broker, QueueOptions, SimConfig};
@@ -138,11 +139,12 @@
 //! assert_eq!(answers.len(), 2);
 //! assert!(client.session_id().is_some());
 //! assert!(answers[1].as_str().contains("hello"));
+//! # }
 //! ```
 //!
-//! For tests, [`sim::Pair`] wires a client, a server and a broker together and jumps
-//! simulated time to the next deadline, with fault injection (duplicates, reordering,
-//! delays, failures, throttling).
+//! For tests, `sim::Pair` (feature `sim`) wires a client, a server and a broker
+//! together and jumps simulated time to the next deadline, with fault injection
+//! (duplicates, reordering, delays, failures, throttling).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
@@ -159,7 +161,7 @@ mod config;
 mod dedup;
 mod error;
 mod event;
-#[cfg(any(fuzzing, feature = "__fuzz"))]
+#[cfg(all(any(fuzzing, feature = "__fuzz"), feature = "sim"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
@@ -175,6 +177,7 @@ mod reassembly;
 mod rng;
 mod server;
 mod session_id;
+#[cfg(feature = "sim")]
 pub mod sim;
 mod timers;
 
@@ -183,12 +186,13 @@ pub use backoff::RetryPolicy;
 pub use client::Client;
 pub use client_id::unique_client_id;
 pub use config::{
-    AckPolicy, ClientConfig, Common, Disposition, Era, HandshakeFields, Ordering, PROTOCOL_VERSIONS, ServerConfig,
+    AckPolicy, ClientConfig, Disposition, Era, HandshakeFields, OrderingConfig, PROTOCOL_VERSIONS, ServerConfig,
+    SharedConfig,
 };
-pub use error::{ApiError, ConfigError, DecodeError, OpFailure};
-pub use event::{ClientEvent, CloseReason, Fate, RejectReason, Rejection, RequestToken, Route, ServerEvent};
+pub use error::{ApiError, ConfigError, DecodeError, Misuse, OpFailure, Unsendable};
+pub use event::{ClientEvent, CloseReason, QueueOutcome, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 pub use inbound::InboundMessage;
-pub use jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
+pub use jsonrpc::{CANCELLED_METHOD, Cancellation, JsonRpcMessage, MessageKind, RequestId, error_codes};
 pub use op::{OpId, OpKind, OpResult, QueueOp, SendOp};
 pub use peer_text::{PEER_TEXT_MAX_CHARS, clip_peer_text};
 pub use reassembly::{ReassemblyError, ReassemblyLimits};

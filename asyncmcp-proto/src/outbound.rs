@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::address::Address;
 use crate::codec::{self, WireMeta};
-use crate::config::Common;
+use crate::config::SharedConfig;
 use crate::error::ApiError;
 use crate::jsonrpc::{JsonRpcMessage, MessageKind};
 use crate::op::{OpKind, SendOp};
@@ -39,7 +39,7 @@ impl Outbound {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn sends(
         &self,
-        common: &Common,
+        common: &SharedConfig,
         message: &JsonRpcMessage,
         mut meta: WireMeta,
         to: &Address,

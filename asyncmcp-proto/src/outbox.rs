@@ -10,10 +10,11 @@ use crate::op::{OpId, OpKind, OpResult, QueueOp};
 use crate::rng::Rng;
 use crate::timers::Timers;
 
-/// How a logical operation (one or more ops) ended.
+/// How a logical operation (one or more ops) ended, with the purpose it was queued
+/// for.
 #[derive(Debug)]
-pub(crate) enum Done<P> {
-    Ok(P),
+pub(crate) enum OpEnded<P> {
+    Succeeded(P),
     Failed(P, OpFailure),
 }
 
@@ -59,7 +60,7 @@ impl<P> Outbox<P> {
         }
     }
 
-    /// Queues `kinds` as one logical operation; `purpose` comes back in its [`Done`].
+    /// Queues `kinds` as one logical operation; `purpose` comes back in its [`OpEnded`].
     pub(crate) fn push(&mut self, kinds: Vec<OpKind>, purpose: P) {
         let group = self.next_group;
         self.next_group += 1;
@@ -78,7 +79,7 @@ impl<P> Outbox<P> {
 
     /// Records how op `id` ended. Returns the logical operation's end once all its
     /// ops have ended. Unknown ids (reported twice, or never issued) are ignored.
-    pub(crate) fn handle_result(&mut self, id: OpId, result: OpResult, now: Instant) -> Option<Done<P>> {
+    pub(crate) fn handle_result(&mut self, id: OpId, result: OpResult, now: Instant) -> Option<OpEnded<P>> {
         let attempt = self.in_flight.remove(&id)?;
         match result {
             OpResult::Ok => self.finish(attempt.group, None),
@@ -95,7 +96,7 @@ impl<P> Outbox<P> {
         }
     }
 
-    fn finish(&mut self, group: u64, failure: Option<OpFailure>) -> Option<Done<P>> {
+    fn finish(&mut self, group: u64, failure: Option<OpFailure>) -> Option<OpEnded<P>> {
         let entry = self.groups.get_mut(&group)?;
         entry.remaining = entry.remaining.saturating_sub(1);
         if entry.failure.is_none() {
@@ -106,8 +107,8 @@ impl<P> Outbox<P> {
         }
         let entry = self.groups.remove(&group)?;
         Some(match entry.failure {
-            None => Done::Ok(entry.purpose),
-            Some(f) => Done::Failed(entry.purpose, f),
+            None => OpEnded::Succeeded(entry.purpose),
+            Some(f) => OpEnded::Failed(entry.purpose, f),
         })
     }
 

@@ -200,7 +200,7 @@ proptest! {
                     prop_assert!(encoded_size(&part.body, &part.attributes, envelope) <= max_bytes);
                 }
             }
-            Err(asyncmcp_proto::ApiError::TooLarge { limit, .. }) => prop_assert_eq!(limit, max_bytes),
+            Err(asyncmcp_proto::ApiError::Unsendable(asyncmcp_proto::Unsendable::TooLarge { limit, .. })) => prop_assert_eq!(limit, max_bytes),
             Err(other) => prop_assert!(false, "unexpected {:?}", other),
         }
     }

@@ -1,13 +1,14 @@
 //! A server refuses what it will not run, and answers a refused request with an
-//! error carrying its id wherever the request names an allowed reply address.
+//! error carrying its id wherever the request names an allowed reply address. What a
+//! peer can grow is bounded: sessions, and messages waiting behind an ordering gap.
 
 use std::time::{Duration, Instant};
 
 use asyncmcp_proto::attributes::AttributeValue;
 use asyncmcp_proto::sim::{Broker, QueueOptions, SimConfig};
 use asyncmcp_proto::{
-    AllowList, DecodeError, Fate, InboundMessage, JsonRpcMessage, MessageKind, OpKind, RejectReason, Rejection,
-    RequestId, Route, SendOp, Server, ServerConfig, ServerEvent, error_codes,
+    AllowList, DecodeError, InboundMessage, JsonRpcMessage, MessageKind, OpKind, OrderingConfig, QueueOutcome,
+    RejectReason, Rejection, RequestId, Route, SendOp, Server, ServerConfig, ServerEvent, error_codes,
 };
 use bytes::Bytes;
 use serde_json::json;
@@ -22,13 +23,20 @@ struct Rig {
 
 impl Rig {
     fn new(allowed: bool) -> Self {
+        Self::with(allowed, |_| {})
+    }
+
+    /// A rig whose server configuration `configure` adjusts.
+    fn with(allowed: bool, configure: impl FnOnce(&mut ServerConfig)) -> Self {
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
         let mut broker = Broker::new(SimConfig::default(), now, [7; 32]);
         let requests = broker.create_queue("requests", QueueOptions::default());
         let replies = broker.create_queue("replies", QueueOptions::default());
         let allow = if allowed { AllowList::new().exact(replies.clone()) } else { AllowList::new() };
-        let server = Server::new(ServerConfig::new(requests.clone(), allow), now, [9; 32]).unwrap();
+        let mut config = ServerConfig::new(requests.clone(), allow);
+        configure(&mut config);
+        let server = Server::new(config, now, [9; 32]).unwrap();
         Self { broker, server, requests, replies, now }
     }
 
@@ -113,7 +121,7 @@ fn an_unparsable_request_is_answered_with_its_id_then_deleted() {
         let rejected = rejections(&events);
         assert_eq!(rejected.len(), 1, "{id}: {events:?}");
         assert!(matches!(rejected[0].reason, RejectReason::Decode(_)), "{id}: {rejected:?}");
-        assert_eq!(rejected[0].fate, Fate::Deleted);
+        assert_eq!(rejected[0].fate, QueueOutcome::Deleted);
         let replies = rig.replies();
         assert_eq!(replies.len(), 1, "{id}: no error reply");
         let error = error_reply(&replies[0]);
@@ -223,4 +231,122 @@ fn a_notification_method_with_an_id_is_rejected_and_answered() {
     let replies = rig.replies();
     assert_eq!(replies.len(), 1);
     assert_eq!(error_reply(&replies[0])["error"]["code"], error_codes::INVALID_REQUEST);
+}
+
+#[test]
+fn an_initialize_past_max_sessions_is_answered_with_an_error_and_reported() {
+    let mut rig = Rig::with(true, |config| config.max_sessions = 2);
+    let reply_to = rig.replies.clone();
+    let init = |id: i64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "response_queue_url": reply_to}})
+        .to_string()
+    };
+    for id in 0..2 {
+        rig.send(&init(id), &[]);
+    }
+    let events = rig.run();
+    assert_eq!(events.iter().filter(|e| matches!(e, ServerEvent::SessionOpened { .. })).count(), 2, "{events:?}");
+    assert_eq!(rig.server.sessions(), 2);
+    for event in events {
+        if let ServerEvent::Message { route, message } = event {
+            let answer = JsonRpcMessage::response(message.id().unwrap().clone(), json!({}));
+            rig.server.submit(&route, answer, rig.now).unwrap();
+        }
+    }
+    rig.run();
+    rig.replies();
+
+    rig.send(&init(2), &[]);
+    let events = rig.run();
+
+    assert_eq!(rig.server.sessions(), 2, "a session past the limit was opened: {events:?}");
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::Message { .. })), "delivered: {events:?}");
+    let rejected = rejections(&events);
+    assert_eq!(rejected.len(), 1, "{events:?}");
+    assert_eq!(rejected[0].reason, RejectReason::TooManySessions { max: 2 });
+    assert_eq!(rejected[0].fate, QueueOutcome::Deleted);
+    let answers: Vec<JsonRpcMessage> =
+        rig.replies().into_iter().map(|m| JsonRpcMessage::parse(m.body).unwrap()).collect();
+    let refusal = answers.iter().find(|m| m.id() == Some(&RequestId::Number(2))).expect("no answer to id 2");
+    assert_eq!(refusal.kind(), MessageKind::Error);
+    let error = refusal.to_value()["error"].clone();
+    assert_eq!(error["code"], error_codes::TOO_MANY_SESSIONS);
+    assert!(error["message"].as_str().unwrap().contains("2 sessions"), "{error}");
+    assert!(rig.request_queue_drained(), "the refused initialize stayed on the queue");
+}
+
+#[test]
+fn max_sessions_must_be_positive() {
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let mut config = ServerConfig::new("https://sqs.us-east-1.amazonaws.com/123456789012/q", AllowList::new());
+    config.max_sessions = 0;
+    assert!(Server::new(config, now, [0; 32]).is_err());
+}
+
+#[test]
+fn messages_past_the_reorder_bound_skip_the_gap_and_are_all_delivered() {
+    let ordering = OrderingConfig { gap_timeout: Duration::from_secs(600), max_buffered: 2 };
+    let mut rig = Rig::with(true, |config| config.common.ordering = Some(ordering));
+    let reply_to = rig.replies.clone();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "response_queue_url": reply_to}});
+    rig.send(&init.to_string(), &[]);
+    let session_id = rig
+        .run()
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::SessionOpened { session_id, .. } => Some(session_id.clone()),
+            _ => None,
+        })
+        .expect("no session");
+    let sid = session_id.as_str().to_owned();
+    let note = |n: u64| format!(r#"{{"jsonrpc":"2.0","method":"notifications/n{n}"}}"#);
+    let delivered = |events: &[ServerEvent]| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Message { message, .. } => message.method().map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    };
+
+    // Number 0 is missing: 1 and 2 wait behind the gap, up to the bound.
+    for n in [1, 2] {
+        rig.send(&note(n), &[("SessionId", sid.as_str()), ("AsyncMcpExt", &format!("seq={n}"))]);
+        assert!(delivered(&rig.run()).is_empty());
+    }
+    // One more than the bound: the gap is skipped at once, nothing is dropped.
+    rig.send(&note(3), &[("SessionId", sid.as_str()), ("AsyncMcpExt", "seq=3")]);
+    assert_eq!(delivered(&rig.run()), ["notifications/n1", "notifications/n2", "notifications/n3"]);
+    // The skipped number, arriving late, is delivered out of order rather than lost.
+    rig.send(&note(0), &[("SessionId", sid.as_str()), ("AsyncMcpExt", "seq=0")]);
+    assert_eq!(delivered(&rig.run()), ["notifications/n0"]);
+}
+
+#[test]
+fn every_numbered_request_of_an_unknown_session_is_answered_session_not_found() {
+    let ordering = OrderingConfig { gap_timeout: Duration::from_secs(5), max_buffered: 8 };
+    let mut rig = Rig::with(true, |config| config.common.ordering = Some(ordering));
+    let reply_to = rig.replies.clone();
+    let gone = "0123456789abcdef0123456789abcdef";
+
+    // Two requests of a session this server does not know, each numbered 0 (the
+    // server holds no ordering state for a session it does not know, so neither is
+    // taken for a repeat of the other).
+    for id in [1, 2] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#);
+        rig.send(&body, &[("SessionId", gone), ("ReplyTo", reply_to.as_str()), ("AsyncMcpExt", "seq=0")]);
+        let events = rig.run();
+        let rejected = rejections(&events);
+        assert_eq!(rejected.len(), 1, "{events:?}");
+        assert!(matches!(rejected[0].reason, RejectReason::UnknownSession(_)), "request {id}: {events:?}");
+    }
+
+    let answered: Vec<Option<RequestId>> =
+        rig.replies().into_iter().map(|m| JsonRpcMessage::parse(m.body).unwrap().id().cloned()).collect();
+    assert_eq!(answered.len(), 2, "{answered:?}");
+    assert!(answered.contains(&Some(RequestId::Number(1))) && answered.contains(&Some(RequestId::Number(2))));
 }

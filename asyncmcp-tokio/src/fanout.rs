@@ -84,8 +84,6 @@ use tokio::task::{Id, JoinSet};
 /// reached, or a session's inbox is full. The client may try again later.
 pub const SERVER_BUSY: i64 = -32000;
 
-const CANCELLED: &str = "notifications/cancelled";
-
 /// What the fan-out does with each session and request: one task each.
 ///
 /// The methods are called on the dispatch loop and only build the task: do the work,
@@ -444,7 +442,7 @@ impl<H: Handler> Dispatch<H> {
                 self.owners.insert(task.id(), Owner::Request(token));
                 self.requests.insert(token, RequestSlot { id, cancel: Some(cancel) });
             }
-            _ if message.method() == Some(CANCELLED) => {
+            _ if message.method() == Some(asyncmcp_proto::CANCELLED_METHOD) => {
                 match self.requests.get_mut(&token).and_then(|slot| slot.cancel.take()) {
                     Some(cancel) => {
                         if cancel.send(message).is_err() {

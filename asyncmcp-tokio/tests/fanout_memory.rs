@@ -70,7 +70,7 @@ impl Handler for Probe {
                 probe.saw("holding");
                 if let Some(note) = request.cancelled().await {
                     probe.saw(format!("cancelled: {}", note.to_value()["params"]["reason"]));
-                    let _ = request.handle().finish(request.route(), request.id().clone()).await;
+                    let _ = request.handle().abandon(request.route(), request.id().clone()).await;
                 }
                 return;
             }

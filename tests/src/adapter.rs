@@ -281,7 +281,7 @@ pub async fn cancel<R: Runtime + Clone>(runtime: R) {
     client.cancel(RequestId::Number(77), Some("user gave up".into())).await.unwrap();
     assert_eq!(rx.await.unwrap(), Err(RequestError::Cancelled));
     runtime.sleep_until(runtime.now() + Duration::from_secs(3)).await;
-    let cancelled = seen.lock().unwrap().notifications("notifications/cancelled");
+    let cancelled = seen.lock().unwrap().notifications(asyncmcp_proto::CANCELLED_METHOD);
     assert_eq!(cancelled.len(), 1);
     assert_eq!(cancelled[0].to_value()["params"]["requestId"], 77);
 }

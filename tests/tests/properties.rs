@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use asyncmcp_proto::sim::{Faults, Pair, QueueOptions, SimStats, Topology};
-use asyncmcp_proto::{ClientEvent, Era, JsonRpcMessage, MessageKind, Ordering, RequestId, ServerEvent};
+use asyncmcp_proto::{ClientEvent, Era, JsonRpcMessage, MessageKind, OrderingConfig, RequestId, ServerEvent};
 use asyncmcp_tests::{Recorder, drive_checked, echo_params, step_checked, t0};
 use proptest::prelude::*;
 
@@ -112,7 +112,7 @@ struct Run {
 /// invariant after every firing.
 fn play(setup: &Setup) -> Run {
     let timeout = setup.request_timeout;
-    let ordering = setup.ordering.then(Ordering::default);
+    let ordering = setup.ordering.then(OrderingConfig::default);
     let queue = QueueOptions { visibility_timeout: setup.visibility_timeout, ..QueueOptions::default() };
     let mut pair = Pair::builder()
         .queue_options(queue)

@@ -106,7 +106,7 @@ fn cancel_right_after_submit_reaches_the_server_and_the_response_is_late() {
             settle(&mut pair);
 
             // Assert
-            let cancels = server_messages_with_method(&pair, "notifications/cancelled");
+            let cancels = server_messages_with_method(&pair, asyncmcp_proto::CANCELLED_METHOD);
             assert_eq!(cancels.len(), 1, "{era:?} {topology:?}");
             let (route, cancel) = cancels[0];
             assert_eq!(cancel.kind(), MessageKind::Notification);
@@ -167,7 +167,7 @@ fn cancel_before_the_session_opens_drops_the_held_request() {
 
     // Assert: it was never sent, so neither is the cancel.
     assert_eq!(server_request_ids(&pair), vec![init]);
-    assert!(server_messages_with_method(&pair, "notifications/cancelled").is_empty());
+    assert!(server_messages_with_method(&pair, asyncmcp_proto::CANCELLED_METHOD).is_empty());
     assert_eq!(pair.client.pending_requests(), 0);
     assert!(late_responses(&pair).is_empty());
 }

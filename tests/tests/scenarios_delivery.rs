@@ -33,7 +33,7 @@ fn tool_runs(pair: &Pair, text: &str) -> usize {
 
 /// A legacy pair whose client and server number their session messages.
 fn ordered_pair() -> Pair {
-    let ordering = Some(asyncmcp_proto::Ordering::default());
+    let ordering = Some(asyncmcp_proto::OrderingConfig::default());
     Pair::builder()
         .server(move |s| s.common.ordering = ordering)
         .client(move |c| c.common.ordering = ordering)
@@ -322,7 +322,7 @@ fn a_request_past_the_server_deadline_is_cancelled_and_answered() {
         assert!(reply.get("error").is_some(), "{era:?}: {reply}");
         let cancelled = pair.server_events.iter().any(|e| match e {
             ServerEvent::Message { route, message } => {
-                message.method() == Some("notifications/cancelled") && !matches!(route, Route::Detached)
+                message.method() == Some(asyncmcp_proto::CANCELLED_METHOD) && !matches!(route, Route::Detached)
             }
             _ => false,
         });

@@ -7,7 +7,7 @@ use std::time::Duration;
 use asyncmcp_proto::attributes::Attributes;
 use asyncmcp_proto::sim::{Faults, Pair, QueueOptions, Redrive, Topology};
 use asyncmcp_proto::{
-    Address, ClientEvent, Disposition, Era, Fate, MessageKind, OpId, OpKind, OpResult, QueueOp, RejectReason,
+    Address, ClientEvent, Disposition, Era, MessageKind, OpId, OpKind, OpResult, QueueOp, QueueOutcome, RejectReason,
     RequestId, SendOp,
 };
 use asyncmcp_tests::{
@@ -58,8 +58,10 @@ fn duplicate_deliveries_reach_the_application_once_and_are_deleted() {
         // Every reply came twice; the second copy was rejected and deleted.
         let client_dups = client_rejections(&pair, |r| *r == RejectReason::Duplicate);
         assert_eq!(client_dups.len(), replies.len(), "{era:?} {topology:?}: {:?}", pair.client_events);
-        assert!(client_dups.iter().all(|r| r.fate == Fate::Deleted));
-        assert!(server_rejections(&pair, |r| *r == RejectReason::Duplicate).iter().all(|r| r.fate == Fate::Deleted));
+        assert!(client_dups.iter().all(|r| r.fate == QueueOutcome::Deleted));
+        assert!(
+            server_rejections(&pair, |r| *r == RejectReason::Duplicate).iter().all(|r| r.fate == QueueOutcome::Deleted)
+        );
         // Both copies of everything are gone at once: none waits for its visibility
         // timeout to come back.
         assert_eq!(pair.now, answered_at);
@@ -243,10 +245,10 @@ fn undecodable_messages_are_rejected_and_deleted_by_default() {
     // Assert
     let server = server_rejections(&pair, |r| matches!(r, RejectReason::Decode(_)));
     assert_eq!(server.len(), 1, "{:?}", pair.server_events);
-    assert_eq!(server[0].fate, Fate::Deleted);
+    assert_eq!(server[0].fate, QueueOutcome::Deleted);
     let client = client_rejections(&pair, |r| matches!(r, RejectReason::Decode(_)));
     assert_eq!(client.len(), 1, "{:?}", pair.client_events);
-    assert_eq!(client[0].fate, Fate::Deleted);
+    assert_eq!(client[0].fate, QueueOutcome::Deleted);
     assert_eq!(pair.broker.stats().deletes, 2);
     assert_eq!(depths(&pair), (EMPTY, EMPTY));
 }
@@ -285,7 +287,7 @@ fn undecodable_messages_left_for_redrive_end_in_the_dead_letter_queue() {
     ] {
         // Every delivery (3 before the redrive) is reported, and none deletes it.
         assert_eq!(rejections.len(), 3, "{rejections:?}");
-        assert!(rejections.iter().all(|r| r.fate == Fate::LeftForRedelivery), "{rejections:?}");
+        assert!(rejections.iter().all(|r| r.fate == QueueOutcome::LeftForRedelivery), "{rejections:?}");
     }
     assert_eq!(pair.broker.stats().deletes, 0);
     assert_eq!(pair.broker.stats().redrives, 2);
@@ -314,7 +316,7 @@ fn duplicate_copies_are_deleted_at_once_when_requests_are_acked_on_delivery() {
     // Each request's second copy arrived while it ran, already acked: rejected and deleted.
     let dups = server_rejections(&pair, |r| *r == RejectReason::Duplicate);
     assert!(dups.len() >= ids.len(), "{:?}", pair.server_events);
-    assert!(dups.iter().all(|r| r.fate == Fate::Deleted));
+    assert!(dups.iter().all(|r| r.fate == QueueOutcome::Deleted));
     assert_eq!(depths(&pair), (EMPTY, EMPTY));
 }
 

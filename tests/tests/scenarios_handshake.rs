@@ -7,8 +7,9 @@ use std::time::Duration;
 use asyncmcp_proto::attributes::{AttributeValue, Attributes, names};
 use asyncmcp_proto::sim::{Pair, Topology};
 use asyncmcp_proto::{
-    Address, AllowList, ClientEvent, CloseReason, Era, Fate, HandshakeFields, JsonRpcMessage, MessageKind, OpId,
-    OpKind, OpResult, QueueOp, RejectReason, RequestId, Route, SendOp, Server, ServerEvent, SessionId, error_codes,
+    Address, AllowList, ClientEvent, CloseReason, Era, HandshakeFields, JsonRpcMessage, MessageKind, OpId, OpKind,
+    OpResult, QueueOp, QueueOutcome, RejectReason, RequestId, Route, SendOp, Server, ServerEvent, SessionId,
+    error_codes,
 };
 use asyncmcp_tests::{
     EMPTY, Recorder, TOPOLOGIES, client_rejections, depths, drive_checked, server_messages,
@@ -258,7 +259,7 @@ fn initialize_without_any_reply_address_is_rejected() {
     // Assert
     let rejected = server_rejections(&pair, |r| *r == RejectReason::NoReplyAddress);
     assert_eq!(rejected.len(), 1, "{:?}", pair.server_events);
-    assert_eq!(rejected[0].fate, Fate::Deleted);
+    assert_eq!(rejected[0].fate, QueueOutcome::Deleted);
     assert_eq!(pair.server.sessions(), 0);
     assert_eq!(depths(&pair), (EMPTY, EMPTY));
 }
@@ -287,7 +288,7 @@ fn client_close_ends_the_session_on_both_sides() {
         assert_eq!(pair.server.sessions(), 0);
         assert_eq!(
             pair.client.submit(JsonRpcMessage::request(RequestId::Number(99), "ping", None), pair.now),
-            Err(asyncmcp_proto::ApiError::Closed)
+            Err(asyncmcp_proto::ApiError::Misuse(asyncmcp_proto::Misuse::Closed))
         );
         assert_eq!(depths(&pair), (EMPTY, EMPTY), "{topology:?}");
     }
@@ -431,7 +432,7 @@ fn reply_address_outside_the_allow_list_is_rejected_and_never_sent_to() {
             let rejected =
                 server_rejections(&pair, |r| *r == RejectReason::ReplyNotAllowed(pair.client_address.clone()));
             assert_eq!(rejected.len(), 1, "{era:?} {topology:?}: {:?}", pair.server_events);
-            assert_eq!(rejected[0].fate, Fate::Deleted);
+            assert_eq!(rejected[0].fate, QueueOutcome::Deleted);
             assert!(server_messages(&pair).is_empty(), "the application never sees it");
             assert_eq!(pair.server.sessions(), 0);
             assert!(pair.response(&id).is_none());

@@ -7,7 +7,8 @@ use std::time::Duration;
 use asyncmcp_proto::attributes::names;
 use asyncmcp_proto::sim::{Faults, Pair, QueueOptions, Topology};
 use asyncmcp_proto::{
-    ApiError, Era, JsonRpcMessage, MessageKind, OpKind, Ordering, RejectReason, RequestId, Route, ServerEvent,
+    ApiError, Era, JsonRpcMessage, MessageKind, OpKind, OrderingConfig, RejectReason, RequestId, Route, ServerEvent,
+    Unsendable,
 };
 use asyncmcp_tests::{
     EMPTY, Recorder, SIZE_TOPOLOGIES, depths, drive_checked, echo_params, outcomes, server_messages,
@@ -76,10 +77,10 @@ fn an_oversize_message_is_refused_when_the_peer_takes_no_fragments() {
     let result = pair.client.submit(big, pair.now);
 
     // Assert
-    let Err(ApiError::TooLarge { size, limit }) = result else { panic!("{result:?}") };
+    let Err(ApiError::Unsendable(Unsendable::TooLarge { size, limit })) = result else { panic!("{result:?}") };
     assert_eq!(limit, 262_144);
     assert!(size > 300 * 1024, "{size}");
-    let text = ApiError::TooLarge { size, limit }.to_string();
+    let text = ApiError::Unsendable(Unsendable::TooLarge { size, limit }).to_string();
     assert!(text.contains(&size.to_string()) && text.contains("262144"), "{text}");
     assert!(pair.client.poll_op().is_none(), "nothing was sent");
     assert_eq!(pair.client.pending_requests(), 0);
@@ -106,7 +107,7 @@ fn an_oversize_response_is_refused_and_replaced_by_an_error_when_the_client_take
     let result = pair.server.submit(&route, big, pair.now);
 
     // Assert
-    assert!(matches!(result, Err(ApiError::TooLarge { limit: 262_144, .. })), "{result:?}");
+    assert!(matches!(result, Err(ApiError::Unsendable(Unsendable::TooLarge { limit: 262_144, .. }))), "{result:?}");
     pair.drive_until(1_000, |p| p.response(&RequestId::Number(1)).is_some()).unwrap();
     let error = pair.response(&RequestId::Number(1)).unwrap().to_value();
     assert_eq!(error.pointer("/error/data/limit"), Some(&serde_json::json!(262_144)), "{error}");
@@ -211,7 +212,7 @@ fn notification_order(pair: &Pair) -> Vec<i64> {
         .collect()
 }
 
-fn send_notifications(ordering: Option<Ordering>) -> (Pair, Vec<i64>) {
+fn send_notifications(ordering: Option<OrderingConfig>) -> (Pair, Vec<i64>) {
     let faults = Faults { reorder: true, max_delay: Duration::from_millis(500), ..Faults::none() };
     let mut pair = Pair::builder()
         .faults(faults)
@@ -234,7 +235,7 @@ fn send_notifications(ordering: Option<Ordering>) -> (Pair, Vec<i64>) {
 #[test]
 fn ordering_delivers_a_sessions_notifications_in_submission_order() {
     // Arrange, act
-    let (pair, order) = send_notifications(Some(Ordering::default()));
+    let (pair, order) = send_notifications(Some(OrderingConfig::default()));
     let (_, unordered) = send_notifications(None);
 
     // Assert
@@ -254,7 +255,7 @@ fn ordering_delivers_a_sessions_notifications_in_submission_order() {
 }
 
 #[test]
-fn finishing_a_cancelled_request_deletes_it_without_an_answer() {
+fn abandoning_a_cancelled_request_deletes_it_without_an_answer() {
     for era in [Era::Legacy, Era::Modern] {
         // Arrange: an application that never answers on its own.
         let mut pair = Pair::builder().era(era).responder(Box::new(|_, _| None)).build(t0()).unwrap();
@@ -272,14 +273,14 @@ fn finishing_a_cancelled_request_deletes_it_without_an_answer() {
         assert_eq!(pair.server.in_flight(), 1);
 
         // Act
-        pair.server.finish(&route, &id, pair.now).unwrap();
+        pair.server.abandon(&route, &id, pair.now).unwrap();
         settle(&mut pair);
 
         // Assert: deleted, nothing sent, and the route is done.
         assert_eq!(pair.server.in_flight(), 0);
         assert_eq!(depths(&pair).1, EMPTY, "{era:?}");
         assert!(pair.response(&id).is_none());
-        assert!(matches!(pair.server.finish(&route, &id, pair.now), Err(ApiError::UnknownRoute(_))));
+        assert!(matches!(pair.server.abandon(&route, &id, pair.now), Err(ApiError::UnknownRoute(_))));
         if era == Era::Modern {
             let late = JsonRpcMessage::response(id.clone(), serde_json::json!({}));
             assert!(matches!(pair.server.submit(&route, late, pair.now), Err(ApiError::UnknownRoute(_))));

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use asyncmcp_tokio::ServerHandle;
 use asyncmcp_tokio::fanout::Request;
-use asyncmcp_tokio::proto::{JsonRpcMessage, MessageKind, RequestId, Route, error_codes};
+use asyncmcp_tokio::proto::{Cancellation, JsonRpcMessage, MessageKind, RequestId, Route, error_codes};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -240,23 +240,19 @@ impl Pool {
     }
 
     async fn cancelled(&mut self, handle: &ServerHandle, route: &Route, message: &JsonRpcMessage) {
-        let value = message.to_value();
         let Some(bridge_id) =
             self.running.iter().find(|(_, r)| &r.route == route).map(|(bridge_id, _)| bridge_id.clone())
         else {
             return;
         };
         let Some(running) = self.running.remove(&bridge_id) else { return };
-        let mut params = json!({"requestId": bridge_id});
-        if let Some(reason) = value.pointer("/params/reason") {
-            params["reason"] = reason.clone();
-        }
-        let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params});
-        if !self.send(running.child, note.to_string()) {
+        let reason = Cancellation::from_message(message).and_then(|c| c.reason);
+        let note = Cancellation { request_id: RequestId::String(bridge_id), reason }.to_message();
+        if !self.send(running.child, note.as_str().to_owned()) {
             tracing::warn!("pool child {}: not reading its input, a cancellation was not delivered", running.child.0);
         }
         self.done(running.child);
-        if let Err(e) = handle.finish(running.route, running.id).await {
+        if let Err(e) = handle.abandon(running.route, running.id).await {
             tracing::warn!("could not end a cancelled request: {e}");
         }
     }

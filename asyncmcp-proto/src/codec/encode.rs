@@ -5,7 +5,7 @@ use super::size::{encoded_size, escaped_byte_len};
 use super::xml::check_xml_chars;
 use super::{Encoded, SizeLimits, WireMeta};
 use crate::attributes::{AttributeValue, Attributes, MESSAGE_TYPE_JSONRPC, names};
-use crate::{ApiError, DecodeError, JsonRpcMessage};
+use crate::{ApiError, JsonRpcMessage, Misuse, Unsendable};
 
 /// The attributes that carry `meta`.
 ///
@@ -51,13 +51,13 @@ pub fn encode_attributes(meta: &WireMeta) -> Attributes {
 /// original text.
 ///
 /// # Errors
-/// - [`ApiError::InvalidXmlChar`]: the text holds a character SQS refuses.
-/// - [`ApiError::TooLarge`]: the message does not fit and `fragment_group` is `None`,
+/// - [`Unsendable::InvalidXmlChar`](crate::Unsendable::InvalidXmlChar): the text holds a character SQS refuses.
+/// - [`Unsendable::TooLarge`](crate::Unsendable::TooLarge): the message does not fit and `fragment_group` is `None`,
 ///   or the limit is too small for a fragment holding a single character, or more
 ///   than 10 000 fragments would be needed.
-/// - [`ApiError::InvalidFragmentGroup`]: `fragment_group` is not 1 to 64 characters of
+/// - [`Misuse::InvalidFragmentGroup`](crate::Misuse::InvalidFragmentGroup): `fragment_group` is not 1 to 64 characters of
 ///   `[0-9a-zA-Z_-]`.
-/// - [`ApiError::InvalidMessage`] with [`DecodeError::TooDeep`]: the message was
+/// - [`Unsendable::TooDeep`](crate::Unsendable::TooDeep): the message was
 ///   built from values nested deeper than [`MAX_NESTING_DEPTH`](super::MAX_NESTING_DEPTH)
 ///   levels; the peer would refuse it.
 pub fn encode(
@@ -67,21 +67,22 @@ pub fn encode(
     fragment_group: Option<&str>,
 ) -> Result<Vec<Encoded>, ApiError> {
     if message.is_too_deep() {
-        return Err(ApiError::InvalidMessage(DecodeError::TooDeep { limit: super::MAX_NESTING_DEPTH }));
+        return Err(ApiError::Unsendable(Unsendable::TooDeep { limit: super::MAX_NESTING_DEPTH }));
     }
-    check_xml_chars(message.as_str()).map_err(|code_point| ApiError::InvalidXmlChar { code_point })?;
+    check_xml_chars(message.as_str())
+        .map_err(|code_point| ApiError::Unsendable(Unsendable::InvalidXmlChar { code_point }))?;
     let body = message.body();
     let attributes = encode_attributes(meta);
     let size = encoded_size(body, &attributes, limits.envelope);
     if size <= limits.max_bytes {
         return Ok(vec![Encoded { body: body.clone(), attributes }]);
     }
-    let too_large = ApiError::TooLarge { size, limit: limits.max_bytes };
+    let too_large = ApiError::Unsendable(Unsendable::TooLarge { size, limit: limits.max_bytes });
     let Some(group) = fragment_group else {
         return Err(too_large);
     };
     if !is_valid_group(group) {
-        return Err(ApiError::InvalidFragmentGroup(group.to_owned()));
+        return Err(ApiError::Misuse(Misuse::InvalidFragmentGroup(group.to_owned())));
     }
     let fragment_attributes = |index: u32, count: u32| {
         let ext = Ext { fragment: Some(FragmentHeader { group: group.to_owned(), index, count }), ..meta.ext.clone() };
@@ -234,7 +235,7 @@ mod tests {
         let raw = JsonRpcMessage::parse("{\"jsonrpc\":\"2.0\",\"method\":\"\u{FFFF}\"}").unwrap();
         assert_eq!(
             encode(&raw, &meta(), &SizeLimits::default(), None),
-            Err(ApiError::InvalidXmlChar { code_point: 0xFFFF })
+            Err(ApiError::Unsendable(Unsendable::InvalidXmlChar { code_point: 0xFFFF }))
         );
     }
 
@@ -245,11 +246,11 @@ mod tests {
         let size = encoded_size(msg.body(), &attrs, false);
         assert_eq!(
             encode(&msg, &meta(), &SizeLimits::default(), None),
-            Err(ApiError::TooLarge { size, limit: 262_144 })
+            Err(ApiError::Unsendable(Unsendable::TooLarge { size, limit: 262_144 }))
         );
         assert_eq!(
             encode(&msg, &meta(), &SizeLimits::default(), Some("bad group!")),
-            Err(ApiError::InvalidFragmentGroup("bad group!".into()))
+            Err(ApiError::Misuse(Misuse::InvalidFragmentGroup("bad group!".into())))
         );
     }
 
@@ -257,9 +258,15 @@ mod tests {
     fn limit_too_small_for_any_fragment() {
         let msg = big_request("hello");
         let limits = SizeLimits { max_bytes: 150, envelope: false };
-        assert!(matches!(encode(&msg, &meta(), &limits, Some("g")), Err(ApiError::TooLarge { .. })));
+        assert!(matches!(
+            encode(&msg, &meta(), &limits, Some("g")),
+            Err(ApiError::Unsendable(Unsendable::TooLarge { .. }))
+        ));
         let limits = SizeLimits { max_bytes: 10, envelope: true };
-        assert!(matches!(encode(&msg, &meta(), &limits, Some("g")), Err(ApiError::TooLarge { .. })));
+        assert!(matches!(
+            encode(&msg, &meta(), &limits, Some("g")),
+            Err(ApiError::Unsendable(Unsendable::TooLarge { .. }))
+        ));
     }
 
     #[test]
@@ -268,7 +275,10 @@ mod tests {
         let msg = big_request(&"x".repeat(60_000));
         let limits =
             SizeLimits { max_bytes: encoded_size(b"", &encode_attributes(&meta()), false) + 22, envelope: false };
-        assert!(matches!(encode(&msg, &meta(), &limits, Some("g")), Err(ApiError::TooLarge { .. })));
+        assert!(matches!(
+            encode(&msg, &meta(), &limits, Some("g")),
+            Err(ApiError::Unsendable(Unsendable::TooLarge { .. }))
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
 
-use crate::config::{AckPolicy, Era, Ordering};
+use crate::config::{AckPolicy, Era, OrderingConfig};
 use crate::event::{ClientEvent, ServerEvent};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId};
 use crate::rng::Rng;
@@ -316,7 +316,7 @@ fn build(setup: &Setup) -> Option<Pair> {
     // 2.3 KB with the reply address written twice) must still fit, since it cannot
     // be fragmented before the server said it takes fragments.
     let small = setup.small_limits.then_some(if setup.modern { 1024 } else { 4096 });
-    let ordering = setup.ordering.then(Ordering::default);
+    let ordering = setup.ordering.then(OrderingConfig::default);
     let ack = if setup.ack_on_delivery { AckPolicy::OnDelivery } else { AckPolicy::AfterResponse };
     let visibility = Duration::from_secs(2 + u64::from(setup.visibility_secs % 40));
     // Simulated time is relative to this one reading; the machines never read a clock.

@@ -7,10 +7,9 @@ use ::rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use ::rmcp::transport::Transport;
 use asyncmcp_driver::{ClientEvents, ClientHandle, DriverConfig, DriverError, QueueClient};
 use asyncmcp_proto::{
-    ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, RequestId, error_codes,
+    Cancellation, ClientConfig, ClientEvent, ConfigError, DecodeError, JsonRpcMessage, MessageKind, RequestId,
+    error_codes,
 };
-
-use super::cancellation;
 
 /// How long [`close`](Transport::close) waits for pending requests by default.
 const DEFAULT_CLOSE_DRAIN: Duration = Duration::from_secs(1);
@@ -143,7 +142,7 @@ impl Transport<RoleClient> for QueueClientTransport {
         async move {
             let text = serde_json::to_vec(&item)?;
             let message = JsonRpcMessage::parse(text)?;
-            if let Some((id, reason)) = cancellation(&message) {
+            if let Some(Cancellation { request_id: id, reason }) = Cancellation::from_message(&message) {
                 // Through the driver's cancel, so a response still on its way is
                 // dropped as late and the request's timeout stops.
                 handle.cancel(id, reason).await?;

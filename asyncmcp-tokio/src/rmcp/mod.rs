@@ -43,7 +43,7 @@
 //! the running request with that id from the same client, and the fan-out hands it
 //! to that request's service. rmcp then cancels the handler's `RequestContext::ct`
 //! and drops its response; the request's queue message is deleted without an answer
-//! ([`ServerHandle::finish`](crate::ServerHandle::finish)), as MCP asks.
+//! ([`ServerHandle::abandon`](crate::ServerHandle::abandon)), as MCP asks.
 //!
 //! # Limits
 //! [`QueueServer::with_limits`] sets the [`fanout::Limits`](crate::fanout::Limits):
@@ -60,20 +60,3 @@ mod server;
 
 pub use client::{QueueClientTransport, SendError};
 pub use server::{QueueServer, serve};
-
-use asyncmcp_proto::{JsonRpcMessage, RequestId};
-
-/// The request id and reason of a `notifications/cancelled`.
-fn cancellation(message: &JsonRpcMessage) -> Option<(RequestId, Option<String>)> {
-    if message.method() != Some("notifications/cancelled") {
-        return None;
-    }
-    let value = message.to_value();
-    let params = &value["params"];
-    let id = match &params["requestId"] {
-        serde_json::Value::Number(n) => RequestId::Number(n.as_i64()?),
-        serde_json::Value::String(s) => RequestId::String(s.clone()),
-        _ => return None,
-    };
-    Some((id, params["reason"].as_str().map(str::to_owned)))
-}

@@ -8,10 +8,11 @@ use ::rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage, serve_dire
 use ::rmcp::transport::Transport;
 use ::rmcp::{ServerHandler, ServiceExt};
 use asyncmcp_driver::{DriverConfig, QueueClient, ServerEvents, ServerHandle};
-use asyncmcp_proto::{ConfigError, JsonRpcMessage, MessageKind, RequestId, Route, ServerConfig, error_codes};
+use asyncmcp_proto::{
+    Cancellation, ConfigError, JsonRpcMessage, MessageKind, RequestId, Route, ServerConfig, error_codes,
+};
 use tokio::sync::watch;
 
-use super::cancellation;
 use super::client::SendError;
 use crate::fanout::{Fanout, Handler, Limits, Request, Session};
 
@@ -228,7 +229,7 @@ impl Link {
         if !self.open().remove(id) {
             return;
         }
-        if let Err(e) = self.handle.finish(self.route.clone(), id.clone()).await {
+        if let Err(e) = self.handle.abandon(self.route.clone(), id.clone()).await {
             tracing::debug!(route = %self.route, %id, %e, "could not end a cancelled request");
         }
     }
@@ -281,8 +282,8 @@ impl Transport<RoleServer> for SessionTransport {
             match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(message.body()) {
                 Ok(m) => {
                     self.link.track(&message);
-                    if let Some((id, _)) = cancellation(&message) {
-                        self.link.acknowledge_cancelled(&id).await;
+                    if let Some(cancel) = Cancellation::from_message(&message) {
+                        self.link.acknowledge_cancelled(&cancel.request_id).await;
                     }
                     return Some(m);
                 }
@@ -349,7 +350,7 @@ impl Transport<RoleServer> for RequestTransport {
                     None => {}
                     Some(note) => match serde_json::from_slice(note.body()) {
                         Ok(m) => {
-                            self.cancelled = cancellation(&note).map(|(id, _)| id);
+                            self.cancelled = Cancellation::from_message(&note).map(|c| c.request_id);
                             return Some(m);
                         }
                         Err(e) => tracing::warn!(%e, "rmcp cannot read a cancellation"),
