@@ -18,7 +18,7 @@ pub use error::{DriverError, RequestError};
 pub use event_loop::DriverConfig;
 pub use memory::MemoryQueue;
 pub use queue_client::{QueueClient, ReceiveRequest, TransportError};
-pub use runtime::{BoxFuture, Runtime, boxed};
+pub use runtime::{AsyncTimer, BoxFuture, Runtime, boxed};
 pub use server::{ServerEvents, ServerHandle, spawn_server};
 pub use stats::StatsSnapshot;
 
