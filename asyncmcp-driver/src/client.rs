@@ -14,8 +14,9 @@ use asyncmcp_proto::{
     OpResult, QueueOp, RequestId,
 };
 
+use crate::control::{Control, ControlSender};
 use crate::error::{DriverError, RequestError};
-use crate::event_loop::{Control, ControlSender, DriverConfig, run};
+use crate::event_loop::{DriverConfig, run};
 use crate::machine::Machine;
 use crate::queue_client::QueueClient;
 use crate::runtime::Runtime;

@@ -7,58 +7,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
 use futures::stream::FuturesUnordered;
-use futures::{SinkExt, StreamExt};
 
 use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
 
 use crate::batch::{Key, Outbox, call_kind};
-use crate::error::DriverError;
+use crate::control::Control;
 use crate::machine::Machine;
 use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
 use crate::runtime::{AsyncTimer, BoxFuture, Runtime};
 use crate::stats::Stats;
-
-/// Messages from handles to the loop.
-pub(crate) enum Control<C> {
-    Command(C),
-    Shutdown { drain: Duration, done: oneshot::Sender<()> },
-}
-
-/// The handles' one sender of commands, shared by every clone of a handle.
-///
-/// A `futures` channel gives each sender one slot beyond its bound, so a sender cloned
-/// per call would let N concurrent calls queue N commands past the bound. One sender
-/// behind an async lock keeps the bound: the channel holds `capacity - 1` plus the
-/// sender's own slot, and a caller that finds it full waits (holding the lock, so the
-/// callers behind it wait in turn) until the loop takes a command.
-pub(crate) struct ControlSender<C> {
-    tx: Arc<futures::lock::Mutex<mpsc::Sender<Control<C>>>>,
-}
-
-impl<C> Clone for ControlSender<C> {
-    fn clone(&self) -> Self {
-        Self { tx: Arc::clone(&self.tx) }
-    }
-}
-
-impl<C> ControlSender<C> {
-    /// A channel in which at most `capacity` (at least 1) messages wait.
-    pub(crate) fn channel(capacity: usize) -> (Self, mpsc::Receiver<Control<C>>) {
-        let (tx, rx) = mpsc::channel(capacity.saturating_sub(1));
-        (Self { tx: Arc::new(futures::lock::Mutex::new(tx)) }, rx)
-    }
-
-    /// Sends `message`, waiting for room.
-    ///
-    /// # Errors
-    /// [`DriverError::Stopped`] when the loop has stopped.
-    pub(crate) async fn send(&self, message: Control<C>) -> Result<(), DriverError> {
-        let mut tx = self.tx.lock().await;
-        tx.send(message).await.map_err(|_| DriverError::Stopped)
-    }
-}
 
 /// Options of the event loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

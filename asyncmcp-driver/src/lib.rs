@@ -4,6 +4,7 @@
 
 mod batch;
 mod client;
+mod control;
 mod error;
 mod event_loop;
 mod machine;

@@ -12,8 +12,9 @@ use asyncmcp_proto::{
     ServerConfig, ServerEvent, SessionId,
 };
 
+use crate::control::{Control, ControlSender};
 use crate::error::DriverError;
-use crate::event_loop::{Control, ControlSender, DriverConfig, run};
+use crate::event_loop::{DriverConfig, run};
 use crate::machine::Machine;
 use crate::queue_client::QueueClient;
 use crate::runtime::Runtime;
