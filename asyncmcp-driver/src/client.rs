@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
-use futures::{SinkExt, StreamExt};
 
 use asyncmcp_proto::{
     ApiError, Client, ClientConfig, ClientEvent, ConfigError, InboundMessage, JsonRpcMessage, MessageKind, OpId,
     OpResult, QueueOp, RequestId,
 };
 
+use crate::control::{Control, ControlSender};
 use crate::error::{DriverError, RequestError};
-use crate::event_loop::{Control, DriverConfig, run};
+use crate::event_loop::{DriverConfig, run};
 use crate::machine::Machine;
 use crate::queue_client::QueueClient;
 use crate::runtime::Runtime;
@@ -153,7 +154,7 @@ impl Machine for ClientMachine {
 /// stops when [`shutdown`](Self::shutdown) is called or every handle is dropped.
 #[derive(Clone)]
 pub struct ClientHandle {
-    control: mpsc::Sender<Control<ClientCommand>>,
+    control: ControlSender<ClientCommand>,
     stats: Arc<Stats>,
     next_id: Arc<AtomicI64>,
 }
@@ -199,7 +200,7 @@ pub fn spawn_client<R: Runtime, Q: QueueClient>(
     let queue_url = config.receive_queue_url.clone();
     let client = Client::new(config, now, crate::seed())?;
     let machine = ClientMachine { client, waiters: BTreeMap::new(), queue_url };
-    let (control_tx, control_rx) = mpsc::channel(driver.command_capacity);
+    let (control_tx, control_rx) = ControlSender::channel(driver.command_capacity);
     let (event_tx, event_rx) = mpsc::channel(driver.event_capacity);
     let stats = Arc::new(Stats::default());
     let runtime = Arc::new(runtime);
@@ -213,7 +214,7 @@ pub fn spawn_client<R: Runtime, Q: QueueClient>(
 
 impl ClientHandle {
     async fn send(&self, command: ClientCommand) -> Result<(), DriverError> {
-        self.control.clone().send(Control::Command(command)).await.map_err(|_| DriverError::Stopped)
+        self.control.send(Control::Command(command)).await
     }
 
     /// Sends a JSON-RPC message (request, notification, or a response to a server
@@ -270,7 +271,7 @@ impl ClientHandle {
     /// `drain` for pending requests, and stops the driver.
     pub async fn shutdown(&self, drain: Duration) {
         let (tx, rx) = oneshot::channel();
-        if self.control.clone().send(Control::Shutdown { drain, done: tx }).await.is_ok() {
+        if self.control.send(Control::Shutdown { drain, done: tx }).await.is_ok() {
             let _ = rx.await;
         }
     }

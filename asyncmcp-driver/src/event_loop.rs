@@ -2,30 +2,23 @@
 //! runtime.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
-use futures::future::{Fuse, FusedFuture};
 use futures::stream::FuturesUnordered;
-use futures::{FutureExt, StreamExt, select_biased};
 
 use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
 
 use crate::batch::{Key, Outbox, call_kind};
+use crate::control::Control;
 use crate::machine::Machine;
 use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
-use crate::runtime::{BoxFuture, Runtime};
+use crate::runtime::{AsyncTimer, BoxFuture, Runtime};
 use crate::stats::Stats;
-
-/// Messages from handles to the loop.
-pub(crate) enum Control<C> {
-    Command(C),
-    Shutdown { drain: Duration, done: oneshot::Sender<()> },
-}
 
 /// Options of the event loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +30,13 @@ pub struct DriverConfig {
     /// Capacity of the event channel to the application; when it is full the driver
     /// stops receiving (backpressure).
     pub event_capacity: usize,
-    /// Capacity of the command channel from the handles.
+    /// How many commands (calls on the handles) wait for the loop at most, however
+    /// many tasks call at once: the handles share one sender, so a caller that finds
+    /// the channel full waits for room, and callers behind it wait their turn (a
+    /// sender cloned per call would add a slot per clone). At least 1.
     pub command_capacity: usize,
-    /// Timer firings and drains handled before the loop yields to the runtime.
+    /// Turns (timer firings, drains, commands taken) the loop runs before it yields to
+    /// the runtime.
     pub budget: usize,
     /// How long shutdown waits for in-flight work when every handle was dropped
     /// without an explicit shutdown.
@@ -74,22 +71,6 @@ impl Default for DriverConfig {
             receive_retry: Duration::from_millis(500),
             ack_linger: Duration::from_millis(100),
             receive_linger: Duration::from_millis(20),
-        }
-    }
-}
-
-/// Yields once to the runtime, whatever the runtime.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
         }
     }
 }
@@ -135,15 +116,22 @@ struct Shutdown {
     done: Vec<oneshot::Sender<()>>,
 }
 
+/// Whether shutdown moved on a turn.
+enum ShutdownStep {
+    Unchanged,
+    Progressed,
+    Stopped,
+}
+
 /// Runs `machine` until shutdown: performs its operations through `queue`, long-polls
 /// its queue within its receive credit, fires its timers, takes commands and hands
 /// events to the application.
 pub(crate) async fn run<M, R, Q>(
-    mut machine: M,
+    machine: M,
     runtime: R,
     queue: Arc<Q>,
-    mut control: mpsc::Receiver<Control<M::Command>>,
-    mut events: mpsc::Sender<M::Event>,
+    control: mpsc::Receiver<Control<M::Command>>,
+    events: mpsc::Sender<M::Event>,
     stats: Arc<Stats>,
     config: DriverConfig,
 ) where
@@ -151,185 +139,307 @@ pub(crate) async fn run<M, R, Q>(
     R: Runtime,
     Q: QueueClient,
 {
-    let queue_url = machine.queue_url();
-    let mut ops: FuturesUnordered<BoxFuture<'static, Done>> = FuturesUnordered::new();
-    let mut outbox = Outbox::new(config.ack_linger);
-    let mut receiving: Fuse<BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>>> = Fuse::terminated();
-    let mut undelivered: VecDeque<M::Event> = VecDeque::new();
-    let mut app_gone = false;
-    let mut shutdown: Option<Shutdown> = None;
-    let mut receive_failures: u32 = 0;
-    let mut receive_after: Option<Instant> = None;
-    // How many messages the long poll in flight asked for.
-    let mut asked = 0;
-    let max_undelivered = config.event_capacity.max(1);
+    let mut driver = Driver {
+        queue_url: machine.queue_url(),
+        machine,
+        runtime,
+        queue,
+        control,
+        control_closed: false,
+        events,
+        undelivered: VecDeque::new(),
+        app_gone: false,
+        ops: FuturesUnordered::new(),
+        outbox: Outbox::new(config.ack_linger),
+        receiving: None,
+        asked: 0,
+        receive_failures: 0,
+        receive_after: None,
+        shutdown: None,
+        timer: None,
+        timer_deadline: None,
+        stats,
+        config,
+    };
+    futures::future::poll_fn(|cx| driver.poll(cx)).await;
+    tracing::debug!(queue = %driver.queue_url, "driver stopped");
+}
 
-    loop {
-        // 1. Drain what the machine has, firing timers already due, within a budget.
-        let mut turns = 0;
+/// The loop's state between turns. Each turn reads the clock once and runs the steps
+/// of [`poll`](Self::poll) in order with that `now`; a turn that changed nothing ends
+/// the poll with every source's waker registered.
+struct Driver<M: Machine, R, Q> {
+    machine: M,
+    runtime: R,
+    queue: Arc<Q>,
+    queue_url: String,
+    config: DriverConfig,
+    stats: Arc<Stats>,
+    control: mpsc::Receiver<Control<M::Command>>,
+    /// Every handle was dropped: the channel has nothing more to say.
+    control_closed: bool,
+    events: mpsc::Sender<M::Event>,
+    /// Events taken from the machine that the channel had no room for yet.
+    undelivered: VecDeque<M::Event>,
+    /// The application dropped its event stream: events are dropped.
+    app_gone: bool,
+    /// Queue calls in flight.
+    ops: FuturesUnordered<BoxFuture<'static, Done>>,
+    outbox: Outbox,
+    /// The long poll in flight.
+    receiving: Option<BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>>>,
+    /// How many messages the long poll in flight asked for.
+    asked: usize,
+    receive_failures: u32,
+    /// No long poll before this (a retry after a failure, or the receive linger).
+    receive_after: Option<Instant>,
+    shutdown: Option<Shutdown>,
+    /// The one timer, created on first use and reset when the deadline moves.
+    timer: Option<Pin<Box<dyn AsyncTimer>>>,
+    /// The deadline `timer` is set to; `None` when it is spent or unused.
+    timer_deadline: Option<Instant>,
+}
+
+impl<M: Machine, R: Runtime, Q: QueueClient> Driver<M, R, Q> {
+    /// Runs turns until one changes nothing (`Pending`, every waker registered), the
+    /// budget is spent (`Pending` after waking itself, so that other tasks run), or
+    /// shutdown completed (`Ready`).
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..self.config.budget.max(1) {
+            let now = self.runtime.now();
+            let mut progress = self.handle_commands(cx, now);
+            progress |= self.handle_op_results(cx, now);
+            progress |= self.drive_ops(now);
+            self.forward_events(cx);
+            self.stats.gauges(self.machine.gauges());
+            match self.drive_shutdown(now) {
+                ShutdownStep::Stopped => return Poll::Ready(()),
+                ShutdownStep::Progressed => progress = true,
+                ShutdownStep::Unchanged => {}
+            }
+            progress |= self.drive_receive(cx, now);
+            progress |= self.drive_timer(cx, now);
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Takes commands and shutdown requests from the handles, at most `budget` a turn.
+    fn handle_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut taken = 0;
+        while !self.control_closed && taken < self.config.budget.max(1) {
+            match self.control.poll_next_unpin(cx) {
+                Poll::Ready(Some(Control::Command(c))) => self.machine.command(c, now),
+                Poll::Ready(Some(Control::Shutdown { drain, done })) => self.begin_shutdown(now, drain, Some(done)),
+                Poll::Ready(None) => {
+                    self.control_closed = true;
+                    self.begin_shutdown(now, self.config.drain_on_drop, None);
+                }
+                Poll::Pending => break,
+            }
+            taken += 1;
+        }
+        taken > 0
+    }
+
+    fn begin_shutdown(&mut self, now: Instant, drain: Duration, done: Option<oneshot::Sender<()>>) {
+        if let Some(sd) = self.shutdown.as_mut() {
+            sd.done.extend(done);
+            return;
+        }
+        self.machine.begin_shutdown(now);
+        if !self.machine.receives_while_draining() {
+            self.receiving = None;
+        }
+        self.shutdown = Some(Shutdown { deadline: now + drain, finished: false, done: done.into_iter().collect() });
+    }
+
+    /// Hands the machine the outcome of every queue call that ended.
+    fn handle_op_results(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut progress = false;
+        while let Poll::Ready(Some((key, results))) = self.ops.poll_next_unpin(cx) {
+            self.outbox.done(&key);
+            for (id, result) in results {
+                self.machine.handle_op_result(id, result, now);
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    /// Starts the queue calls the machine asked for, as the outbox batches them; true
+    /// when it started one (the next turn polls it).
+    fn drive_ops(&mut self, now: Instant) -> bool {
+        while let Some(op) = self.machine.poll_op() {
+            self.outbox.push(op, now);
+        }
+        let mut started = false;
+        for (key, batch) in self.outbox.ready(now, self.shutdown.is_some()) {
+            self.ops.push(execute(&*self.queue, key, batch, &self.stats));
+            started = true;
+        }
+        started
+    }
+
+    /// Hands the machine's events to the application while its channel has room.
+    /// Events are taken from the machine only while there is room: past that they stay
+    /// in the machine, whose receive credit then drops to zero.
+    fn forward_events(&mut self, cx: &mut Context<'_>) {
+        let max_undelivered = self.config.event_capacity.max(1);
         loop {
-            let now = runtime.now();
-            if machine.poll_timeout().is_some_and(|t| t <= now) {
-                machine.handle_timeout(now);
-            }
-            while let Some(op) = machine.poll_op() {
-                outbox.push(op, now);
-            }
-            for (key, batch) in outbox.ready(runtime.now(), shutdown.is_some()) {
-                ops.push(execute(&*queue, key, batch, &stats));
-            }
-            // Take events only while there is room: past that they stay in the
-            // machine, whose receive credit then drops to zero.
-            while undelivered.len() < max_undelivered {
-                match machine.poll_event() {
-                    Some(e) => undelivered.push_back(e),
+            while self.undelivered.len() < max_undelivered {
+                match self.machine.poll_event() {
+                    Some(e) => self.undelivered.push_back(e),
                     None => break,
                 }
             }
-            while let Some(e) = undelivered.pop_front() {
-                if app_gone {
-                    continue;
+            if self.app_gone {
+                self.undelivered.clear();
+                return;
+            }
+            let mut sent = false;
+            while !self.undelivered.is_empty() {
+                match self.events.poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => {
+                        self.app_gone = true;
+                        break;
+                    }
+                    Poll::Pending => break,
                 }
-                match events.try_send(e) {
-                    Ok(()) => {}
-                    Err(err) if err.is_disconnected() => app_gone = true,
+                let Some(e) = self.undelivered.pop_front() else { break };
+                match self.events.try_send(e) {
+                    Ok(()) => sent = true,
+                    Err(err) if err.is_disconnected() => self.app_gone = true,
                     Err(err) => {
-                        undelivered.push_front(err.into_inner());
+                        self.undelivered.push_front(err.into_inner());
                         break;
                     }
                 }
             }
-            if machine.poll_timeout().is_none_or(|t| t > runtime.now()) {
-                break;
-            }
-            turns += 1;
-            if turns >= config.budget {
-                YieldNow(false).await;
-                turns = 0;
-            }
-        }
-
-        stats.gauges(machine.gauges());
-
-        // 2. Shutdown progress.
-        if let Some(sd) = shutdown.as_mut() {
-            if !sd.finished && (machine.drained() || runtime.now() >= sd.deadline) {
-                machine.finish(runtime.now());
-                sd.finished = true;
-                continue;
-            }
-            if sd.finished && ops.is_empty() && outbox.is_empty() && (undelivered.is_empty() || app_gone) {
-                for done in sd.done.drain(..) {
-                    let _ = done.send(());
-                }
-                tracing::debug!(queue = %queue_url, "driver stopped");
+            if !sent && !self.app_gone {
                 return;
             }
         }
+    }
 
-        // 3. Keep one long poll in flight while there is credit.
-        let now = runtime.now();
-        let draining_receives = shutdown.as_ref().is_some_and(|sd| !sd.finished) && machine.receives_while_draining();
-        if receiving.is_terminated()
-            && (shutdown.is_none() || draining_receives)
-            && receive_after.is_none_or(|t| t <= now)
-        {
-            receive_after = None;
-            let credit = machine.receive_credit().min(10);
-            if credit > 0 && undelivered.len() < max_undelivered {
-                asked = credit;
-                receiving = queue
-                    .receive(ReceiveRequest {
-                        queue_url: queue_url.clone(),
-                        max_messages: credit,
-                        wait: config.long_poll,
-                        visibility: machine.receive_visibility(),
-                    })
-                    .fuse();
+    /// Ends the drain once the machine is drained or the drain deadline passed, and
+    /// stops the loop once nothing is left in flight.
+    fn drive_shutdown(&mut self, now: Instant) -> ShutdownStep {
+        let Some(sd) = self.shutdown.as_mut() else { return ShutdownStep::Unchanged };
+        if !sd.finished {
+            if self.machine.drained() || now >= sd.deadline {
+                self.machine.finish(now);
+                sd.finished = true;
+                return ShutdownStep::Progressed;
+            }
+            return ShutdownStep::Unchanged;
+        }
+        if self.ops.is_empty() && self.outbox.is_empty() && (self.undelivered.is_empty() || self.app_gone) {
+            for done in sd.done.drain(..) {
+                let _ = done.send(());
+            }
+            return ShutdownStep::Stopped;
+        }
+        ShutdownStep::Unchanged
+    }
+
+    /// Keeps one long poll in flight while there is credit, and hands the machine what
+    /// it returned.
+    fn drive_receive(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if self.receive_after.is_some_and(|t| t <= now) {
+            self.receive_after = None;
+        }
+        if self.receiving.is_none() {
+            let draining = self.shutdown.as_ref().is_some_and(|sd| !sd.finished);
+            let may = self.shutdown.is_none() || (draining && self.machine.receives_while_draining());
+            let credit = self.machine.receive_credit().min(10);
+            let room = self.undelivered.len() < self.config.event_capacity.max(1);
+            if !may || self.receive_after.is_some() || credit == 0 || !room {
+                return false;
+            }
+            self.asked = credit;
+            self.receiving = Some(self.queue.receive(ReceiveRequest {
+                queue_url: self.queue_url.clone(),
+                max_messages: credit,
+                wait: self.config.long_poll,
+                visibility: self.machine.receive_visibility(),
+            }));
+        }
+        let Some(receiving) = self.receiving.as_mut() else { return false };
+        let Poll::Ready(received) = receiving.as_mut().poll(cx) else { return false };
+        self.receiving = None;
+        match received {
+            Ok(messages) => {
+                self.stats.receive(messages.len(), false);
+                self.receive_failures = 0;
+                let got = messages.len();
+                for m in messages {
+                    self.machine.handle_inbound(m, now);
+                }
+                let (_, in_flight) = self.machine.gauges();
+                if got > 0 && got < self.asked && in_flight > got && !self.config.receive_linger.is_zero() {
+                    self.receive_after = Some(now + self.config.receive_linger);
+                }
+            }
+            Err(e) => {
+                self.stats.receive(0, true);
+                self.receive_failures = self.receive_failures.saturating_add(1);
+                let wait = self
+                    .config
+                    .receive_retry
+                    .saturating_mul(1 << self.receive_failures.min(6))
+                    .min(Duration::from_secs(20));
+                tracing::warn!(queue = %self.queue_url, error = %e, retry_in = ?wait, "receive failed");
+                self.receive_after = Some(now + wait);
             }
         }
+        true
+    }
 
-        // 4. Wait for something to happen.
+    /// Fires the machine's timers when due; otherwise sets the one timer to the next
+    /// deadline of the loop, resetting it only when that deadline moved. A deadline
+    /// already past is handled on the next turn, without asking the runtime's timer:
+    /// a runtime may hold back an elapsed timer (tokio's cooperative budget).
+    fn drive_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if self.machine.poll_timeout().is_some_and(|t| t <= now) {
+            self.machine.handle_timeout(now);
+            return true;
+        }
         let wake_at = [
-            machine.poll_timeout(),
-            receive_after,
-            shutdown.as_ref().filter(|s| !s.finished).map(|s| s.deadline),
-            outbox.deadline(),
+            self.machine.poll_timeout(),
+            self.receive_after,
+            self.shutdown.as_ref().filter(|s| !s.finished).map(|s| s.deadline),
+            self.outbox.deadline(),
         ]
         .into_iter()
         .flatten()
         .min();
-        let mut timer = match wake_at {
-            Some(t) => runtime.sleep_until(t).fuse(),
-            None => Fuse::terminated(),
+        let Some(deadline) = wake_at else {
+            self.timer_deadline = None;
+            return false;
         };
-        let mut room = if undelivered.is_empty() || app_gone {
-            Fuse::terminated()
-        } else {
-            let events = &mut events;
-            futures::future::poll_fn(move |cx| events.poll_ready(cx)).boxed().fuse()
-        };
-        select_biased! {
-            (key, results) = ops.select_next_some() => {
-                let now = runtime.now();
-                outbox.done(&key);
-                for (id, result) in results {
-                    machine.handle_op_result(id, result, now);
-                }
-            }
-            received = receiving => {
-                let now = runtime.now();
-                match received {
-                    Ok(messages) => {
-                        stats.receive(messages.len(), false);
-                        receive_failures = 0;
-                        let got = messages.len();
-                        for m in messages {
-                            machine.handle_inbound(m, now);
-                        }
-                        let (_, in_flight) = machine.gauges();
-                        if got > 0 && got < asked && in_flight > got && !config.receive_linger.is_zero() {
-                            receive_after = Some(now + config.receive_linger);
-                        }
-                    }
-                    Err(e) => {
-                        stats.receive(0, true);
-                        receive_failures = receive_failures.saturating_add(1);
-                        let wait = config.receive_retry.saturating_mul(1 << receive_failures.min(6)).min(Duration::from_secs(20));
-                        tracing::warn!(queue = %queue_url, error = %e, retry_in = ?wait, "receive failed");
-                        receive_after = Some(now + wait);
-                    }
-                }
-            }
-            command = control.next() => {
-                let now = runtime.now();
-                match command {
-                    Some(Control::Command(c)) => machine.command(c, now),
-                    Some(Control::Shutdown { drain, done }) => {
-                        match shutdown.as_mut() {
-                            Some(sd) => sd.done.push(done),
-                            None => {
-                                machine.begin_shutdown(now);
-                                if !machine.receives_while_draining() {
-                                    receiving = Fuse::terminated();
-                                }
-                                shutdown = Some(Shutdown { deadline: now + drain, finished: false, done: vec![done] });
-                            }
-                        }
-                    }
-                    None => {
-                        if shutdown.is_none() {
-                            machine.begin_shutdown(now);
-                            if !machine.receives_while_draining() {
-                                receiving = Fuse::terminated();
-                            }
-                            shutdown = Some(Shutdown { deadline: now + config.drain_on_drop, finished: false, done: Vec::new() });
-                        }
-                    }
-                }
-            }
-            _ = timer => {}
-            _ = room => {}
+        if deadline <= now {
+            return true;
         }
+        let timer = match self.timer.as_mut() {
+            Some(timer) => {
+                if self.timer_deadline != Some(deadline) {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self.timer.insert(self.runtime.new_timer(deadline)),
+        };
+        self.timer_deadline = Some(deadline);
+        if timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        // Spent: the next deadline, even the same one, sets it again.
+        self.timer_deadline = None;
+        true
     }
 }

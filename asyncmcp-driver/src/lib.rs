@@ -87,6 +87,7 @@
 
 mod batch;
 mod client;
+mod control;
 mod error;
 mod event_loop;
 mod machine;
@@ -101,7 +102,7 @@ pub use error::{DriverError, RequestError};
 pub use event_loop::DriverConfig;
 pub use memory::MemoryQueue;
 pub use queue_client::{QueueClient, ReceiveRequest, TransportError};
-pub use runtime::{BoxFuture, Runtime, boxed};
+pub use runtime::{AsyncTimer, BoxFuture, Runtime, boxed};
 pub use server::{ServerEvents, ServerHandle, spawn_server};
 pub use stats::StatsSnapshot;
 

@@ -5,6 +5,15 @@ use std::time::{Duration, Instant};
 
 use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
 
+/// A client or server state machine as the event loop drives it.
+///
+/// Four families, in the core's verbs: inputs (`handle_*`, `command`), outputs to
+/// drain (`poll_op`, `poll_event`, `poll_timeout`), what the long poll asks for
+/// (`receive_credit`, `queue_url`, `receive_visibility`), and shutdown
+/// (`begin_shutdown`, `drained`, `receives_while_draining`, `finish`). Operations and
+/// events are drained apart on purpose: the loop always takes operations but takes
+/// events only while the application's channel has room, so that the events left in
+/// the machine bring its receive credit down (backpressure).
 pub(crate) trait Machine: Send + 'static {
     type Event: Send + 'static;
     type Command: Send + 'static;

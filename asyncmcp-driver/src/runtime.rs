@@ -1,7 +1,9 @@
-//! The async runtime, abstracted to the three things the driver needs.
+//! The async runtime, abstracted to the three things the driver needs: a clock, a
+//! timer and a way to run a task.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// A boxed, `Send` future.
@@ -15,18 +17,43 @@ pub trait Runtime: Send + Sync + 'static {
     /// paused time) return that clock's instant, so simulated time reaches the core.
     fn now(&self) -> Instant;
 
-    /// A future that completes at `deadline` (at once if it has passed). The driver
-    /// never relies on it alone: it compares [`now`](Self::now) with the deadline
-    /// after every wake.
-    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()>;
+    /// A timer that expires at `deadline`, on the clock of [`now`](Self::now). The
+    /// driver keeps one for its whole life and [resets](AsyncTimer::reset) it only
+    /// when its next deadline moves.
+    fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>>;
+
+    /// A future that completes at `deadline` (at once if it has passed): a
+    /// [`new_timer`](Self::new_timer) awaited once.
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        let mut timer = self.new_timer(deadline);
+        Box::pin(futures::future::poll_fn(move |cx| timer.as_mut().poll(cx)))
+    }
 
     /// Runs `task` in the background until it completes.
     fn spawn(&self, task: BoxFuture<'static, ()>);
 }
 
+/// A timer that can be moved: tokio's `Sleep::reset`, async-io's `Timer::set_at`.
+///
+/// The driver never trusts it alone to report a deadline that has already passed
+/// (tokio's cooperative budget can hold back an elapsed `Sleep`): it compares
+/// [`Runtime::now`] with the deadline on every turn and polls the timer only for a
+/// deadline still ahead.
+pub trait AsyncTimer: Send + 'static {
+    /// Moves the timer to expire at `deadline`, whether or not it has expired before.
+    fn reset(self: Pin<&mut Self>, deadline: Instant);
+
+    /// Ready once the deadline has passed; otherwise registers `cx`'s waker.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()>;
+}
+
 impl<R: Runtime + ?Sized> Runtime for std::sync::Arc<R> {
     fn now(&self) -> Instant {
         (**self).now()
+    }
+
+    fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>> {
+        (**self).new_timer(deadline)
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {

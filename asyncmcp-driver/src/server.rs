@@ -4,16 +4,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
-use futures::{SinkExt, StreamExt};
 
 use asyncmcp_proto::{
     ApiError, ConfigError, InboundMessage, JsonRpcMessage, OpId, OpResult, QueueOp, RequestId, Route, Server,
     ServerConfig, ServerEvent, SessionId,
 };
 
+use crate::control::{Control, ControlSender};
 use crate::error::DriverError;
-use crate::event_loop::{Control, DriverConfig, run};
+use crate::event_loop::{DriverConfig, run};
 use crate::machine::Machine;
 use crate::queue_client::QueueClient;
 use crate::runtime::Runtime;
@@ -90,7 +91,7 @@ impl Machine for ServerMachine {
 /// The application's handle on a running server. Cheap to clone.
 #[derive(Clone)]
 pub struct ServerHandle {
-    control: mpsc::Sender<Control<ServerCommand>>,
+    control: ControlSender<ServerCommand>,
     stats: Arc<Stats>,
 }
 
@@ -133,7 +134,7 @@ pub fn spawn_server<R: Runtime, Q: QueueClient>(
 ) -> Result<(ServerHandle, ServerEvents), ConfigError> {
     crate::fill_wall_clock(&mut config.common);
     let server = Server::new(config, runtime.now(), crate::seed())?;
-    let (control_tx, control_rx) = mpsc::channel(driver.command_capacity);
+    let (control_tx, control_rx) = ControlSender::channel(driver.command_capacity);
     let (event_tx, event_rx) = mpsc::channel(driver.event_capacity);
     let stats = Arc::new(Stats::default());
     let runtime = Arc::new(runtime);
@@ -146,7 +147,7 @@ pub fn spawn_server<R: Runtime, Q: QueueClient>(
 impl ServerHandle {
     async fn ask(&self, command: impl FnOnce(Reply) -> ServerCommand) -> Result<(), DriverError> {
         let (tx, rx) = oneshot::channel();
-        self.control.clone().send(Control::Command(command(tx))).await.map_err(|_| DriverError::Stopped)?;
+        self.control.send(Control::Command(command(tx))).await?;
         rx.await.map_err(|_| DriverError::Stopped)?.map_err(DriverError::Api)
     }
 
@@ -182,7 +183,7 @@ impl ServerHandle {
     /// them, and stops the driver.
     pub async fn shutdown(&self, drain: Duration) {
         let (tx, rx) = oneshot::channel();
-        if self.control.clone().send(Control::Shutdown { drain, done: tx }).await.is_ok() {
+        if self.control.send(Control::Shutdown { drain, done: tx }).await.is_ok() {
             let _ = rx.await;
         }
     }

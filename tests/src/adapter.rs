@@ -286,6 +286,35 @@ pub async fn cancel<R: Runtime + Clone>(runtime: R) {
     assert_eq!(cancelled[0].to_value()["params"]["requestId"], 77);
 }
 
+/// Two requests time out one after the other: the driver's one timer fires for the
+/// first, then is reset to the second's deadline (a runtime timer moved after it fired).
+pub async fn timeouts_in_a_row<R: Runtime + Clone>(runtime: R) {
+    let rig = Rig::new(runtime.clone(), Transport::Sqs, Faults::default(), Duration::from_secs(30));
+    let mut config = rig.client_config(Era::Modern);
+    config.request_timeout = Duration::from_secs(1);
+    let (client, _events) = rig.client(config);
+    let start = runtime.now();
+    let first = async {
+        let result = client.call("tools/call", Some(echo_call("first"))).await;
+        (result, runtime.now() - start)
+    };
+    let second = async {
+        runtime.sleep_until(start + Duration::from_millis(400)).await;
+        let result = client.call("tools/call", Some(echo_call("second"))).await;
+        (result, runtime.now() - start)
+    };
+    let both = futures::future::join(first, second);
+    let guard = runtime.sleep_until(start + Duration::from_secs(10));
+    let ((first, first_at), (second, second_at)) = match futures::future::select(Box::pin(both), guard).await {
+        futures::future::Either::Left((both, _)) => both,
+        futures::future::Either::Right(_) => panic!("a request never timed out: the timer was not moved"),
+    };
+    assert_eq!(first, Err(RequestError::TimedOut));
+    assert_eq!(second, Err(RequestError::TimedOut));
+    assert!(first_at >= Duration::from_secs(1), "{first_at:?}");
+    assert!(second_at >= Duration::from_millis(1400) && second_at < Duration::from_secs(5), "{second_at:?}");
+}
+
 /// A request times out; its response, arriving later, is reported as late.
 pub async fn timeout_then_late<R: Runtime + Clone>(runtime: R) {
     let rig = Rig::new(runtime.clone(), Transport::Sqs, Faults::default(), Duration::from_secs(30));
@@ -457,6 +486,11 @@ macro_rules! adapter_scenarios {
         #[$test]
         async fn cancel() {
             adapter::cancel($runtime).await;
+        }
+
+        #[$test]
+        async fn timeouts_in_a_row() {
+            adapter::timeouts_in_a_row($runtime).await;
         }
 
         #[$test]
