@@ -68,8 +68,8 @@ pub use aws::{
 };
 
 pub use asyncmcp_driver::{
-    ClientEvents, ClientHandle, DriverConfig, DriverError, MemoryQueue, QueueClient, RequestError, ServerEvents,
-    ServerHandle, StatsSnapshot, unique_client_id,
+    ClientEvents, ClientHandle, DriverConfig, DriverError, Events, MemoryQueue, QueueClient, RequestError,
+    ServerEvents, ServerHandle, StatsSnapshot, unique_client_id,
 };
 pub use asyncmcp_proto as proto;
 pub use runtime::AsyncStdRuntime;

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 
 use asyncmcp_proto::{
     ApiError, Client, ClientConfig, ClientEvent, ConfigError, InboundMessage, JsonRpcMessage, MessageKind, OpId,
@@ -16,7 +15,8 @@ use asyncmcp_proto::{
 
 use crate::control::{Control, ControlSender};
 use crate::error::{DriverError, RequestError};
-use crate::event_loop::{DriverConfig, run};
+use crate::event_loop::{DriverConfig, Started, start};
+use crate::events::Events;
 use crate::machine::Machine;
 use crate::queue_client::QueueClient;
 use crate::runtime::Runtime;
@@ -167,22 +167,7 @@ impl std::fmt::Debug for ClientHandle {
 
 /// Events of a running client that no `request` call consumed: server requests and
 /// notifications, responses to messages sent with `submit`, timeouts, rejections.
-#[derive(Debug)]
-pub struct ClientEvents {
-    rx: mpsc::Receiver<ClientEvent>,
-}
-
-impl ClientEvents {
-    /// The next event; `None` once the driver stopped.
-    pub async fn next(&mut self) -> Option<ClientEvent> {
-        self.rx.next().await
-    }
-
-    /// The underlying stream.
-    pub fn into_stream(self) -> mpsc::Receiver<ClientEvent> {
-        self.rx
-    }
-}
+pub type ClientEvents = Events<ClientEvent>;
 
 /// Starts a client driver on `runtime`: returns the handle and the event stream.
 /// The seed of the state machine comes from the operating system's secure source.
@@ -200,16 +185,8 @@ pub fn spawn_client<R: Runtime, Q: QueueClient>(
     let queue_url = config.receive_queue_url.clone();
     let client = Client::new(config, now, crate::seed())?;
     let machine = ClientMachine { client, waiters: BTreeMap::new(), queue_url };
-    let (control_tx, control_rx) = ControlSender::channel(driver.command_capacity);
-    let (event_tx, event_rx) = mpsc::channel(driver.event_capacity);
-    let stats = Arc::new(Stats::default());
-    let runtime = Arc::new(runtime);
-    let task = run(machine, Arc::clone(&runtime), queue, control_rx, event_tx, Arc::clone(&stats), driver);
-    runtime.spawn(Box::pin(task));
-    Ok((
-        ClientHandle { control: control_tx, stats, next_id: Arc::new(AtomicI64::new(1)) },
-        ClientEvents { rx: event_rx },
-    ))
+    let Started { control, stats, events } = start(machine, runtime, queue, driver);
+    Ok((ClientHandle { control, stats, next_id: Arc::new(AtomicI64::new(1)) }, events))
 }
 
 impl ClientHandle {

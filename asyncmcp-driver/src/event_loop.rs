@@ -14,7 +14,8 @@ use futures::stream::FuturesUnordered;
 use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
 
 use crate::batch::{Key, Outbox, call_kind};
-use crate::control::Control;
+use crate::control::{Control, ControlSender};
+use crate::events::Events;
 use crate::machine::Machine;
 use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
 use crate::runtime::{AsyncTimer, BoxFuture, Runtime};
@@ -123,10 +124,40 @@ enum ShutdownStep {
     Stopped,
 }
 
+/// What [`start`] hands the handle it builds: the one command sender, the shared
+/// counters and the application's events.
+pub(crate) struct Started<C, E> {
+    pub(crate) control: ControlSender<C>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) events: Events<E>,
+}
+
+/// Spawns the driver of `machine` on `runtime`: the one start-up path of
+/// [`spawn_client`](crate::spawn_client) and [`spawn_server`](crate::spawn_server).
+pub(crate) fn start<M, R, Q>(
+    machine: M,
+    runtime: R,
+    queue: Arc<Q>,
+    config: DriverConfig,
+) -> Started<M::Command, M::Event>
+where
+    M: Machine,
+    R: Runtime,
+    Q: QueueClient,
+{
+    let (control, control_rx) = ControlSender::channel(config.command_capacity);
+    let (event_tx, event_rx) = mpsc::channel(config.event_capacity);
+    let stats = Arc::new(Stats::default());
+    let runtime = Arc::new(runtime);
+    let task = run(machine, Arc::clone(&runtime), queue, control_rx, event_tx, Arc::clone(&stats), config);
+    runtime.spawn(Box::pin(task));
+    Started { control, stats, events: Events::new(event_rx) }
+}
+
 /// Runs `machine` until shutdown: performs its operations through `queue`, long-polls
 /// its queue within its receive credit, fires its timers, takes commands and hands
 /// events to the application.
-pub(crate) async fn run<M, R, Q>(
+async fn run<M, R, Q>(
     machine: M,
     runtime: R,
     queue: Arc<Q>,

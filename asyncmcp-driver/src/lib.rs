@@ -21,21 +21,41 @@
 //! the adapters' runtimes are a few lines more).
 //!
 //! ```
+//! # use std::future::Future;
+//! # use std::pin::Pin;
 //! # use std::sync::Arc;
+//! # use std::task::{Context, Poll};
 //! # use std::time::{Duration, Instant};
-//! # use asyncmcp_driver::{BoxFuture, DriverConfig, MemoryQueue, Runtime};
+//! # use asyncmcp_driver::{AsyncTimer, BoxFuture, DriverConfig, MemoryQueue, Runtime};
 //! # use asyncmcp_proto::sim::QueueOptions;
-//! # use asyncmcp_proto::{Address, AllowList, ClientConfig, Era, JsonRpcMessage, ServerConfig, ServerEvent};
+//! # use asyncmcp_proto::{AllowList, ClientConfig, Era, JsonRpcMessage, ServerConfig, ServerEvent};
+//! # use futures::channel::oneshot;
 //! # struct Threads;
+//! # /// A timer whose every deadline is a thread that sleeps until it.
+//! # struct Timer { deadline: Instant, armed: Option<(Instant, oneshot::Receiver<()>)> }
+//! # impl AsyncTimer for Timer {
+//! #     fn reset(mut self: Pin<&mut Self>, deadline: Instant) { self.deadline = deadline; }
+//! #     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+//! #         let deadline = self.deadline;
+//! #         if Instant::now() >= deadline { return Poll::Ready(()); }
+//! #         if self.armed.as_ref().map(|(at, _)| *at) != Some(deadline) {
+//! #             let (wake, woken) = oneshot::channel();
+//! #             std::thread::spawn(move || {
+//! #                 std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+//! #                 let _ = wake.send(());
+//! #             });
+//! #             self.armed = Some((deadline, woken));
+//! #         }
+//! #         match self.armed.as_mut() {
+//! #             Some((_, woken)) => Pin::new(woken).poll(cx).map(|_| ()),
+//! #             None => Poll::Pending,
+//! #         }
+//! #     }
+//! # }
 //! # impl Runtime for Threads {
 //! #     fn now(&self) -> Instant { Instant::now() }
-//! #     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
-//! #         let (wake, woken) = futures::channel::oneshot::channel::<()>();
-//! #         std::thread::spawn(move || {
-//! #             std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-//! #             let _ = wake.send(());
-//! #         });
-//! #         Box::pin(async move { let _ = woken.await; })
+//! #     fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>> {
+//! #         Box::pin(Timer { deadline, armed: None })
 //! #     }
 //! #     fn spawn(&self, task: BoxFuture<'static, ()>) {
 //! #         std::thread::spawn(move || futures::executor::block_on(task));
@@ -55,7 +75,7 @@
 //!     }
 //! }));
 //!
-//! let mut config = ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "client-1");
+//! let mut config = ClientConfig::sqs(requests, replies, "client-1");
 //! config.era = Era::Modern; // stateless requests; `Era::Legacy` opens a session with `initialize`
 //! let (client, _notifications) = asyncmcp_driver::spawn_client(config, runtime, queue, DriverConfig::default())?;
 //! let answer = client.call("ping", None).await?;
@@ -90,6 +110,7 @@ mod client;
 mod control;
 mod error;
 mod event_loop;
+mod events;
 mod machine;
 mod memory;
 mod queue_client;
@@ -100,6 +121,7 @@ mod stats;
 pub use client::{ClientEvents, ClientHandle, spawn_client};
 pub use error::{DriverError, RequestError};
 pub use event_loop::DriverConfig;
+pub use events::Events;
 pub use memory::MemoryQueue;
 pub use queue_client::{QueueClient, ReceiveRequest, TransportError};
 pub use runtime::{AsyncTimer, BoxFuture, Runtime, boxed};

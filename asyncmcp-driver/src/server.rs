@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 
 use asyncmcp_proto::{
     ApiError, ConfigError, InboundMessage, JsonRpcMessage, OpId, OpResult, QueueOp, RequestId, Route, Server,
@@ -14,7 +13,8 @@ use asyncmcp_proto::{
 
 use crate::control::{Control, ControlSender};
 use crate::error::DriverError;
-use crate::event_loop::{DriverConfig, run};
+use crate::event_loop::{DriverConfig, Started, start};
+use crate::events::Events;
 use crate::machine::Machine;
 use crate::queue_client::QueueClient;
 use crate::runtime::Runtime;
@@ -103,22 +103,7 @@ impl std::fmt::Debug for ServerHandle {
 
 /// Events of a running server: sessions opening and closing, and every message for
 /// the application ([`ServerEvent::Message`] with the [`Route`] to answer on).
-#[derive(Debug)]
-pub struct ServerEvents {
-    rx: mpsc::Receiver<ServerEvent>,
-}
-
-impl ServerEvents {
-    /// The next event; `None` once the driver stopped.
-    pub async fn next(&mut self) -> Option<ServerEvent> {
-        self.rx.next().await
-    }
-
-    /// The underlying stream.
-    pub fn into_stream(self) -> mpsc::Receiver<ServerEvent> {
-        self.rx
-    }
-}
+pub type ServerEvents = Events<ServerEvent>;
 
 /// Starts a server driver on `runtime`: returns the handle and the event stream.
 /// The seed of the state machine (session ids) comes from the operating system's
@@ -134,14 +119,8 @@ pub fn spawn_server<R: Runtime, Q: QueueClient>(
 ) -> Result<(ServerHandle, ServerEvents), ConfigError> {
     crate::fill_wall_clock(&mut config.common);
     let server = Server::new(config, runtime.now(), crate::seed())?;
-    let (control_tx, control_rx) = ControlSender::channel(driver.command_capacity);
-    let (event_tx, event_rx) = mpsc::channel(driver.event_capacity);
-    let stats = Arc::new(Stats::default());
-    let runtime = Arc::new(runtime);
-    let task =
-        run(ServerMachine { server }, Arc::clone(&runtime), queue, control_rx, event_tx, Arc::clone(&stats), driver);
-    runtime.spawn(Box::pin(task));
-    Ok((ServerHandle { control: control_tx, stats }, ServerEvents { rx: event_rx }))
+    let Started { control, stats, events } = start(ServerMachine { server }, runtime, queue, driver);
+    Ok((ServerHandle { control, stats }, events))
 }
 
 impl ServerHandle {
