@@ -11,10 +11,12 @@ fn timer(deadline: Instant) -> BoxFuture<'static, ()> {
     })
 }
 
-/// The driver's [`Runtime`] on async-std.
+/// The driver's [`Runtime`] on async-std (feature `async-std`).
+#[cfg(feature = "async-std")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AsyncStdRuntime;
 
+#[cfg(feature = "async-std")]
 impl Runtime for AsyncStdRuntime {
     fn now(&self) -> Instant {
         Instant::now()

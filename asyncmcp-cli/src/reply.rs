@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient, ClientEvents, ClientHandle, QueueSpec};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueSpec};
+use asyncmcp_driver::{ClientEvents, ClientHandle};
 use asyncmcp_proto::{Address, ClientConfig, Era};
 use clap::Args;
 

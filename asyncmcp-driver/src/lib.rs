@@ -58,8 +58,3 @@ pub(crate) fn fill_wall_clock(common: &mut asyncmcp_proto::Common) {
         common.start_unix_millis = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);
     }
 }
-
-#[cfg(feature = "aws-core")]
-mod aws;
-#[cfg(feature = "aws-core")]
-pub use aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, local_config};

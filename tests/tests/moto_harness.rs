@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueClient, QueueSpec, ReceiveRequest};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueSpec};
+use asyncmcp_driver::{QueueClient, ReceiveRequest};
 use asyncmcp_proto::{Address, OpId, OpKind, OpResult, QueueOp, SendOp};
 use asyncmcp_tests::moto::{Moto, REGION};
 use bytes::Bytes;

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueClient, QueueInfo, QueueSpec, ReceiveRequest};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec};
+use asyncmcp_driver::{QueueClient, ReceiveRequest};
 use asyncmcp_proto::attributes::{AttributeValue, Attributes};
 use asyncmcp_proto::codec::{Payload, decode};
 use asyncmcp_proto::{Address, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, RequestId, SendOp};

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient, BoxFuture, QueueClient, QueueSpec, ReceiveRequest, TransportError};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueSpec};
+use asyncmcp_driver::{BoxFuture, QueueClient, ReceiveRequest, TransportError};
 use asyncmcp_proto::attributes::{AttributeValue, Attributes, names};
 use asyncmcp_proto::{
     Address, AllowList, ClientConfig, InboundMessage, OpId, OpKind, OpResult, QueueOp, SendOp, ServerConfig,

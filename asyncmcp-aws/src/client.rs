@@ -7,13 +7,12 @@ use asyncmcp_proto::{Address, InboundMessage, OpFailure, OpId, OpKind, OpResult,
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_types::SdkConfig;
 
-use super::Clients;
-use super::convert::{
+use crate::Clients;
+use crate::convert::{
     MAX_BATCH, MAX_VISIBILITY_SECS, MAX_WAIT_SECS, body_text, inbound, secs, to_sns_attributes, to_sqs_attributes,
 };
-use super::errors::{Call, from_batch_entry, from_sdk};
-use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
-use crate::runtime::BoxFuture;
+use crate::errors::{Call, from_batch_entry, from_sdk};
+use asyncmcp_driver::{BoxFuture, QueueClient, ReceiveRequest};
 
 /// A [`QueueClient`] over SQS and SNS, through the AWS SDK for Rust.
 ///
@@ -21,7 +20,7 @@ use crate::runtime::BoxFuture;
 /// or `ChangeMessageVisibilityBatch` call per batch ([`batches`](QueueClient::batches)
 /// is `true`) and reports each entry's own outcome.
 ///
-/// Failures are [`TransportError`]s: throttling, 5xx, timeouts and connection failures
+/// Failures are [`OpFailure`]s: throttling, 5xx, timeouts and connection failures
 /// are retryable; access denied, missing queues or topics, invalid parameters, stale
 /// receipt handles and oversized messages are not. Every message names the queue URL
 /// or topic ARN and says what to check.
@@ -31,7 +30,7 @@ use crate::runtime::BoxFuture;
 /// seconds (at most 20). `Binary` attributes travel as base64 text both ways.
 ///
 /// The futures need whatever runtime the `SdkConfig`'s HTTP client and sleep run on:
-/// tokio for the SDK defaults (feature `aws`), async-io for `asyncmcp-async-std`.
+/// tokio for the SDK defaults (feature `rt-tokio`), async-io for `asyncmcp-async-std`.
 /// Cloning is cheap and shares connections.
 #[derive(Debug, Clone)]
 pub struct AwsQueueClient {
@@ -42,28 +41,32 @@ impl AwsQueueClient {
     /// A client configured by `config`: its credentials, region, endpoint, retry and
     /// timeout settings (build it with `aws_config::load_defaults` or
     /// `aws_config::defaults(..).load()`).
+    ///
+    /// # Panics
+    /// When `config` has no sleep implementation (the SDK needs one for retries):
+    /// without the `rt-tokio` feature, the caller must supply it.
     pub fn new(config: &SdkConfig) -> Self {
         Self { clients: Clients::new(config) }
     }
 
-    /// A client configured from the environment (feature `aws`): the standard credential chain, the
+    /// A client configured from the environment (feature `rt-tokio`): the standard credential chain, the
     /// region from `AWS_REGION` or the profile, and `AWS_ENDPOINT_URL` when set.
-    #[cfg(feature = "aws")]
+    #[cfg(feature = "rt-tokio")]
     pub async fn from_env() -> Self {
         Self { clients: Clients::from_env().await }
     }
 
     /// A client for a local emulator (moto, LocalStack) at `endpoint_url`, such as
-    /// `http://127.0.0.1:5000`, with fixed `test`/`test` credentials (feature `aws`).
+    /// `http://127.0.0.1:5000`, with fixed `test`/`test` credentials (feature `rt-tokio`).
     /// Not for AWS.
-    #[cfg(feature = "aws")]
+    #[cfg(feature = "rt-tokio")]
     pub fn with_endpoint(endpoint_url: &str, region: &str) -> Self {
         Self { clients: Clients::local(endpoint_url, region) }
     }
 }
 
 impl QueueClient for AwsQueueClient {
-    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>> {
+    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>> {
         let sqs = self.clients.sqs.clone();
         Box::pin(async move {
             let max = request.max_messages.clamp(1, MAX_BATCH);
