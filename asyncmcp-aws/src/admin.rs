@@ -7,8 +7,8 @@ use aws_types::SdkConfig;
 use serde_json::{Value, json};
 
 use crate::Clients;
-use crate::errors::{Call, Class, classify, from_sdk};
-use asyncmcp_proto::OpFailure;
+use crate::errors::{Call, classify, from_sdk};
+use asyncmcp_proto::{FailureKind, OpFailure};
 
 /// How to create a queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,10 +77,13 @@ impl AwsAdmin {
     /// for throttling, 5xx and network failures.
     pub async fn create_queue(&self, name: &str, spec: &QueueSpec) -> Result<QueueInfo, OpFailure> {
         if spec.fifo != name.ends_with(".fifo") {
-            return Err(OpFailure::fatal(format!(
-                "queue name {name}: FIFO queue names end in `.fifo` and other names do not (fifo = {})",
-                spec.fifo
-            )));
+            return Err(OpFailure::new(
+                FailureKind::Invalid,
+                format!(
+                    "queue name {name}: FIFO queue names end in `.fifo` and other names do not (fifo = {})",
+                    spec.fifo
+                ),
+            ));
         }
         let settings = settings(spec);
         let call = Call::queue("sqs:CreateQueue", name);
@@ -105,7 +108,8 @@ impl AwsAdmin {
             }
             Err(e) => return Err(from_sdk(&e, call)),
         };
-        let url = url.ok_or_else(|| OpFailure::fatal(format!("sqs:CreateQueue for {name} returned no URL")))?;
+        let url = url
+            .ok_or_else(|| OpFailure::new(FailureKind::Other, format!("sqs:CreateQueue for {name} returned no URL")))?;
         let arn = self.queue_arn(&url).await?;
         Ok(QueueInfo { url, arn })
     }
@@ -117,7 +121,9 @@ impl AwsAdmin {
     pub async fn queue_url(&self, name: &str) -> Result<String, OpFailure> {
         let call = Call::queue("sqs:GetQueueUrl", name);
         let out = self.clients.sqs.get_queue_url().queue_name(name).send().await.map_err(|e| from_sdk(&e, call))?;
-        out.queue_url().map(str::to_owned).ok_or_else(|| OpFailure::fatal(format!("no URL returned for queue {name}")))
+        out.queue_url()
+            .map(str::to_owned)
+            .ok_or_else(|| OpFailure::new(FailureKind::Other, format!("no URL returned for queue {name}")))
     }
 
     /// The ARN of the queue at `url`.
@@ -127,7 +133,7 @@ impl AwsAdmin {
     pub async fn queue_arn(&self, url: &str) -> Result<String, OpFailure> {
         self.queue_attribute(url, QueueAttributeName::QueueArn)
             .await?
-            .ok_or_else(|| OpFailure::fatal(format!("no ARN returned for queue {url}")))
+            .ok_or_else(|| OpFailure::new(FailureKind::Other, format!("no ARN returned for queue {url}")))
     }
 
     /// The queue's redrive policy (its `RedrivePolicy` attribute, JSON naming the
@@ -162,7 +168,7 @@ impl AwsAdmin {
     pub async fn delete_queue(&self, url: &str) -> Result<(), OpFailure> {
         match self.clients.sqs.delete_queue().queue_url(url).send().await {
             Ok(_) => Ok(()),
-            Err(e) if classify(e.code(), None, "") == Class::NotFound => Ok(()),
+            Err(e) if classify(e.code(), None, "") == FailureKind::NotFound => Ok(()),
             Err(e) => Err(from_sdk(&e, Call::queue("sqs:DeleteQueue", url))),
         }
     }
@@ -181,7 +187,9 @@ impl AwsAdmin {
             create = create.attributes("FifoTopic", "true");
         }
         let out = create.send().await.map_err(|e| from_sdk(&e, call))?;
-        out.topic_arn().map(str::to_owned).ok_or_else(|| OpFailure::fatal(format!("no ARN returned for topic {name}")))
+        out.topic_arn()
+            .map(str::to_owned)
+            .ok_or_else(|| OpFailure::new(FailureKind::Other, format!("no ARN returned for topic {name}")))
     }
 
     /// Deletes the topic `arn` (and its subscriptions); a topic that does not exist is
@@ -192,7 +200,7 @@ impl AwsAdmin {
     pub async fn delete_topic(&self, arn: &str) -> Result<(), OpFailure> {
         match self.clients.sns.delete_topic().topic_arn(arn).send().await {
             Ok(_) => Ok(()),
-            Err(e) if classify(e.code(), None, "") == Class::NotFound => Ok(()),
+            Err(e) if classify(e.code(), None, "") == FailureKind::NotFound => Ok(()),
             Err(e) => Err(from_sdk(&e, Call::topic("sns:DeleteTopic", arn))),
         }
     }
@@ -228,9 +236,9 @@ impl AwsAdmin {
             .send()
             .await
             .map_err(|e| from_sdk(&e, call))?;
-        out.subscription_arn()
-            .map(str::to_owned)
-            .ok_or_else(|| OpFailure::fatal(format!("no subscription ARN returned for {queue_arn} on {topic_arn}")))
+        out.subscription_arn().map(str::to_owned).ok_or_else(|| {
+            OpFailure::new(FailureKind::Other, format!("no subscription ARN returned for {queue_arn} on {topic_arn}"))
+        })
     }
 
     /// Adds the statement letting `topic_arn` send to the queue, unless it is there.
@@ -246,7 +254,7 @@ impl AwsAdmin {
             .map_err(|e| from_sdk(&e, Call::queue("sqs:GetQueueAttributes", queue_url)))?;
         let existing = out.attributes().and_then(|a| a.get(&QueueAttributeName::Policy)).map(String::as_str);
         let Some(policy) = merged_policy(existing, topic_arn, queue_arn).map_err(|detail| {
-            OpFailure::fatal(format!("queue {queue_url}: {detail}: fix or remove the queue policy"))
+            OpFailure::new(FailureKind::Invalid, format!("queue {queue_url}: {detail}: fix or remove the queue policy"))
         })?
         else {
             return Ok(());

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use asyncmcp_proto::{Address, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, SendOp};
+use asyncmcp_proto::{Address, FailureKind, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, SendOp};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_types::SdkConfig;
 
@@ -146,7 +146,10 @@ async fn execute_one(clients: &Clients, kind: OpKind) -> Result<(), OpFailure> {
                     .map_err(|e| from_sdk(&e, call))?;
                 Ok(())
             }
-            other => Err(OpFailure::fatal(format!("cannot send to {other}: not a queue URL or topic ARN"))),
+            other => Err(OpFailure::new(
+                FailureKind::Invalid,
+                format!("cannot send to {other}: not a queue URL or topic ARN"),
+            )),
         },
         OpKind::Delete { queue_url, receipt_handle } => {
             clients
@@ -171,7 +174,9 @@ async fn execute_one(clients: &Clients, kind: OpKind) -> Result<(), OpFailure> {
                 .map_err(|e| from_sdk(&e, Call::queue("sqs:ChangeMessageVisibility", &queue_url)))?;
             Ok(())
         }
-        other => Err(OpFailure::fatal(format!("operation {other:?} is not supported by AwsQueueClient"))),
+        other => {
+            Err(OpFailure::new(FailureKind::Invalid, format!("operation {other:?} is not supported by AwsQueueClient")))
+        }
     }
 }
 
@@ -288,10 +293,10 @@ impl<'a> Entries<'a> {
         let mut results = self.rejected;
         for id in self.sent {
             let outcome = by_id.remove(entry_id(id).as_str()).unwrap_or_else(|| {
-                OpResult::Failed(OpFailure::retryable(format!(
-                    "{action} on {resource}: the response did not report entry {}",
-                    id.0
-                )))
+                OpResult::Failed(OpFailure::new(
+                    FailureKind::Transient,
+                    format!("{action} on {resource}: the response did not report entry {}", id.0),
+                ))
             });
             results.push((id, outcome));
         }
@@ -313,7 +318,7 @@ async fn send_message_batch(clients: &Clients, url: &str, ops: Vec<QueueOp>) -> 
                 .set_message_group_id(send.group_id)
                 .set_message_deduplication_id(send.dedup_id)
                 .build()
-                .map_err(|e| OpFailure::fatal(format!("sqs:SendMessageBatch on queue {url}: {e}")))
+                .map_err(|e| OpFailure::new(FailureKind::Invalid, format!("sqs:SendMessageBatch on queue {url}: {e}")))
         });
         request.extend(entries.take(op.id, built));
     }
@@ -343,7 +348,7 @@ async fn publish_batch(clients: &Clients, arn: &str, ops: Vec<QueueOp>) -> Vec<(
                 .set_message_group_id(send.group_id)
                 .set_message_deduplication_id(send.dedup_id)
                 .build()
-                .map_err(|e| OpFailure::fatal(format!("sns:PublishBatch on topic {arn}: {e}")))
+                .map_err(|e| OpFailure::new(FailureKind::Invalid, format!("sns:PublishBatch on topic {arn}: {e}")))
         });
         request.extend(entries.take(op.id, built));
     }
@@ -369,7 +374,7 @@ async fn delete_batch(clients: &Clients, url: &str, ops: Vec<QueueOp>) -> Vec<(O
             .id(entry_id(op.id))
             .receipt_handle(receipt_handle)
             .build()
-            .map_err(|e| OpFailure::fatal(format!("sqs:DeleteMessageBatch on queue {url}: {e}")));
+            .map_err(|e| OpFailure::new(FailureKind::Invalid, format!("sqs:DeleteMessageBatch on queue {url}: {e}")));
         request.extend(entries.take(op.id, built));
     }
     if request.is_empty() {
@@ -395,7 +400,9 @@ async fn change_visibility_batch(clients: &Clients, url: &str, ops: Vec<QueueOp>
             .receipt_handle(receipt_handle)
             .visibility_timeout(secs(u64::from(timeout_secs), u64::from(MAX_VISIBILITY_SECS)))
             .build()
-            .map_err(|e| OpFailure::fatal(format!("sqs:ChangeMessageVisibilityBatch on queue {url}: {e}")));
+            .map_err(|e| {
+                OpFailure::new(FailureKind::Invalid, format!("sqs:ChangeMessageVisibilityBatch on queue {url}: {e}"))
+            });
         request.extend(entries.take(op.id, built));
     }
     if request.is_empty() {
@@ -450,9 +457,9 @@ mod tests {
         let results = entries.outcomes(["1"], [("2", "ReceiptHandleIsInvalid", Some("stale"), true)]);
         assert_eq!(results[0], (OpId(1), OpResult::Ok));
         let OpResult::Failed(stale) = &results[1].1 else { panic!("entry 2 failed") };
-        assert!(!stale.retryable);
+        assert!(!stale.is_retryable());
         let OpResult::Failed(missing) = &results[2].1 else { panic!("entry 3 not reported") };
-        assert!(missing.retryable);
+        assert!(missing.is_retryable());
     }
 
     #[test]

@@ -7,8 +7,7 @@
 //! `asyncmcp infra`). Both are built from an [`SdkConfig`], so the standard credential
 //! chain, the region and `AWS_ENDPOINT_URL` work as in every other AWS tool.
 //!
-//! Failures are [`OpFailure`](asyncmcp_proto::OpFailure)s with a typed
-//! [`FailureKind`](asyncmcp_proto::FailureKind) (throttled, not found, access denied,
+//! Failures are [`OpFailure`]s with a typed [`FailureKind`] (throttled, not found, access denied,
 //! ...) and a message that names the queue or topic and says what to check.
 //!
 //! # Features
@@ -41,6 +40,8 @@ mod convert;
 mod errors;
 
 pub use admin::{AwsAdmin, QueueInfo, QueueSpec};
+/// The failure type of every call here, re-exported from `asyncmcp-proto`.
+pub use asyncmcp_proto::{FailureKind, OpFailure};
 pub use client::AwsQueueClient;
 
 use aws_credential_types::Credentials;

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asyncmcp_aws::AwsQueueClient;
+use asyncmcp_aws::{AwsQueueClient, FailureKind};
 use asyncmcp_driver::ServerHandle;
 use asyncmcp_proto::{
     AllowList, Disposition, JsonRpcMessage, MessageKind, QueueUrl, RequestId, Route, ServerConfig, ServerEvent,
@@ -151,7 +151,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     // A missing queue fails here, with what to do, instead of in a retry loop.
     let redrive = match asyncmcp_aws::AwsAdmin::new(&sdk).redrive_policy(&args.queue_url).await {
         Ok(policy) => policy,
-        Err(e) if e.detail.contains("does not exist") => return Err(e.into()),
+        Err(e) if e.kind == FailureKind::NotFound => return Err(e.into()),
         Err(e) => {
             tracing::warn!("could not check the request queue (serving anyway): {}", e.detail);
             None

@@ -6,7 +6,7 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 
 use asyncmcp_proto::sim::{Broker, QueueDepth, QueueOptions, SimConfig, SimStats};
-use asyncmcp_proto::{InboundMessage, OpFailure, OpKind, OpResult, QueueOp};
+use asyncmcp_proto::{FailureKind, InboundMessage, OpFailure, OpKind, OpResult, QueueOp};
 
 use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
 use crate::runtime::{BoxFuture, Runtime};
@@ -98,10 +98,13 @@ impl<R: Runtime> QueueClient for MemoryQueue<R> {
                     let mut inner = this.lock();
                     inner.broker.handle_timeout(now);
                     if inner.broker.queue_depth(&request.queue_url).is_none() {
-                        return Err(OpFailure::fatal(format!(
-                            "queue {} does not exist in the in-memory broker: create it with MemoryQueue::create_queue",
-                            request.queue_url
-                        )));
+                        return Err(OpFailure::new(
+                            FailureKind::NotFound,
+                            format!(
+                                "queue {} does not exist in the in-memory broker: create it with MemoryQueue::create_queue",
+                                request.queue_url
+                            ),
+                        ));
                     }
                     let messages = inner.broker.receive(&request.queue_url, request.max_messages.clamp(1, 10), now);
                     if !messages.is_empty() || now >= deadline {

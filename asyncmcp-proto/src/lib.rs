@@ -184,7 +184,7 @@ pub use client_id::unique_client_id;
 pub use config::{
     AckPolicy, ClientConfig, Common, Disposition, Era, HandshakeFields, Ordering, PROTOCOL_VERSIONS, ServerConfig,
 };
-pub use error::{ApiError, ConfigError, DecodeError, OpFailure};
+pub use error::{ApiError, ConfigError, DecodeError, FailureKind, OpFailure};
 pub use event::{ClientEvent, CloseReason, Fate, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 pub use inbound::InboundMessage;
 pub use jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};

@@ -33,7 +33,7 @@ async fn private_server_resets_serves_local_clients_and_ends_on_drop() {
     moto.reset();
 
     let gone = admin.queue_arn(&q.url).await.expect_err("reset removed the queue");
-    assert!(!gone.retryable, "{gone}");
+    assert_eq!(gone.kind, asyncmcp_aws::FailureKind::NotFound, "{gone}");
     let addr = moto.endpoint.trim_start_matches("http://").to_owned();
     drop(moto);
     assert!(std::net::TcpStream::connect(&addr).is_err(), "moto ended with its Moto");

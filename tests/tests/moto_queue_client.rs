@@ -7,7 +7,9 @@ use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec};
 use asyncmcp_driver::{QueueClient, ReceiveRequest};
 use asyncmcp_proto::attributes::{AttributeValue, Attributes};
 use asyncmcp_proto::codec::{Payload, decode};
-use asyncmcp_proto::{Address, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, RequestId, SendOp};
+use asyncmcp_proto::{
+    Address, FailureKind, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, RequestId, SendOp,
+};
 use asyncmcp_tests::moto::{Moto, unique_name};
 use bytes::Bytes;
 
@@ -222,7 +224,7 @@ async fn a_bad_entry_fails_only_itself() {
     assert_eq!(results[0], (OpId(10), OpResult::Ok));
     let (id, bad) = (results[1].0, failure(results[1].1.clone()));
     assert_eq!(id, OpId(11));
-    assert!(!bad.retryable, "{bad}");
+    assert!(!bad.is_retryable(), "{bad}");
     assert!(bad.detail.contains(&q.url), "{bad}");
     assert_eq!(results[2], (OpId(12), OpResult::Ok));
     // The released message is back at once.
@@ -265,7 +267,7 @@ async fn visibility_zero_releases_and_a_heartbeat_after_delete_is_fatal() {
     assert_eq!(second[0].receive_count, 2);
     assert_eq!(aws.execute(delete(3, &q.url, &second[0].receipt_handle)).await, OpResult::Ok);
     let heartbeat = failure(aws.execute(visibility(4, &q.url, &second[0].receipt_handle, 30)).await);
-    assert!(!heartbeat.retryable, "{heartbeat}");
+    assert!(!heartbeat.is_retryable(), "{heartbeat}");
     assert!(heartbeat.detail.contains(&q.url), "{heartbeat}");
 }
 
@@ -301,7 +303,7 @@ async fn fifo_queue_takes_group_and_dedup_ids() {
 
     assert_eq!(bodies, ["{\"n\":1}", "{\"n\":2}"], "the duplicate dedup id was delivered once, in order");
     let no_group = failure(aws.execute(send(4, Address::Queue(q.url.clone()), "{}", Attributes::new())).await);
-    assert!(!no_group.retryable, "{no_group}");
+    assert!(!no_group.is_retryable(), "{no_group}");
 }
 
 #[tokio::test]
@@ -320,7 +322,7 @@ async fn missing_queue_and_topic_are_fatal_and_say_what_to_do() {
 
     eprintln!("failure: {receive}");
     for (f, name) in [(&queue, &url), (&topic, &arn), (&receive, &url)] {
-        assert!(!f.retryable, "{f}");
+        assert_eq!(f.kind, FailureKind::NotFound, "{f}");
         assert!(f.detail.contains(name.as_str()), "{f}");
         assert!(f.detail.contains("does not exist") && f.detail.contains("`asyncmcp infra up`"), "{f}");
     }
@@ -371,7 +373,7 @@ async fn admin_is_idempotent() {
     aws.admin.delete_topic(&topic).await.expect("delete topic");
     aws.admin.delete_topic(&topic).await.expect("delete topic again");
     let gone = aws.admin.queue_arn(&first.url).await.expect_err("deleted");
-    assert!(!gone.retryable && gone.detail.contains("does not exist"), "{gone}");
+    assert!(gone.kind == FailureKind::NotFound && gone.detail.contains("does not exist"), "{gone}");
 }
 
 #[tokio::test]
@@ -382,7 +384,7 @@ async fn oversized_publish_is_fatal_and_says_so() {
 
     let too_large = failure(aws.execute(send(1, Address::Topic(topic.clone()), &body, Attributes::new())).await);
 
-    assert!(!too_large.retryable, "{too_large}");
+    assert_eq!(too_large.kind, FailureKind::TooLarge, "{too_large}");
     assert!(too_large.detail.contains("too large") && too_large.detail.contains(&topic), "{too_large}");
 }
 
