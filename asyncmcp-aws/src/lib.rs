@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod batch;
 mod client;
 mod convert;
 mod errors;

@@ -15,7 +15,7 @@ use futures::{FutureExt, StreamExt, select_biased};
 
 use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
 
-use crate::batch::{Key, Outbox, call_kind};
+use crate::batch::{BatchTarget, Outbox, call_kind};
 use crate::machine::Machine;
 use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
 use crate::runtime::{BoxFuture, Runtime};
@@ -94,9 +94,14 @@ impl Future for YieldNow {
     }
 }
 
-type Done = (Key, Vec<(OpId, OpResult)>);
+type Done = (BatchTarget, Vec<(OpId, OpResult)>);
 
-fn execute<Q: QueueClient>(queue: &Q, key: Key, batch: Vec<QueueOp>, stats: &Arc<Stats>) -> BoxFuture<'static, Done> {
+fn execute<Q: QueueClient>(
+    queue: &Q,
+    key: BatchTarget,
+    batch: Vec<QueueOp>,
+    stats: &Arc<Stats>,
+) -> BoxFuture<'static, Done> {
     let Some(first) = batch.first() else { return Box::pin(async move { (key, Vec::new()) }) };
     let kind = call_kind(first);
     let stats = Arc::clone(stats);

@@ -13,6 +13,7 @@ mod runtime;
 mod server;
 mod stats;
 
+pub use batch::{BatchTarget, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, batch_bytes};
 pub use client::{ClientEvents, ClientHandle, spawn_client};
 pub use error::{DriverError, RequestError};
 pub use event_loop::DriverConfig;

@@ -215,21 +215,43 @@ async fn a_bad_entry_fails_only_itself() {
         .execute_batch(vec![
             delete(10, &q.url, &received[0].receipt_handle),
             delete(11, &q.url, "not-a-receipt-handle"),
-            visibility(12, &q.url, &received[1].receipt_handle, 0),
+            delete(12, &q.url, &received[1].receipt_handle),
         ])
         .await;
 
-    // Mixed kinds are split into calls by kind: the deletes share one call.
+    // One DeleteMessageBatch call: the bad entry fails, the others are done.
     assert_eq!(results.len(), 3);
     assert_eq!(results[0], (OpId(10), OpResult::Ok));
     let (id, bad) = (results[1].0, failure(results[1].1.clone()));
     assert_eq!(id, OpId(11));
-    assert!(!bad.is_retryable(), "{bad}");
+    assert_eq!(bad.kind, FailureKind::StaleReceipt, "{bad}");
     assert!(bad.detail.contains(&q.url), "{bad}");
     assert_eq!(results[2], (OpId(12), OpResult::Ok));
-    // The released message is back at once.
-    let again = aws.receive_n(&q.url, 1).await;
-    assert_eq!(again[0].message_id, received[1].message_id);
+    assert!(aws.receive(&q.url, 10, 1).await.is_empty(), "both good deletes took effect");
+}
+
+#[tokio::test]
+async fn a_mixed_batch_is_refused_not_regrouped() {
+    let aws = aws();
+    let q = aws.queue("mixed").await;
+    let sends = (0..2).map(|i| send(i, Address::Queue(q.url.clone()), "{}", Attributes::new())).collect();
+    assert!(aws.client.execute_batch(sends).await.iter().all(|(_, r)| *r == OpResult::Ok));
+    let received = aws.receive_n(&q.url, 2).await;
+
+    let results = aws
+        .client
+        .execute_batch(vec![
+            delete(10, &q.url, &received[0].receipt_handle),
+            visibility(11, &q.url, &received[1].receipt_handle, 0),
+        ])
+        .await;
+
+    // The driver decides batches: an entry of another kind is a broken promise, not
+    // sent; the batch's own kind goes in one call.
+    assert_eq!(results.len(), 2);
+    assert!(results.contains(&(OpId(10), OpResult::Ok)), "{results:?}");
+    let refused = results.iter().find(|(id, _)| *id == OpId(11)).map(|(_, r)| failure(r.clone())).expect("11");
+    assert_eq!(refused.kind, FailureKind::Invalid, "{refused}");
 }
 
 #[tokio::test]
