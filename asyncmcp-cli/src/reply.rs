@@ -103,7 +103,7 @@ impl ClientArgs {
                         let arn = admin.create_topic(&name).await?;
                         cleanup.topic_arn = Some(arn.clone());
                         admin.subscribe_queue(&arn, &queue.arn, &queue.url, false).await?;
-                        Ok::<_, asyncmcp_driver::TransportError>(arn)
+                        Ok::<_, asyncmcp_aws::OpFailure>(arn)
                     }
                     .await;
                     match made {

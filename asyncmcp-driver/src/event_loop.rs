@@ -13,11 +13,11 @@ use futures::future::{Fuse, FusedFuture};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt, select_biased};
 
-use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
+use asyncmcp_proto::{InboundMessage, OpFailure, OpId, OpResult, QueueOp};
 
 use crate::batch::{BatchTarget, Outbox, call_kind};
 use crate::machine::Machine;
-use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
+use crate::queue_client::{QueueClient, ReceiveRequest};
 use crate::runtime::{BoxFuture, Runtime};
 use crate::stats::Stats;
 
@@ -159,7 +159,7 @@ pub(crate) async fn run<M, R, Q>(
     let queue_url = machine.queue_url();
     let mut ops: FuturesUnordered<BoxFuture<'static, Done>> = FuturesUnordered::new();
     let mut outbox = Outbox::new(config.ack_linger);
-    let mut receiving: Fuse<BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>>> = Fuse::terminated();
+    let mut receiving: Fuse<BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>>> = Fuse::terminated();
     let mut undelivered: VecDeque<M::Event> = VecDeque::new();
     let mut app_gone = false;
     let mut shutdown: Option<Shutdown> = None;

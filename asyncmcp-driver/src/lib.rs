@@ -18,7 +18,7 @@ pub use client::{ClientEvents, ClientHandle, spawn_client};
 pub use error::{DriverError, RequestError};
 pub use event_loop::DriverConfig;
 pub use memory::MemoryQueue;
-pub use queue_client::{QueueClient, ReceiveRequest, TransportError};
+pub use queue_client::{QueueClient, ReceiveRequest};
 pub use runtime::{BoxFuture, Runtime, boxed};
 pub use server::{ServerEvents, ServerHandle, spawn_server};
 pub use stats::StatsSnapshot;

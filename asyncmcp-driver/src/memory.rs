@@ -8,7 +8,7 @@ use futures::channel::oneshot;
 use asyncmcp_proto::sim::{Broker, QueueDepth, QueueOptions, SimConfig, SimStats};
 use asyncmcp_proto::{FailureKind, InboundMessage, OpFailure, OpKind, OpResult, QueueOp};
 
-use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
+use crate::queue_client::{QueueClient, ReceiveRequest};
 use crate::runtime::{BoxFuture, Runtime};
 
 struct Inner {
@@ -88,7 +88,7 @@ impl<R: Runtime> MemoryQueue<R> {
 }
 
 impl<R: Runtime> QueueClient for MemoryQueue<R> {
-    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>> {
+    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>> {
         let this = self.clone();
         Box::pin(async move {
             let deadline = this.runtime.now() + request.wait;

@@ -6,11 +6,6 @@ use asyncmcp_proto::{InboundMessage, OpFailure, OpId, OpResult, QueueOp};
 
 use crate::runtime::BoxFuture;
 
-/// How an SQS or SNS call failed: retryable (throttling, 5xx, timeouts) or not
-/// (access denied, missing queue or topic, invalid parameters), with a message that
-/// names the queue or topic and what to check.
-pub type TransportError = OpFailure;
-
 /// One `ReceiveMessage` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiveRequest {
@@ -36,7 +31,7 @@ pub struct ReceiveRequest {
 pub trait QueueClient: Send + Sync + 'static {
     /// `ReceiveMessage` with long polling; must ask for the `ApproximateReceiveCount`
     /// and `SentTimestamp` system attributes and all message attributes.
-    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>>;
+    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>>;
 
     /// Performs one operation.
     fn execute(&self, op: QueueOp) -> BoxFuture<'static, OpResult>;
