@@ -66,7 +66,7 @@ pub mod http;
 mod runtime;
 
 #[cfg(feature = "aws")]
-pub use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, local_config};
+pub use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, ReplyQueue, ReplyVia, local_config};
 #[cfg(feature = "aws")]
 pub use aws::{
     EnvConfigError, aws_admin, aws_queue_client, from_env, on_async_io, sdk_config_from_env, shared_http_client,

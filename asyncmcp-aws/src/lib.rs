@@ -4,7 +4,8 @@
 //! it performs the core's operations (sends, publishes, deletes, visibility changes,
 //! long-poll receives), one SDK call per batch the driver hands it. [`AwsAdmin`]
 //! creates and deletes queues, topics and subscriptions (for tests and
-//! `asyncmcp infra`). Both are built from an [`SdkConfig`], so the standard credential
+//! `asyncmcp infra`). [`ReplyQueue`] is a client's private reply queue, deleted when
+//! the client is done. Both are built from an [`SdkConfig`], so the standard credential
 //! chain, the region and `AWS_ENDPOINT_URL` work as in every other AWS tool.
 //!
 //! Failures are [`OpFailure`]s with a typed [`FailureKind`] (throttled, not found, access denied,
@@ -39,11 +40,13 @@ mod batch;
 mod client;
 mod convert;
 mod errors;
+mod reply;
 
 pub use admin::{AwsAdmin, QueueInfo, QueueSpec};
 /// The failure type of every call here, re-exported from `asyncmcp-proto`.
 pub use asyncmcp_proto::{FailureKind, OpFailure};
 pub use client::AwsQueueClient;
+pub use reply::{ReplyQueue, ReplyVia};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, ReplyQueue, ReplyVia};
 use asyncmcp_driver::{QueueClient, ReceiveRequest};
 use asyncmcp_proto::attributes::{AttributeValue, Attributes};
 use asyncmcp_proto::codec::{Payload, decode};
@@ -448,4 +448,61 @@ async fn a_batch_of_ten_is_one_call() {
     let results = client.execute_batch(deletes.collect()).await;
     assert!(results.iter().all(|(_, r)| *r == OpResult::Ok), "{results:?}");
     assert_eq!(logged_calls(&moto, before + 1), before + 1, "one DeleteMessageBatch for ten deletes");
+}
+
+#[tokio::test]
+async fn a_reply_queue_is_private_and_gone_after_shutdown() {
+    let aws = aws();
+    let prefix = unique_name("reply");
+    let first = ReplyQueue::create(&aws.admin, &prefix, ReplyVia::Queue, false).await.expect("create");
+    let second = ReplyQueue::create(&aws.admin, &prefix, ReplyVia::Queue, false).await.expect("create again");
+    assert_ne!(first.queue_url(), second.queue_url(), "a unique name each time");
+    assert!(first.queue_url().contains(&prefix), "{}", first.queue_url());
+    assert_eq!(first.reply_to(), Address::Queue(first.queue_url().to_owned()));
+    let url = first.queue_url().to_owned();
+    assert_eq!(aws.execute(send(1, first.reply_to(), "{}", Attributes::new())).await, OpResult::Ok);
+
+    first.shutdown().await.expect("shutdown");
+
+    let gone = aws.admin.queue_arn(&url).await.expect_err("deleted");
+    assert_eq!(gone.kind, FailureKind::NotFound, "{gone}");
+    second.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_reply_queue_via_a_topic_receives_and_deletes_both() {
+    let aws = aws();
+    let reply =
+        ReplyQueue::create(&aws.admin, &unique_name("reply-topic"), ReplyVia::Topic, false).await.expect("create");
+    let Address::Topic(arn) = reply.reply_to() else { panic!("replies go to the topic: {:?}", reply.reply_to()) };
+    assert_eq!(reply.topic_arn(), Some(arn.as_str()));
+    assert_eq!(aws.execute(send(1, Address::Topic(arn.clone()), "{\"n\":1}", Attributes::new())).await, OpResult::Ok);
+    let url = reply.queue_url().to_owned();
+    assert_eq!(aws.receive_n(&url, 1).await.len(), 1, "the topic feeds the queue");
+
+    reply.shutdown().await.expect("shutdown");
+
+    let publish = failure(aws.execute(send(2, Address::Topic(arn), "{}", Attributes::new())).await);
+    assert_eq!(publish.kind, FailureKind::NotFound, "{publish}");
+    let gone = aws.admin.queue_arn(&url).await.expect_err("deleted");
+    assert_eq!(gone.kind, FailureKind::NotFound, "{gone}");
+}
+
+#[tokio::test]
+async fn a_dropped_reply_queue_is_deleted_best_effort() {
+    let aws = aws();
+    let reply =
+        ReplyQueue::create(&aws.admin, &unique_name("reply-drop"), ReplyVia::Queue, false).await.expect("create");
+    let url = reply.queue_url().to_owned();
+
+    drop(reply);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match aws.admin.queue_arn(&url).await {
+            Err(e) if e.kind == FailureKind::NotFound => break,
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("the dropped reply queue is still there: {other:?}"),
+        }
+    }
 }
