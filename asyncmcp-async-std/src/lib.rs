@@ -8,7 +8,7 @@
 //! `asyncmcp-tokio`'s plain message API differs only in the crate name.
 //!
 //! **AWS without tokio** (feature `aws`): `aws_queue_client`, `aws_admin`,
-//! `with_endpoint` and `from_env` build the driver's `AwsQueueClient` / `AwsAdmin` on
+//! `with_endpoint` and `from_env` build `asyncmcp-aws`'s `AwsQueueClient` / `AwsAdmin` on
 //! the SDK without `rt-tokio`, with `http::AsyncIoSleep` on async-io timers and
 //! `http::AsyncIoHttpClient` (hyper 1 HTTP/1.1 over async-io sockets, TLS from
 //! futures-rustls, a connection pool, responses read by Content-Length). No tokio
