@@ -26,3 +26,13 @@ for features in aws "aws,smol"; do
   fi
 done
 echo "no tokio runtime in asyncmcp-async-std (aws, aws+smol): tokio appears with 'sync' only"
+
+# A smol user (default features off) links no async-std.
+for features in smol "aws,smol"; do
+  if cargo tree -p asyncmcp-async-std -e normal --no-default-features --features "$features" --prefix none --locked \
+      | awk '{print $1}' | grep -qx 'async-std'; then
+    echo "asyncmcp-async-std --no-default-features --features $features pulls in async-std" >&2
+    exit 1
+  fi
+done
+echo "asyncmcp-async-std with smol only (smol, aws+smol): no async-std"

@@ -18,5 +18,14 @@ if [ -n "$banned" ]; then
   exit 1
 fi
 echo "purity gate: ok"
-echo "== no tokio runtime under asyncmcp-async-std --features aws"
+echo "== asyncmcp-driver links no AWS SDK and no runtime (AWS lives in asyncmcp-aws)"
+banned=$(cargo tree -p asyncmcp-driver -e normal --prefix none --locked \
+  | awk '{print $1}' | sort -u \
+  | grep -E '^(tokio|async-std|async-io|smol|mio|hyper|aws-.*)$' || true)
+if [ -n "$banned" ]; then
+  echo "asyncmcp-driver must stay runtime-agnostic and AWS-free, but its dependency tree holds: $banned" >&2
+  exit 1
+fi
+echo "driver gate: ok"
+echo "== no tokio runtime under asyncmcp-async-std --features aws; no async-std with smol only"
 bash scripts/check-no-tokio-runtime.sh

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_async::rt::sleep::SharedAsyncSleep;
@@ -48,7 +48,7 @@ pub fn aws_admin(config: &SdkConfig) -> AwsAdmin {
 /// An [`AwsQueueClient`] for a local emulator (moto, LocalStack) at `endpoint_url`,
 /// such as `http://127.0.0.1:5000`, with fixed `test`/`test` credentials.
 pub fn with_endpoint(endpoint_url: &str, region: &str) -> AwsQueueClient {
-    aws_queue_client(&asyncmcp_driver::local_config(endpoint_url, region).build())
+    aws_queue_client(&asyncmcp_aws::local_config(endpoint_url, region).build())
 }
 
 /// An [`AwsQueueClient`] configured from the environment; see [`sdk_config_from_env`].

@@ -8,7 +8,7 @@
 //! `asyncmcp-tokio`'s plain message API differs only in the crate name.
 //!
 //! **AWS without tokio** (feature `aws`): `aws_queue_client`, `aws_admin`,
-//! `with_endpoint` and `from_env` build the driver's `AwsQueueClient` / `AwsAdmin` on
+//! `with_endpoint` and `from_env` build `asyncmcp-aws`'s `AwsQueueClient` / `AwsAdmin` on
 //! the SDK without `rt-tokio`, with `http::AsyncIoSleep` on async-io timers and
 //! `http::AsyncIoHttpClient` (hyper 1 HTTP/1.1 over async-io sockets, TLS from
 //! futures-rustls, a connection pool, responses read by Content-Length). No tokio
@@ -18,13 +18,18 @@
 //!
 //! **async-std is deprecated** in favour of smol (advisory RUSTSEC-2025-0052, "async-std
 //! has been discontinued"). Both runtimes run on `async-io`, which is what this crate
-//! uses for timers, so moving to smol is the `smol` feature and a rename.
+//! uses for timers, so moving to smol is the `smol` feature and a rename. The
+//! `async-std` feature (on by default) brings `AsyncStdRuntime` and the
+//! `memory_queue` / `spawn_client` / `spawn_server` shortcuts; with
+//! `default-features = false, features = ["smol"]` async-std is not linked at all and
+//! `SmolRuntime` goes to `asyncmcp_driver::spawn_client` / `spawn_server`.
 //!
 //! **rmcp needs tokio.** The official Rust MCP SDK (`rmcp`) requires a tokio reactor;
 //! rmcp users pick `asyncmcp-tokio`. Here, use the plain message API: raw JSON-RPC
 //! with [`ClientHandle::call`], [`ClientHandle::notify`] and [`ServerHandle::submit`].
 //!
 //! ```
+//! # #[cfg(feature = "async-std")] {
 //! use std::sync::Arc;
 //! use asyncmcp_async_std::proto::sim::QueueOptions;
 //! use asyncmcp_async_std::proto::{Address, AllowList, ClientConfig, Era, JsonRpcMessage, ServerConfig, ServerEvent};
@@ -48,6 +53,7 @@
 //!     let answer = client.call("ping", None).await.unwrap();
 //!     assert_eq!(answer.to_value()["result"]["pong"], true);
 //! });
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -57,10 +63,11 @@
 mod aws;
 #[cfg(feature = "aws")]
 pub mod http;
+#[cfg(any(feature = "async-std", feature = "smol"))]
 mod runtime;
 
 #[cfg(feature = "aws")]
-pub use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, local_config};
+pub use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, ReplyQueue, ReplyVia, local_config};
 #[cfg(feature = "aws")]
 pub use aws::{
     EnvConfigError, aws_admin, aws_queue_client, from_env, on_async_io, sdk_config_from_env, shared_http_client,
@@ -72,23 +79,28 @@ pub use asyncmcp_driver::{
     ServerEvents, ServerHandle, StatsSnapshot, unique_client_id,
 };
 pub use asyncmcp_proto as proto;
+#[cfg(feature = "async-std")]
 pub use runtime::AsyncStdRuntime;
 #[cfg(feature = "smol")]
 pub use runtime::SmolRuntime;
 
+#[cfg(feature = "async-std")]
 use std::sync::Arc;
 
+#[cfg(feature = "async-std")]
 use asyncmcp_proto::{ClientConfig, ConfigError, ServerConfig};
 
-/// An in-memory SQS/SNS: no AWS account, nothing installed.
+/// An in-memory SQS/SNS: no AWS account, nothing installed (feature `async-std`).
+#[cfg(feature = "async-std")]
 pub fn memory_queue() -> MemoryQueue<AsyncStdRuntime> {
     MemoryQueue::new(Arc::new(AsyncStdRuntime))
 }
 
-/// Starts a client on async-std.
+/// Starts a client on async-std (feature `async-std`).
 ///
 /// # Errors
 /// [`ConfigError`] for a configuration that cannot work.
+#[cfg(feature = "async-std")]
 pub fn spawn_client<Q: QueueClient>(
     config: ClientConfig,
     queue: Arc<Q>,
@@ -96,10 +108,11 @@ pub fn spawn_client<Q: QueueClient>(
     asyncmcp_driver::spawn_client(config, AsyncStdRuntime, queue, DriverConfig::default())
 }
 
-/// Starts a server on async-std.
+/// Starts a server on async-std (feature `async-std`).
 ///
 /// # Errors
 /// [`ConfigError`] for a configuration that cannot work.
+#[cfg(feature = "async-std")]
 pub fn spawn_server<Q: QueueClient>(
     config: ServerConfig,
     queue: Arc<Q>,

@@ -31,10 +31,12 @@ fn new_timer(deadline: Instant) -> Pin<Box<dyn AsyncTimer>> {
     Box::pin(Timer(async_io::Timer::at(deadline)))
 }
 
-/// The driver's [`Runtime`] on async-std.
+/// The driver's [`Runtime`] on async-std (feature `async-std`).
+#[cfg(feature = "async-std")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AsyncStdRuntime;
 
+#[cfg(feature = "async-std")]
 impl Runtime for AsyncStdRuntime {
     fn now(&self) -> Instant {
         Instant::now()

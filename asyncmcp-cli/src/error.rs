@@ -20,8 +20,8 @@ impl fmt::Display for CliError {
     }
 }
 
-impl From<asyncmcp_driver::TransportError> for CliError {
-    fn from(e: asyncmcp_driver::TransportError) -> Self {
+impl From<asyncmcp_aws::OpFailure> for CliError {
+    fn from(e: asyncmcp_aws::OpFailure) -> Self {
         // The driver's AWS errors already name the queue or topic and what to check.
         Self(e.detail)
     }

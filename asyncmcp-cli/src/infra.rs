@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use asyncmcp_driver::{AwsAdmin, QueueSpec};
+use asyncmcp_aws::{AwsAdmin, QueueSpec};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient, ClientEvents, ClientHandle, QueueSpec};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient, ReplyQueue, ReplyVia};
+use asyncmcp_driver::{ClientEvents, ClientHandle};
 use asyncmcp_proto::{Address, ClientConfig, Era};
 use clap::Args;
 
@@ -44,19 +45,11 @@ pub(crate) struct ClientArgs {
     pub(crate) aws: AwsArgs,
 }
 
-/// Private reply resources to delete on exit.
-#[derive(Debug, Default)]
-pub(crate) struct Cleanup {
-    queue_url: Option<String>,
-    topic_arn: Option<String>,
-}
-
-/// A running client driver and what to clean up after it.
+/// A running client driver and its private reply queue, if it made one.
 pub(crate) struct Connection {
     pub(crate) handle: ClientHandle,
     pub(crate) server: Address,
-    admin: AwsAdmin,
-    cleanup: Cleanup,
+    private: Option<ReplyQueue>,
 }
 
 impl ClientArgs {
@@ -71,54 +64,32 @@ impl ClientArgs {
             (None, None) => return Err(CliError::new("give --server-queue-url or --server-topic-arn")),
         };
         let sdk = self.aws.sdk_config().await?;
-        let admin = AwsAdmin::new(&sdk);
-        let id = random_hex(8);
         let client_id = asyncmcp_driver::unique_client_id(client_id_prefix);
-        let mut cleanup = Cleanup::default();
-        // The reply topic (sns-sqs) and the queue this client receives from.
-        let (reply_topic, receive_queue) = match &self.reply_queue_url {
-            Some(url) => (self.reply_topic_arn.clone(), url.clone()),
+        let (reply_to, receive_queue, private) = match &self.reply_queue_url {
+            Some(url) => {
+                let reply_to = match &self.reply_topic_arn {
+                    Some(arn) => Address::Topic(arn.clone()),
+                    None => Address::Queue(url.clone()),
+                };
+                (reply_to, url.clone(), None)
+            }
             None => {
-                let fifo = server.is_fifo();
-                let name = format!("asyncmcp-{client_id_prefix}-{id}{}", if fifo { ".fifo" } else { "" });
-                tracing::debug!("creating private reply queue {name}");
-                let spec = QueueSpec { fifo, visibility_timeout_secs: Some(30), dead_letter: None };
-                let created = admin.create_queue(&name, &spec).await;
-                let queue = created.map_err(|e| {
+                let via = if self.transport == Transport::SnsSqs { ReplyVia::Topic } else { ReplyVia::Queue };
+                let prefix = format!("asyncmcp-{client_id_prefix}");
+                let private = ReplyQueue::create(&AwsAdmin::new(&sdk), &prefix, via, server.is_fifo()).await.map_err(|e| {
                     CliError::new(format!(
                         "{}\n(the private reply queue could not be created; pass --reply-queue-url to use an existing one)",
                         e.detail
                     ))
                 })?;
-                cleanup.queue_url = Some(queue.url.clone());
-                let mut reply_topic = None;
-                if self.transport == Transport::SnsSqs {
-                    let made = async {
-                        let arn = admin.create_topic(&name).await?;
-                        cleanup.topic_arn = Some(arn.clone());
-                        admin.subscribe_queue(&arn, &queue.arn, &queue.url, false).await?;
-                        Ok::<_, asyncmcp_driver::TransportError>(arn)
-                    }
-                    .await;
-                    match made {
-                        Ok(arn) => reply_topic = Some(arn),
-                        Err(e) => {
-                            remove(&admin, &cleanup).await;
-                            return Err(e.into());
-                        }
-                    }
-                }
-                (reply_topic, queue.url)
+                (private.reply_to(), private.queue_url().to_owned(), Some(private))
             }
         };
-        let mut config = match (&server, reply_topic) {
-            (Address::Queue(url), None) => ClientConfig::sqs(url, receive_queue, client_id),
-            (Address::Topic(arn), Some(topic)) => ClientConfig::sns_sqs(arn, topic, receive_queue, client_id),
+        let mut config = match (&server, &reply_to) {
+            (Address::Queue(url), Address::Queue(_)) => ClientConfig::sqs(url, receive_queue, client_id),
+            (Address::Topic(arn), Address::Topic(topic)) => ClientConfig::sns_sqs(arn, topic, receive_queue, client_id),
             // A server queue with replies by topic, or the other way round.
-            (server, Some(topic)) => ClientConfig::new(server.clone(), Address::Topic(topic), receive_queue, client_id),
-            (server, None) => {
-                ClientConfig::new(server.clone(), Address::Queue(receive_queue.clone()), receive_queue, client_id)
-            }
+            _ => ClientConfig::new(server.clone(), reply_to, receive_queue, client_id),
         };
         config.era = if self.modern { Era::Modern } else { Era::Legacy };
         config.request_timeout = Duration::from_secs(self.request_timeout.max(1));
@@ -126,47 +97,31 @@ impl ClientArgs {
         let (handle, events) = match asyncmcp_tokio::spawn_client(config, queue) {
             Ok(pair) => pair,
             Err(e) => {
-                remove(&admin, &cleanup).await;
+                if let Some(private) = private {
+                    remove(private).await;
+                }
                 return Err(e.into());
             }
         };
-        Ok((Connection { handle, server, admin, cleanup }, events))
+        Ok((Connection { handle, server, private }, events))
     }
 }
 
 impl Connection {
     /// Closes the session (waiting up to `drain` for pending requests) and deletes
-    /// the private reply resources.
+    /// the private reply queue.
     pub(crate) async fn close(self, drain: Duration) {
         self.handle.shutdown(drain).await;
-        remove(&self.admin, &self.cleanup).await;
-    }
-}
-
-async fn remove(admin: &AwsAdmin, cleanup: &Cleanup) {
-    if let Some(arn) = &cleanup.topic_arn {
-        match admin.delete_topic(arn).await {
-            Ok(()) => tracing::debug!("deleted private reply topic {arn}"),
-            Err(e) => tracing::warn!("could not delete the private reply topic: {}", e.detail),
-        }
-    }
-    if let Some(url) = &cleanup.queue_url {
-        match admin.delete_queue(url).await {
-            Ok(()) => tracing::debug!("deleted private reply queue {url}"),
-            Err(e) => tracing::warn!("could not delete the private reply queue: {}", e.detail),
+        if let Some(private) = self.private {
+            remove(private).await;
         }
     }
 }
 
-/// `n` random bytes as lowercase hex.
-pub(crate) fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let mix = nanos ^ u128::from(std::process::id());
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = (mix >> ((i % 16) * 8)) as u8;
-        }
+async fn remove(private: ReplyQueue) {
+    let url = private.queue_url().to_owned();
+    match private.shutdown().await {
+        Ok(()) => tracing::debug!("deleted private reply queue {url}"),
+        Err(e) => tracing::warn!("could not delete the private reply queue: {}", e.detail),
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -25,7 +25,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asyncmcp_driver::{AwsQueueClient, ServerHandle};
+use asyncmcp_aws::{AwsQueueClient, FailureKind};
+use asyncmcp_driver::ServerHandle;
 use asyncmcp_proto::{AllowList, Disposition, JsonRpcMessage, Route, ServerConfig};
 use asyncmcp_tokio::fanout::{Busy, Fanout, Handler, Limits, Request, Session};
 use clap::Args;
@@ -141,9 +142,9 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     let sdk = args.aws.sdk_config().await?;
     let region = sdk.region().map(ToString::to_string).unwrap_or_else(|| "us-east-1".to_owned());
     // A missing queue fails here, with what to do, instead of in a retry loop.
-    let redrive = match asyncmcp_driver::AwsAdmin::new(&sdk).redrive_policy(&args.queue_url).await {
+    let redrive = match asyncmcp_aws::AwsAdmin::new(&sdk).redrive_policy(&args.queue_url).await {
         Ok(policy) => policy,
-        Err(e) if e.detail.contains("does not exist") => return Err(e.into()),
+        Err(e) if e.kind == FailureKind::NotFound => return Err(e.into()),
         Err(e) => {
             tracing::warn!("could not check the request queue (serving anyway): {}", e.detail);
             None

@@ -119,3 +119,14 @@ fn bad_name_is_explained() {
     assert!(!out.status.success());
     assert!(out.stderr.contains("letters, digits"), "{}", out.stderr);
 }
+
+#[test]
+fn serve_on_a_missing_queue_stops_at_once_and_says_what_to_do() {
+    let moto = Moto::shared();
+    let url = format!("{}/123456789012/{}", moto.endpoint, unique_name("missing"));
+    let finished = run(asyncmcp(moto).args(["serve", "--queue-url", &url, "--", "true"]), Duration::from_secs(60));
+    assert!(!finished.status.success(), "serve must not run on a missing queue:\n{}", finished.stderr);
+    assert!(finished.stderr.contains(&url), "the error names the queue:\n{}", finished.stderr);
+    assert!(finished.stderr.contains("asyncmcp infra up"), "the error says what to do:\n{}", finished.stderr);
+    assert!(!finished.stderr.contains("serving `"), "nothing was served:\n{}", finished.stderr);
+}

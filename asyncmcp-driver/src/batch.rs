@@ -1,24 +1,91 @@
-//! Gathering ready operations into batch calls, and holding them back briefly so
-//! that fewer calls carry them.
+//! Batches: which operations can share one call ([`BatchTarget`]), the limits of a
+//! call ([`MAX_BATCH_ENTRIES`], [`MAX_BATCH_BYTES`], [`batch_bytes`]), and the
+//! driver's outbox, which gathers ready operations into batches and holds them back
+//! briefly so that fewer calls carry them.
+//!
+//! The driver is the only place that decides batches: a
+//! [`QueueClient`](crate::QueueClient) executes each batch it is handed as one call.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use asyncmcp_proto::codec::encoded_size;
 use asyncmcp_proto::{Address, OpKind, QueueOp};
 
 use crate::stats::Call;
 
 /// SQS and SNS batch calls take at most this many entries.
-pub(crate) const MAX_ENTRIES: usize = 10;
-/// SQS batch calls take at most this many bytes of bodies in all.
-pub(crate) const MAX_BATCH_BYTES: usize = 262_144;
+pub const MAX_BATCH_ENTRIES: usize = 10;
 
-/// Ops that can go in one call: the same kind, to the same queue or topic.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Key {
-    Send(Address),
-    Delete(String),
-    Visibility(String),
+/// SQS `SendMessageBatch` and SNS `PublishBatch` take at most this many message bytes
+/// in all (the sum of [`batch_bytes`] over the entries).
+pub const MAX_BATCH_BYTES: usize = 262_144;
+
+/// The batch call an operation can share with others: one kind, one destination.
+///
+/// ```
+/// use asyncmcp_driver::BatchTarget;
+/// use asyncmcp_proto::{OpId, OpKind, QueueOp};
+///
+/// let delete = QueueOp {
+///     id: OpId(1),
+///     kind: OpKind::Delete { queue_url: "https://sqs.example/q".into(), receipt_handle: "r".into() },
+/// };
+/// assert_eq!(BatchTarget::of(&delete), BatchTarget::Delete { queue_url: "https://sqs.example/q".into() });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum BatchTarget {
+    /// `SendMessageBatch` to a queue.
+    SendMessage {
+        /// The queue.
+        queue_url: String,
+    },
+    /// `PublishBatch` to a topic.
+    Publish {
+        /// The topic.
+        topic_arn: String,
+    },
+    /// `DeleteMessageBatch` on a queue.
+    Delete {
+        /// The queue.
+        queue_url: String,
+    },
+    /// `ChangeMessageVisibilityBatch` on a queue.
+    ChangeVisibility {
+        /// The queue.
+        queue_url: String,
+    },
+    /// No batch form (a kind of operation, or of address, added later): the operation
+    /// goes alone.
+    Alone,
+}
+
+impl BatchTarget {
+    /// The batch call `op` can share.
+    pub fn of(op: &QueueOp) -> Self {
+        match &op.kind {
+            OpKind::Send(send) => match &send.to {
+                Address::Queue(url) => Self::SendMessage { queue_url: url.clone() },
+                Address::Topic(arn) => Self::Publish { topic_arn: arn.clone() },
+                _ => Self::Alone,
+            },
+            OpKind::Delete { queue_url, .. } => Self::Delete { queue_url: queue_url.clone() },
+            OpKind::ChangeVisibility { queue_url, .. } => Self::ChangeVisibility { queue_url: queue_url.clone() },
+            _ => Self::Alone,
+        }
+    }
+}
+
+/// The bytes `op` counts against [`MAX_BATCH_BYTES`]: a message's body and
+/// attributes as SQS and SNS count them
+/// ([`encoded_size`](asyncmcp_proto::codec::encoded_size)); 0 for deletes and
+/// visibility changes, whose batches only the entry count limits.
+pub fn batch_bytes(op: &QueueOp) -> usize {
+    match &op.kind {
+        OpKind::Send(s) => encoded_size(&s.body, &s.attributes, false),
+        _ => 0,
+    }
 }
 
 pub(crate) fn call_kind(op: &QueueOp) -> Call {
@@ -30,41 +97,25 @@ pub(crate) fn call_kind(op: &QueueOp) -> Call {
     }
 }
 
-pub(crate) fn key(op: &QueueOp) -> Key {
-    match &op.kind {
-        OpKind::Send(s) => Key::Send(s.to.clone()),
-        OpKind::Delete { queue_url, .. } => Key::Delete(queue_url.clone()),
-        OpKind::ChangeVisibility { queue_url, .. } => Key::Visibility(queue_url.clone()),
-        // Future kinds go alone.
-        _ => Key::Visibility(String::new()),
-    }
-}
-
-fn body_len(op: &QueueOp) -> usize {
-    match &op.kind {
-        OpKind::Send(s) => {
-            s.body.len() + s.attributes.iter().map(|(k, v)| k.len() + v.data_type.len() + v.value.len()).sum::<usize>()
-        }
-        _ => 0,
-    }
-}
-
-/// Splits `ops` into batches of one kind and destination, each within the entry and
-/// byte limits, keeping the order of ops within each destination.
+/// Splits `ops` into batches of one [`BatchTarget`], each within the entry and byte
+/// limits, keeping the order of ops within each target. [`BatchTarget::Alone`] ops go
+/// one per batch.
 pub(crate) fn gather(ops: Vec<QueueOp>) -> Vec<Vec<QueueOp>> {
-    let mut by_key: BTreeMap<Key, Vec<Vec<QueueOp>>> = BTreeMap::new();
+    let mut by_key: BTreeMap<BatchTarget, Vec<(Vec<QueueOp>, usize)>> = BTreeMap::new();
     for op in ops {
-        let size = body_len(&op);
-        let batches = by_key.entry(key(&op)).or_default();
-        let fits = batches
-            .last()
-            .is_some_and(|b| b.len() < MAX_ENTRIES && b.iter().map(body_len).sum::<usize>() + size <= MAX_BATCH_BYTES);
+        let key = BatchTarget::of(&op);
+        let size = batch_bytes(&op);
+        let alone = key == BatchTarget::Alone;
+        let batches = by_key.entry(key).or_default();
         match batches.last_mut() {
-            Some(b) if fits => b.push(op),
-            _ => batches.push(vec![op]),
+            Some((batch, bytes)) if !alone && batch.len() < MAX_BATCH_ENTRIES && *bytes + size <= MAX_BATCH_BYTES => {
+                batch.push(op);
+                *bytes += size;
+            }
+            _ => batches.push((vec![op], size)),
         }
     }
-    by_key.into_values().flatten().collect()
+    by_key.into_values().flatten().map(|(batch, _)| batch).collect()
 }
 
 /// Ops held back, per destination and kind, with when the oldest was held.
@@ -88,8 +139,8 @@ struct Held {
 /// - `flush` (shutdown) sends everything held, now.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    held: BTreeMap<Key, Held>,
-    busy: BTreeMap<Key, usize>,
+    held: BTreeMap<BatchTarget, Held>,
+    busy: BTreeMap<BatchTarget, usize>,
     linger: Duration,
 }
 
@@ -100,7 +151,7 @@ impl Outbox {
 
     /// Takes ops the machine produced.
     pub(crate) fn push(&mut self, op: QueueOp, now: Instant) {
-        self.held.entry(key(&op)).or_insert_with(|| Held { ops: Vec::new(), since: now }).ops.push(op);
+        self.held.entry(BatchTarget::of(&op)).or_insert_with(|| Held { ops: Vec::new(), since: now }).ops.push(op);
     }
 
     /// Nothing is held and no call is in flight.
@@ -109,7 +160,7 @@ impl Outbox {
     }
 
     /// A call for `key` ended.
-    pub(crate) fn done(&mut self, key: &Key) {
+    pub(crate) fn done(&mut self, key: &BatchTarget) {
         if let Some(n) = self.busy.get_mut(key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -118,25 +169,24 @@ impl Outbox {
         }
     }
 
-    fn waits(&self, key: &Key, since: Instant, now: Instant) -> bool {
-        if self.busy.contains_key(key) {
-            return true;
-        }
+    fn waits(&self, key: &BatchTarget, since: Instant, now: Instant) -> bool {
         match key {
-            Key::Send(_) => false,
-            Key::Delete(_) | Key::Visibility(_) => now < since + self.linger,
+            BatchTarget::Alone => false,
+            _ if self.busy.contains_key(key) => true,
+            BatchTarget::Delete { .. } | BatchTarget::ChangeVisibility { .. } => now < since + self.linger,
+            _ => false,
         }
     }
 
     /// The batches to call now (each marked in flight until [`done`](Self::done)).
-    pub(crate) fn ready(&mut self, now: Instant, flush: bool) -> Vec<(Key, Vec<QueueOp>)> {
+    pub(crate) fn ready(&mut self, now: Instant, flush: bool) -> Vec<(BatchTarget, Vec<QueueOp>)> {
         let mut out = Vec::new();
-        let keys: Vec<Key> = self.held.keys().cloned().collect();
+        let keys: Vec<BatchTarget> = self.held.keys().cloned().collect();
         for k in keys {
             let Some(held) = self.held.remove(&k) else { continue };
             let waits = !flush && self.waits(&k, held.since, now);
             let mut batches = gather(held.ops);
-            let last_full = batches.last().is_some_and(|b| b.len() >= MAX_ENTRIES);
+            let last_full = batches.last().is_some_and(|b| b.len() >= MAX_BATCH_ENTRIES);
             if waits
                 && !last_full
                 && let Some(last) = batches.pop()
@@ -157,7 +207,10 @@ impl Outbox {
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.held
             .iter()
-            .filter(|(k, _)| !self.busy.contains_key(*k) && !matches!(k, Key::Send(_)))
+            .filter(|(k, _)| {
+                !self.busy.contains_key(*k)
+                    && matches!(k, BatchTarget::Delete { .. } | BatchTarget::ChangeVisibility { .. })
+            })
             .map(|(_, h)| h.since + self.linger)
             .min()
     }
@@ -194,16 +247,16 @@ mod tests {
         let batches = gather(ops);
         let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 27);
-        assert!(sizes.iter().all(|&n| n <= MAX_ENTRIES));
+        assert!(sizes.iter().all(|&n| n <= MAX_BATCH_ENTRIES));
         assert_eq!(batches.len(), 5, "{sizes:?}"); // a: 10+10+3, b: 1, deletes: 3
         for b in &batches {
-            let k = key(&b[0]);
-            assert!(b.iter().all(|op| key(op) == k));
+            let k = BatchTarget::of(&b[0]);
+            assert!(b.iter().all(|op| BatchTarget::of(op) == k));
         }
         let a_ids: Vec<u64> = batches
             .iter()
             .flatten()
-            .filter(|op| key(op) == Key::Send(Address::parse("http://q/a")))
+            .filter(|op| BatchTarget::of(op) == BatchTarget::SendMessage { queue_url: "http://q/a".into() })
             .map(|op| op.id.0)
             .collect();
         assert_eq!(a_ids, (0..23).collect::<Vec<_>>());
@@ -216,7 +269,20 @@ mod tests {
         assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2]);
     }
 
-    fn ids(batches: &[(Key, Vec<QueueOp>)]) -> Vec<Vec<u64>> {
+    #[test]
+    fn the_byte_limit_counts_attributes_and_is_inclusive() {
+        let half = MAX_BATCH_BYTES / 2;
+        let exact: Vec<QueueOp> = (0..2).map(|i| send(i, "http://q/a", half)).collect();
+        assert_eq!(gather(exact).iter().map(Vec::len).collect::<Vec<_>>(), vec![2], "exactly the limit fits");
+        let mut over: Vec<QueueOp> = (0..2).map(|i| send(i, "http://q/a", half)).collect();
+        if let OpKind::Send(s) = &mut over[1].kind {
+            s.attributes.insert("A".into(), asyncmcp_proto::attributes::AttributeValue::string("v"));
+        }
+        assert_eq!(batch_bytes(&over[1]), half + 1 + 6 + 1);
+        assert_eq!(gather(over).iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 1], "an attribute tips it over");
+    }
+
+    fn ids(batches: &[(BatchTarget, Vec<QueueOp>)]) -> Vec<Vec<u64>> {
         batches.iter().map(|(_, b)| b.iter().map(|op| op.id.0).collect()).collect()
     }
 

@@ -11,13 +11,13 @@ use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
 use futures::stream::FuturesUnordered;
 
-use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
+use asyncmcp_proto::{InboundMessage, OpFailure, OpId, OpResult, QueueOp};
 
-use crate::batch::{Key, Outbox, call_kind};
+use crate::batch::{BatchTarget, Outbox, call_kind};
 use crate::control::{Control, ControlSender};
 use crate::events::Events;
 use crate::machine::Machine;
-use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
+use crate::queue_client::{QueueClient, ReceiveRequest};
 use crate::runtime::{AsyncTimer, BoxFuture, Runtime};
 use crate::stats::Stats;
 
@@ -76,9 +76,14 @@ impl Default for DriverConfig {
     }
 }
 
-type Done = (Key, Vec<(OpId, OpResult)>);
+type Done = (BatchTarget, Vec<(OpId, OpResult)>);
 
-fn execute<Q: QueueClient>(queue: &Q, key: Key, batch: Vec<QueueOp>, stats: &Arc<Stats>) -> BoxFuture<'static, Done> {
+fn execute<Q: QueueClient>(
+    queue: &Q,
+    key: BatchTarget,
+    batch: Vec<QueueOp>,
+    stats: &Arc<Stats>,
+) -> BoxFuture<'static, Done> {
     let Some(first) = batch.first() else { return Box::pin(async move { (key, Vec::new()) }) };
     let kind = call_kind(first);
     let stats = Arc::clone(stats);
@@ -218,7 +223,7 @@ struct Driver<M: Machine, R, Q> {
     ops: FuturesUnordered<BoxFuture<'static, Done>>,
     outbox: Outbox,
     /// The long poll in flight.
-    receiving: Option<BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>>>,
+    receiving: Option<BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>>>,
     /// How many messages the long poll in flight asked for.
     asked: usize,
     receive_failures: u32,

@@ -118,12 +118,13 @@ mod runtime;
 mod server;
 mod stats;
 
+pub use batch::{BatchTarget, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, batch_bytes};
 pub use client::{ClientEvents, ClientHandle, spawn_client};
 pub use error::{DriverError, RequestError};
 pub use event_loop::DriverConfig;
 pub use events::Events;
 pub use memory::MemoryQueue;
-pub use queue_client::{QueueClient, ReceiveRequest, TransportError};
+pub use queue_client::{QueueClient, ReceiveRequest};
 pub use runtime::{AsyncTimer, BoxFuture, Runtime, boxed};
 pub use server::{ServerEvents, ServerHandle, spawn_server};
 pub use stats::StatsSnapshot;
@@ -164,8 +165,3 @@ pub(crate) fn fill_wall_clock(common: &mut asyncmcp_proto::SharedConfig) {
         common.start_unix_millis = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);
     }
 }
-
-#[cfg(feature = "aws-core")]
-mod aws;
-#[cfg(feature = "aws-core")]
-pub use aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, local_config};

@@ -6,9 +6,9 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 
 use asyncmcp_proto::sim::{Broker, QueueDepth, QueueOptions, SimConfig, SimStats};
-use asyncmcp_proto::{InboundMessage, OpFailure, OpKind, OpResult, QueueOp};
+use asyncmcp_proto::{FailureKind, InboundMessage, OpFailure, OpKind, OpResult, QueueOp};
 
-use crate::queue_client::{QueueClient, ReceiveRequest, TransportError};
+use crate::queue_client::{QueueClient, ReceiveRequest};
 use crate::runtime::{BoxFuture, Runtime};
 
 struct Inner {
@@ -88,7 +88,7 @@ impl<R: Runtime> MemoryQueue<R> {
 }
 
 impl<R: Runtime> QueueClient for MemoryQueue<R> {
-    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>> {
+    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>> {
         let this = self.clone();
         Box::pin(async move {
             let deadline = this.runtime.now() + request.wait;
@@ -98,10 +98,13 @@ impl<R: Runtime> QueueClient for MemoryQueue<R> {
                     let mut inner = this.lock();
                     inner.broker.handle_timeout(now);
                     if inner.broker.queue_depth(&request.queue_url).is_none() {
-                        return Err(OpFailure::fatal(format!(
-                            "queue {} does not exist in the in-memory broker: create it with MemoryQueue::create_queue",
-                            request.queue_url
-                        )));
+                        return Err(OpFailure::new(
+                            FailureKind::NotFound,
+                            format!(
+                                "queue {} does not exist in the in-memory broker: create it with MemoryQueue::create_queue",
+                                request.queue_url
+                            ),
+                        ));
                     }
                     let messages = inner.broker.receive(&request.queue_url, request.max_messages.clamp(1, 10), now);
                     if !messages.is_empty() || now >= deadline {

@@ -6,11 +6,6 @@ use asyncmcp_proto::{InboundMessage, OpFailure, OpId, OpResult, QueueOp};
 
 use crate::runtime::BoxFuture;
 
-/// How an SQS or SNS call failed: retryable (throttling, 5xx, timeouts) or not
-/// (access denied, missing queue or topic, invalid parameters), with a message that
-/// names the queue or topic and what to check.
-pub type TransportError = OpFailure;
-
 /// One `ReceiveMessage` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiveRequest {
@@ -36,17 +31,23 @@ pub struct ReceiveRequest {
 pub trait QueueClient: Send + Sync + 'static {
     /// `ReceiveMessage` with long polling; must ask for the `ApproximateReceiveCount`
     /// and `SentTimestamp` system attributes and all message attributes.
-    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>>;
+    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>>;
 
     /// Performs one operation.
     fn execute(&self, op: QueueOp) -> BoxFuture<'static, OpResult>;
 
-    /// Performs operations that share a kind and a destination (at most 10, at most
-    /// 256 KiB of bodies) as ONE call where the service has a batch form
-    /// (`SendMessageBatch`, `PublishBatch`, `DeleteMessageBatch`,
+    /// Performs a batch the driver decided as ONE call where the service has a batch
+    /// form (`SendMessageBatch`, `PublishBatch`, `DeleteMessageBatch`,
     /// `ChangeMessageVisibilityBatch`), reporting each entry's own outcome: a partly
     /// failed batch fails only its failed entries. The default performs them one by
     /// one.
+    ///
+    /// The driver hands over two or more operations of one
+    /// [`BatchTarget`](crate::BatchTarget) (never `Alone`), at most
+    /// [`MAX_BATCH_ENTRIES`](crate::MAX_BATCH_ENTRIES) of them and at most
+    /// [`MAX_BATCH_BYTES`](crate::MAX_BATCH_BYTES) of [`batch_bytes`](crate::batch_bytes)
+    /// in all. An implementation does not regroup; it may check this and fail the
+    /// entries that break it with [`FailureKind::Invalid`](asyncmcp_proto::FailureKind::Invalid).
     fn execute_batch(&self, ops: Vec<QueueOp>) -> BoxFuture<'static, Vec<(OpId, OpResult)>> {
         let futures: Vec<_> = ops
             .into_iter()

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use asyncmcp_driver::{
     AsyncTimer, BoxFuture, ClientEvents, ClientHandle, DriverConfig, QueueClient, ReceiveRequest, RequestError,
-    Runtime, TransportError, spawn_client,
+    Runtime, spawn_client,
 };
-use asyncmcp_proto::{Address, ClientConfig, Era, InboundMessage, OpResult, QueueOp, RequestId};
+use asyncmcp_proto::{Address, ClientConfig, Era, InboundMessage, OpFailure, OpResult, QueueOp, RequestId};
 
 /// A runtime whose clock moves only when the test says so, whose spawned task the test
 /// polls itself, and whose timers never fire on their own: a runtime timer that does
@@ -95,7 +95,7 @@ struct Quiet {
 }
 
 impl QueueClient for Quiet {
-    fn receive(&self, _request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>> {
+    fn receive(&self, _request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>> {
         Box::pin(futures::future::pending())
     }
 

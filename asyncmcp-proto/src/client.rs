@@ -8,7 +8,7 @@ use crate::cache::ResponseCache;
 use crate::codec::WireMeta;
 use crate::config::{ClientConfig, Disposition, Era};
 use crate::dedup::DedupWindow;
-use crate::error::{ApiError, ConfigError, Misuse, OpFailure};
+use crate::error::{ApiError, ConfigError, Misuse};
 use crate::event::{ClientEvent, CloseReason, RejectReason};
 use crate::handshake::{self, CLOSE_NOTIFICATION, INITIALIZE};
 use crate::inbound::InboundMessage;
@@ -310,7 +310,7 @@ impl Client {
                 self.events.push_back(ClientEvent::SendFailed {
                     id: None,
                     method: Some(CLOSE_NOTIFICATION.to_owned()),
-                    error: OpFailure::fatal(e.to_string()),
+                    error: e.into(),
                 });
             }
             self.events.push_back(ClientEvent::SessionClosed { reason: CloseReason::Closed });
@@ -402,7 +402,7 @@ impl Client {
                 self.events.push_back(ClientEvent::SendFailed {
                     id,
                     method: m.method().map(str::to_owned),
-                    error: OpFailure::fatal(e.to_string()),
+                    error: e.into(),
                 });
             }
         }

@@ -218,25 +218,89 @@ pub enum ConfigError {
     },
 }
 
+/// What kind of failure an SQS or SNS operation met: what a caller decides on
+/// (retry, create the queue, fix the credentials) without reading the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The service asked us to slow down (throttling, over a quota). Retryable.
+    Throttled,
+    /// A server-side or transient failure (5xx, an unreadable response, an entry a
+    /// batch response did not report). Retryable.
+    Transient,
+    /// The service could not be reached (connection refused or reset, DNS, TLS).
+    /// Retryable.
+    Unreachable,
+    /// The call or the credential provider did not answer in time. Retryable.
+    TimedOut,
+    /// The queue or topic does not exist.
+    NotFound,
+    /// IAM, a queue or topic policy, or a KMS key policy denied the call.
+    AccessDenied,
+    /// No usable credentials: rejected (unknown key, bad signature, expired token) or
+    /// none found.
+    BadCredentials,
+    /// The receipt handle is no longer valid (deleted, or received again since).
+    StaleReceipt,
+    /// The message (or the batch) is larger than the service takes.
+    TooLarge,
+    /// The service (or the client, before sending) refused a parameter: a missing
+    /// FIFO group id, a bad attribute, a body SQS does not allow, a malformed request.
+    Invalid,
+    /// Any other failure that retrying will not cure.
+    Other,
+}
+
+impl FailureKind {
+    /// Whether the same call may succeed later: throttling, transient service
+    /// failures, unreachable endpoints and timeouts.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Throttled | Self::Transient | Self::Unreachable | Self::TimedOut)
+    }
+}
+
 /// How an SQS or SNS operation failed. The environment is at fault.
+///
+/// ```
+/// use asyncmcp_proto::{FailureKind, OpFailure};
+///
+/// let failure = OpFailure::new(FailureKind::NotFound, "queue https://sqs.example/q does not exist");
+/// assert_eq!(failure.kind, FailureKind::NotFound);
+/// assert!(!failure.is_retryable());
+/// assert!(OpFailure::new(FailureKind::Throttled, "slow down").is_retryable());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{detail}{}", if *.retryable { " (retryable)" } else { "" })]
+#[error("{detail}{}", if self.is_retryable() { " (retryable)" } else { "" })]
 pub struct OpFailure {
-    /// Throttling, 5xx and timeouts are retryable; access denied, missing queue or
-    /// topic and invalid parameters are not.
-    pub retryable: bool,
-    /// What happened, naming the queue or topic.
+    /// What kind of failure it was; [`is_retryable`](Self::is_retryable) follows it.
+    pub kind: FailureKind,
+    /// What happened and what to check, naming the queue or topic.
     pub detail: String,
 }
 
 impl OpFailure {
-    /// A failure worth retrying.
-    pub fn retryable(detail: impl Into<String>) -> Self {
-        Self { retryable: true, detail: detail.into() }
+    /// A failure of `kind`, described by `detail`.
+    pub fn new(kind: FailureKind, detail: impl Into<String>) -> Self {
+        Self { kind, detail: detail.into() }
     }
 
-    /// A failure that will not go away by retrying.
-    pub fn fatal(detail: impl Into<String>) -> Self {
-        Self { retryable: false, detail: detail.into() }
+    /// Whether retrying the operation may succeed (see [`FailureKind::is_retryable`]).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+}
+
+/// A message the caller handed over could not be sent (it fails before reaching the
+/// service): [`FailureKind::TooLarge`] for an oversized one, otherwise
+/// [`FailureKind::Invalid`].
+impl From<ApiError> for OpFailure {
+    fn from(e: ApiError) -> Self {
+        let kind = match e {
+            ApiError::Unsendable(Unsendable::TooLarge { .. }) => FailureKind::TooLarge,
+            _ => FailureKind::Invalid,
+        };
+        Self::new(kind, e.to_string())
     }
 }

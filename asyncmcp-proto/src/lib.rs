@@ -189,7 +189,7 @@ pub use config::{
     AckPolicy, ClientConfig, Disposition, Era, HandshakeFields, OrderingConfig, PROTOCOL_VERSIONS, ServerConfig,
     SharedConfig,
 };
-pub use error::{ApiError, ConfigError, DecodeError, Misuse, OpFailure, Unsendable};
+pub use error::{ApiError, ConfigError, DecodeError, FailureKind, Misuse, OpFailure, Unsendable};
 pub use event::{ClientEvent, CloseReason, QueueOutcome, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 pub use inbound::InboundMessage;
 pub use jsonrpc::{CANCELLED_METHOD, Cancellation, JsonRpcMessage, MessageKind, RequestId, error_codes};

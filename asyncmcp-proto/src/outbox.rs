@@ -84,7 +84,7 @@ impl<P> Outbox<P> {
         match result {
             OpResult::Ok => self.finish(attempt.group, None),
             OpResult::Failed(failure) => {
-                if failure.retryable && attempt.attempt < self.policy.max_attempts {
+                if failure.is_retryable() && attempt.attempt < self.policy.max_attempts {
                     let delay = backoff_delay(&self.policy, attempt.attempt, &mut self.rng);
                     self.retry_timers.set(id, now + delay);
                     self.backing_off.insert(id, attempt);

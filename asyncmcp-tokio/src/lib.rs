@@ -101,7 +101,7 @@ pub use asyncmcp_proto as proto;
 pub use runtime::TokioRuntime;
 
 #[cfg(feature = "aws")]
-pub use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec};
+pub use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, ReplyQueue, ReplyVia, local_config};
 
 use std::sync::Arc;
 

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueClient, Runtime};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient};
+use asyncmcp_driver::{QueueClient, Runtime};
 use asyncmcp_tests::adapter::Transport;
 use asyncmcp_tests::moto::Moto;
 use asyncmcp_tests::moto_rig::MotoRig;

@@ -5,7 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asyncmcp_driver::{AwsAdmin, ClientEvents, ClientHandle, QueueSpec, Runtime, ServerHandle, TransportError};
+use asyncmcp_aws::{AwsAdmin, QueueSpec};
+use asyncmcp_driver::{ClientEvents, ClientHandle, Runtime, ServerHandle};
+use asyncmcp_proto::OpFailure;
 use asyncmcp_proto::sim::echo_responder;
 use asyncmcp_proto::{Address, AllowList, ClientConfig, Era, MessageKind, ServerConfig, ServerEvent};
 
@@ -33,7 +35,7 @@ impl MotoRig {
     ///
     /// # Errors
     /// What the SDK reported.
-    pub async fn create(admin: &AwsAdmin, transport: Transport, visibility: Duration) -> Result<Self, TransportError> {
+    pub async fn create(admin: &AwsAdmin, transport: Transport, visibility: Duration) -> Result<Self, OpFailure> {
         let secs = u32::try_from(visibility.as_secs()).unwrap_or(u32::MAX);
         let spec = QueueSpec { visibility_timeout_secs: Some(secs), ..QueueSpec::default() };
         let requests = admin.create_queue(&unique_name("rig-requests"), &spec).await?;

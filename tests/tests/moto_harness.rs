@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueClient, QueueSpec, ReceiveRequest};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueSpec};
+use asyncmcp_driver::{QueueClient, ReceiveRequest};
 use asyncmcp_proto::{Address, OpId, OpKind, OpResult, QueueOp, SendOp};
 use asyncmcp_tests::moto::{Moto, REGION};
 use bytes::Bytes;
@@ -32,7 +33,7 @@ async fn private_server_resets_serves_local_clients_and_ends_on_drop() {
     moto.reset();
 
     let gone = admin.queue_arn(&q.url).await.expect_err("reset removed the queue");
-    assert!(!gone.retryable, "{gone}");
+    assert_eq!(gone.kind, asyncmcp_aws::FailureKind::NotFound, "{gone}");
     let addr = moto.endpoint.trim_start_matches("http://").to_owned();
     drop(moto);
     assert!(std::net::TcpStream::connect(&addr).is_err(), "moto ended with its Moto");

@@ -3,10 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient, QueueClient, QueueInfo, QueueSpec, ReceiveRequest};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, ReplyQueue, ReplyVia};
+use asyncmcp_driver::{QueueClient, ReceiveRequest};
 use asyncmcp_proto::attributes::{AttributeValue, Attributes};
 use asyncmcp_proto::codec::{Payload, decode};
-use asyncmcp_proto::{Address, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, RequestId, SendOp};
+use asyncmcp_proto::{
+    Address, FailureKind, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, RequestId, SendOp,
+};
 use asyncmcp_tests::moto::{Moto, unique_name};
 use bytes::Bytes;
 
@@ -212,21 +215,43 @@ async fn a_bad_entry_fails_only_itself() {
         .execute_batch(vec![
             delete(10, &q.url, &received[0].receipt_handle),
             delete(11, &q.url, "not-a-receipt-handle"),
-            visibility(12, &q.url, &received[1].receipt_handle, 0),
+            delete(12, &q.url, &received[1].receipt_handle),
         ])
         .await;
 
-    // Mixed kinds are split into calls by kind: the deletes share one call.
+    // One DeleteMessageBatch call: the bad entry fails, the others are done.
     assert_eq!(results.len(), 3);
     assert_eq!(results[0], (OpId(10), OpResult::Ok));
     let (id, bad) = (results[1].0, failure(results[1].1.clone()));
     assert_eq!(id, OpId(11));
-    assert!(!bad.retryable, "{bad}");
+    assert_eq!(bad.kind, FailureKind::StaleReceipt, "{bad}");
     assert!(bad.detail.contains(&q.url), "{bad}");
     assert_eq!(results[2], (OpId(12), OpResult::Ok));
-    // The released message is back at once.
-    let again = aws.receive_n(&q.url, 1).await;
-    assert_eq!(again[0].message_id, received[1].message_id);
+    assert!(aws.receive(&q.url, 10, 1).await.is_empty(), "both good deletes took effect");
+}
+
+#[tokio::test]
+async fn a_mixed_batch_is_refused_not_regrouped() {
+    let aws = aws();
+    let q = aws.queue("mixed").await;
+    let sends = (0..2).map(|i| send(i, Address::Queue(q.url.clone()), "{}", Attributes::new())).collect();
+    assert!(aws.client.execute_batch(sends).await.iter().all(|(_, r)| *r == OpResult::Ok));
+    let received = aws.receive_n(&q.url, 2).await;
+
+    let results = aws
+        .client
+        .execute_batch(vec![
+            delete(10, &q.url, &received[0].receipt_handle),
+            visibility(11, &q.url, &received[1].receipt_handle, 0),
+        ])
+        .await;
+
+    // The driver decides batches: an entry of another kind is a broken promise, not
+    // sent; the batch's own kind goes in one call.
+    assert_eq!(results.len(), 2);
+    assert!(results.contains(&(OpId(10), OpResult::Ok)), "{results:?}");
+    let refused = results.iter().find(|(id, _)| *id == OpId(11)).map(|(_, r)| failure(r.clone())).expect("11");
+    assert_eq!(refused.kind, FailureKind::Invalid, "{refused}");
 }
 
 #[tokio::test]
@@ -264,7 +289,7 @@ async fn visibility_zero_releases_and_a_heartbeat_after_delete_is_fatal() {
     assert_eq!(second[0].receive_count, 2);
     assert_eq!(aws.execute(delete(3, &q.url, &second[0].receipt_handle)).await, OpResult::Ok);
     let heartbeat = failure(aws.execute(visibility(4, &q.url, &second[0].receipt_handle, 30)).await);
-    assert!(!heartbeat.retryable, "{heartbeat}");
+    assert!(!heartbeat.is_retryable(), "{heartbeat}");
     assert!(heartbeat.detail.contains(&q.url), "{heartbeat}");
 }
 
@@ -300,7 +325,7 @@ async fn fifo_queue_takes_group_and_dedup_ids() {
 
     assert_eq!(bodies, ["{\"n\":1}", "{\"n\":2}"], "the duplicate dedup id was delivered once, in order");
     let no_group = failure(aws.execute(send(4, Address::Queue(q.url.clone()), "{}", Attributes::new())).await);
-    assert!(!no_group.retryable, "{no_group}");
+    assert!(!no_group.is_retryable(), "{no_group}");
 }
 
 #[tokio::test]
@@ -319,7 +344,7 @@ async fn missing_queue_and_topic_are_fatal_and_say_what_to_do() {
 
     eprintln!("failure: {receive}");
     for (f, name) in [(&queue, &url), (&topic, &arn), (&receive, &url)] {
-        assert!(!f.retryable, "{f}");
+        assert_eq!(f.kind, FailureKind::NotFound, "{f}");
         assert!(f.detail.contains(name.as_str()), "{f}");
         assert!(f.detail.contains("does not exist") && f.detail.contains("`asyncmcp infra up`"), "{f}");
     }
@@ -370,7 +395,7 @@ async fn admin_is_idempotent() {
     aws.admin.delete_topic(&topic).await.expect("delete topic");
     aws.admin.delete_topic(&topic).await.expect("delete topic again");
     let gone = aws.admin.queue_arn(&first.url).await.expect_err("deleted");
-    assert!(!gone.retryable && gone.detail.contains("does not exist"), "{gone}");
+    assert!(gone.kind == FailureKind::NotFound && gone.detail.contains("does not exist"), "{gone}");
 }
 
 #[tokio::test]
@@ -381,7 +406,7 @@ async fn oversized_publish_is_fatal_and_says_so() {
 
     let too_large = failure(aws.execute(send(1, Address::Topic(topic.clone()), &body, Attributes::new())).await);
 
-    assert!(!too_large.retryable, "{too_large}");
+    assert_eq!(too_large.kind, FailureKind::TooLarge, "{too_large}");
     assert!(too_large.detail.contains("too large") && too_large.detail.contains(&topic), "{too_large}");
 }
 
@@ -423,4 +448,61 @@ async fn a_batch_of_ten_is_one_call() {
     let results = client.execute_batch(deletes.collect()).await;
     assert!(results.iter().all(|(_, r)| *r == OpResult::Ok), "{results:?}");
     assert_eq!(logged_calls(&moto, before + 1), before + 1, "one DeleteMessageBatch for ten deletes");
+}
+
+#[tokio::test]
+async fn a_reply_queue_is_private_and_gone_after_shutdown() {
+    let aws = aws();
+    let prefix = unique_name("reply");
+    let first = ReplyQueue::create(&aws.admin, &prefix, ReplyVia::Queue, false).await.expect("create");
+    let second = ReplyQueue::create(&aws.admin, &prefix, ReplyVia::Queue, false).await.expect("create again");
+    assert_ne!(first.queue_url(), second.queue_url(), "a unique name each time");
+    assert!(first.queue_url().contains(&prefix), "{}", first.queue_url());
+    assert_eq!(first.reply_to(), Address::Queue(first.queue_url().to_owned()));
+    let url = first.queue_url().to_owned();
+    assert_eq!(aws.execute(send(1, first.reply_to(), "{}", Attributes::new())).await, OpResult::Ok);
+
+    first.shutdown().await.expect("shutdown");
+
+    let gone = aws.admin.queue_arn(&url).await.expect_err("deleted");
+    assert_eq!(gone.kind, FailureKind::NotFound, "{gone}");
+    second.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_reply_queue_via_a_topic_receives_and_deletes_both() {
+    let aws = aws();
+    let reply =
+        ReplyQueue::create(&aws.admin, &unique_name("reply-topic"), ReplyVia::Topic, false).await.expect("create");
+    let Address::Topic(arn) = reply.reply_to() else { panic!("replies go to the topic: {:?}", reply.reply_to()) };
+    assert_eq!(reply.topic_arn(), Some(arn.as_str()));
+    assert_eq!(aws.execute(send(1, Address::Topic(arn.clone()), "{\"n\":1}", Attributes::new())).await, OpResult::Ok);
+    let url = reply.queue_url().to_owned();
+    assert_eq!(aws.receive_n(&url, 1).await.len(), 1, "the topic feeds the queue");
+
+    reply.shutdown().await.expect("shutdown");
+
+    let publish = failure(aws.execute(send(2, Address::Topic(arn), "{}", Attributes::new())).await);
+    assert_eq!(publish.kind, FailureKind::NotFound, "{publish}");
+    let gone = aws.admin.queue_arn(&url).await.expect_err("deleted");
+    assert_eq!(gone.kind, FailureKind::NotFound, "{gone}");
+}
+
+#[tokio::test]
+async fn a_dropped_reply_queue_is_deleted_best_effort() {
+    let aws = aws();
+    let reply =
+        ReplyQueue::create(&aws.admin, &unique_name("reply-drop"), ReplyVia::Queue, false).await.expect("create");
+    let url = reply.queue_url().to_owned();
+
+    drop(reply);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match aws.admin.queue_arn(&url).await {
+            Err(e) if e.kind == FailureKind::NotFound => break,
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("the dropped reply queue is still there: {other:?}"),
+        }
+    }
 }

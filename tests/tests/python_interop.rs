@@ -16,10 +16,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asyncmcp_driver::{AwsAdmin, AwsQueueClient, BoxFuture, QueueClient, QueueSpec, ReceiveRequest, TransportError};
+use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueSpec};
+use asyncmcp_driver::{BoxFuture, QueueClient, ReceiveRequest};
 use asyncmcp_proto::attributes::{AttributeValue, Attributes, names};
 use asyncmcp_proto::{
-    Address, AllowList, ClientConfig, InboundMessage, OpId, OpKind, OpResult, QueueOp, SendOp, ServerConfig,
+    Address, AllowList, ClientConfig, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, SendOp, ServerConfig,
 };
 use asyncmcp_tests::moto::{Moto, unique_name};
 use asyncmcp_tests::python::PyProcess;
@@ -221,7 +222,7 @@ impl Recording {
 }
 
 impl QueueClient for Recording {
-    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, TransportError>> {
+    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>> {
         let inner = self.inner.receive(request);
         let log = Arc::clone(&self.log);
         Box::pin(async move {

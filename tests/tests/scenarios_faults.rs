@@ -170,7 +170,7 @@ fn a_send_that_fails_for_good_ends_its_request_once_as_send_failed() {
             assert_eq!(failed.len(), 1, "{name} {topology:?}: {:?}", pair.client_events);
             assert_eq!(failed[0].0, Some(id.clone()));
             assert_eq!(failed[0].1.as_deref(), Some("tools/list"));
-            assert!(failed[0].2.retryable, "the last failure is reported as it was");
+            assert!(failed[0].2.is_retryable(), "the last failure is reported as it was");
             assert!(!pair.client_events.iter().any(|e| matches!(e, ClientEvent::RequestTimedOut { .. })));
             assert_eq!(outcomes(&pair, &id), 1);
             assert_eq!(pair.client.pending_requests(), 0);

@@ -128,11 +128,7 @@ impl Server {
         );
         if let Err(e) = self.send_on(&route, error, now) {
             // Nothing can answer it: stop holding it, and let SQS decide (redrive).
-            self.events.push_back(ServerEvent::SendFailed {
-                route,
-                id: Some(key.1.clone()),
-                error: crate::OpFailure::fatal(e.to_string()),
-            });
+            self.events.push_back(ServerEvent::SendFailed { route, id: Some(key.1.clone()), error: e.into() });
             if let Some(flight) = self.in_flight.remove(&key) {
                 self.heartbeats.cancel(&key);
                 self.unfinished(&flight.receipts, now);

@@ -206,7 +206,7 @@ impl Server {
                 self.events.push_back(ServerEvent::SendFailed {
                     route: Route::Detached,
                     id: Some(id),
-                    error: crate::OpFailure::fatal(e.to_string()),
+                    error: e.into(),
                 });
                 return;
             }

@@ -14,7 +14,7 @@ use super::stats::{QueueDepth, SimStats};
 use super::topic::{Subscription, Topic};
 use crate::address::Address;
 use crate::attributes::Attributes;
-use crate::error::OpFailure;
+use crate::error::{FailureKind, OpFailure};
 use crate::inbound::InboundMessage;
 use crate::op::{OpKind, OpResult, QueueOp, SendOp};
 use crate::rng::Rng;
@@ -116,19 +116,25 @@ impl Broker {
             return Err(no_such_topic(topic_arn));
         };
         if topic.fifo != queue_fifo {
-            return Err(OpFailure::fatal(format!(
-                "InvalidParameter: cannot subscribe {queue_url} to {topic_arn}: a FIFO topic takes only FIFO \
+            return Err(OpFailure::new(
+                FailureKind::Invalid,
+                format!(
+                    "InvalidParameter: cannot subscribe {queue_url} to {topic_arn}: a FIFO topic takes only FIFO \
                  queues and a standard topic only standard queues"
-            )));
+                ),
+            ));
         }
         if let Some(existing) = topic.subscriptions.iter().find(|s| s.queue_url == queue_url) {
             if existing.raw == raw_delivery {
                 return Ok(existing.arn.clone());
             }
-            return Err(OpFailure::fatal(format!(
-                "InvalidParameter: {queue_url} is already subscribed to {topic_arn} with raw delivery {}",
-                if existing.raw { "on" } else { "off" }
-            )));
+            return Err(OpFailure::new(
+                FailureKind::Invalid,
+                format!(
+                    "InvalidParameter: {queue_url} is already subscribed to {topic_arn} with raw delivery {}",
+                    if existing.raw { "on" } else { "off" }
+                ),
+            ));
         }
         let arn = format!("{topic_arn}:{}", uuid(&mut self.ids));
         topic.subscriptions.push(Subscription { arn: arn.clone(), queue_url: queue_url.to_owned(), raw: raw_delivery });
@@ -143,16 +149,17 @@ impl Broker {
         self.handle_timeout(now);
         if self.chaos.chance(self.config.faults.throttle) {
             self.stats.failures_injected += 1;
-            return OpResult::Failed(OpFailure::retryable(format!(
-                "Throttling: rate exceeded for op {} (injected by the simulator; nothing was done)",
-                op.id.0
-            )));
+            return OpResult::Failed(OpFailure::new(
+                FailureKind::Throttled,
+                format!("Throttling: rate exceeded for op {} (injected by the simulator; nothing was done)", op.id.0),
+            ));
         }
         if let Some(target) = self.unreachable_target(&op.kind, now) {
             self.stats.failures_injected += 1;
-            return OpResult::Failed(OpFailure::retryable(format!(
-                "could not reach {target} (unreachable until a set instant, injected by the simulator)"
-            )));
+            return OpResult::Failed(OpFailure::new(
+                FailureKind::Unreachable,
+                format!("could not reach {target} (unreachable until a set instant, injected by the simulator)"),
+            ));
         }
         let result = match &op.kind {
             OpKind::Send(send) => self.send(send, now),
@@ -304,10 +311,10 @@ impl Broker {
     fn send(&mut self, send: &SendOp, now: Instant) -> Result<(), OpFailure> {
         if self.chaos.chance(self.config.faults.send_failure) {
             self.stats.failures_injected += 1;
-            return Err(OpFailure::retryable(format!(
-                "InternalError: send to {} failed (injected by the simulator; nothing was stored)",
-                send.to
-            )));
+            return Err(OpFailure::new(
+                FailureKind::Transient,
+                format!("InternalError: send to {} failed (injected by the simulator; nothing was stored)", send.to),
+            ));
         }
         match &send.to {
             Address::Queue(url) => self.send_message(url, send, now),
@@ -328,10 +335,13 @@ impl Broker {
                 Some(id) if !id.is_empty() => DedupKey::Id(id.clone()),
                 _ if queue.options.content_based_deduplication => DedupKey::Content(send.body.clone()),
                 _ => {
-                    return Err(OpFailure::fatal(format!(
-                        "InvalidParameterValue: FIFO {destination} needs a MessageDeduplicationId \
+                    return Err(OpFailure::new(
+                        FailureKind::Invalid,
+                        format!(
+                            "InvalidParameterValue: FIFO {destination} needs a MessageDeduplicationId \
                          (or content-based deduplication enabled)"
-                    )));
+                        ),
+                    ));
                 }
             };
             (Some(group), Some(dedup))
@@ -355,9 +365,10 @@ impl Broker {
         let fifo = if topic.fifo {
             let group = fifo_group(send, &destination)?;
             let Some(dedup) = send.dedup_id.clone().filter(|d| !d.is_empty()) else {
-                return Err(OpFailure::fatal(format!(
-                    "InvalidParameter: FIFO {destination} needs a MessageDeduplicationId"
-                )));
+                return Err(OpFailure::new(
+                    FailureKind::Invalid,
+                    format!("InvalidParameter: FIFO {destination} needs a MessageDeduplicationId"),
+                ));
             };
             Some((group, dedup))
         } else {
@@ -489,10 +500,13 @@ impl Broker {
     /// `ChangeMessageVisibility`.
     fn change_visibility(&mut self, url: &str, handle: &str, timeout_secs: u32, now: Instant) -> Result<(), OpFailure> {
         if timeout_secs > MAX_VISIBILITY_SECS {
-            return Err(OpFailure::fatal(format!(
-                "InvalidParameterValue: visibility timeout of {timeout_secs} s for {url} exceeds the maximum of \
+            return Err(OpFailure::new(
+                FailureKind::Invalid,
+                format!(
+                    "InvalidParameterValue: visibility timeout of {timeout_secs} s for {url} exceeds the maximum of \
                  {MAX_VISIBILITY_SECS} s (12 hours)"
-            )));
+                ),
+            ));
         }
         let qid = self.queue_id(url)?;
         let Some(queue) = self.queues.get_mut(qid) else {
@@ -500,14 +514,20 @@ impl Broker {
         };
         match queue.lookup_receipt(handle) {
             None => Err(invalid_receipt(url, handle)),
-            Some(Receipt::Stale(_)) => Err(OpFailure::fatal(format!(
-                "InvalidParameterValue: receipt handle {handle} for {url} is outdated: the message was received \
+            Some(Receipt::Stale(_)) => Err(OpFailure::new(
+                FailureKind::StaleReceipt,
+                format!(
+                    "InvalidParameterValue: receipt handle {handle} for {url} is outdated: the message was received \
                  again since"
-            ))),
-            Some(Receipt::Current(_, state)) if state != State::InFlight => Err(OpFailure::fatal(format!(
-                "MessageNotInflight: the message of receipt handle {handle} in {url} is not in flight \
+                ),
+            )),
+            Some(Receipt::Current(_, state)) if state != State::InFlight => Err(OpFailure::new(
+                FailureKind::StaleReceipt,
+                format!(
+                    "MessageNotInflight: the message of receipt handle {handle} in {url} is not in flight \
                  (its visibility timeout expired)"
-            ))),
+                ),
+            )),
             Some(Receipt::Current(seq, _)) => {
                 if timeout_secs == 0 {
                     self.timers.cancel(&(qid, seq));
@@ -526,26 +546,36 @@ impl Broker {
 fn fifo_group(send: &SendOp, destination: &str) -> Result<String, OpFailure> {
     match &send.group_id {
         Some(group) if !group.is_empty() => Ok(group.clone()),
-        _ => Err(OpFailure::fatal(format!("InvalidParameterValue: MessageGroupId is required for FIFO {destination}"))),
+        _ => Err(OpFailure::new(
+            FailureKind::Invalid,
+            format!("InvalidParameterValue: MessageGroupId is required for FIFO {destination}"),
+        )),
     }
 }
 
 fn no_such_queue(url: &str) -> OpFailure {
-    OpFailure::fatal(format!(
-        "AWS.SimpleQueueService.NonExistentQueue: queue {url} does not exist: create it first \
+    OpFailure::new(
+        FailureKind::NotFound,
+        format!(
+            "AWS.SimpleQueueService.NonExistentQueue: queue {url} does not exist: create it first \
          (Broker::create_queue) or check the URL"
-    ))
+        ),
+    )
 }
 
 fn no_such_topic(arn: &str) -> OpFailure {
-    OpFailure::fatal(format!(
-        "NotFound: topic {arn} does not exist: create it first (Broker::create_topic) or check the ARN"
-    ))
+    OpFailure::new(
+        FailureKind::NotFound,
+        format!("NotFound: topic {arn} does not exist: create it first (Broker::create_topic) or check the ARN"),
+    )
 }
 
 fn invalid_receipt(url: &str, handle: &str) -> OpFailure {
-    OpFailure::fatal(format!(
-        "ReceiptHandleIsInvalid: receipt handle {handle} is not valid for {url} (the message was deleted, \
+    OpFailure::new(
+        FailureKind::StaleReceipt,
+        format!(
+            "ReceiptHandleIsInvalid: receipt handle {handle} is not valid for {url} (the message was deleted, \
          or this queue never issued the handle)"
-    ))
+        ),
+    )
 }

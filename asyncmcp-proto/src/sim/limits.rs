@@ -1,7 +1,7 @@
 //! What SQS and SNS refuse, checked before anything is stored.
 
 use crate::attributes::{Attributes, MAX_SQS_ATTRIBUTES};
-use crate::error::OpFailure;
+use crate::error::{FailureKind, OpFailure};
 
 /// SNS refuses a publish larger than this (body plus attributes).
 pub(crate) const MAX_PUBLISH_BYTES: usize = 262_144;
@@ -27,32 +27,44 @@ pub(crate) fn check_message(
     destination: &str,
 ) -> Result<(), OpFailure> {
     if body.is_empty() {
-        return Err(OpFailure::fatal(format!(
-            "InvalidParameterValue: empty message body for {destination}; SQS and SNS need at least one character"
-        )));
+        return Err(OpFailure::new(
+            FailureKind::Invalid,
+            format!(
+                "InvalidParameterValue: empty message body for {destination}; SQS and SNS need at least one character"
+            ),
+        ));
     }
     if attributes.len() > MAX_SQS_ATTRIBUTES {
-        return Err(OpFailure::fatal(format!(
-            "InvalidParameterValue: {} message attributes for {destination}; at most {MAX_SQS_ATTRIBUTES} are allowed",
-            attributes.len()
-        )));
+        return Err(OpFailure::new(
+            FailureKind::Invalid,
+            format!(
+                "InvalidParameterValue: {} message attributes for {destination}; at most {MAX_SQS_ATTRIBUTES} are allowed",
+                attributes.len()
+            ),
+        ));
     }
     for (name, value) in attributes {
         let base_type = value.data_type.split('.').next().unwrap_or_default();
         if name.is_empty() || value.value.is_empty() || !matches!(base_type, "String" | "Number" | "Binary") {
-            return Err(OpFailure::fatal(format!(
-                "InvalidParameterValue: message attribute {name:?} for {destination} needs a name, \
+            return Err(OpFailure::new(
+                FailureKind::Invalid,
+                format!(
+                    "InvalidParameterValue: message attribute {name:?} for {destination} needs a name, \
                  a data type of String, Number or Binary (got {:?}) and a non-empty value",
-                value.data_type
-            )));
+                    value.data_type
+                ),
+            ));
         }
     }
     let size = message_size(body, attributes);
     if size > limit {
-        return Err(OpFailure::fatal(format!(
-            "InvalidParameterValue: message of {size} bytes (body and attributes) exceeds the limit of \
+        return Err(OpFailure::new(
+            FailureKind::TooLarge,
+            format!(
+                "InvalidParameterValue: message of {size} bytes (body and attributes) exceeds the limit of \
              {limit} bytes of {destination}"
-        )));
+            ),
+        ));
     }
     Ok(())
 }
@@ -60,16 +72,22 @@ pub(crate) fn check_message(
 /// SQS accepts only UTF-8 text of XML-legal characters in a body.
 pub(crate) fn check_body_text(body: &[u8], destination: &str) -> Result<(), OpFailure> {
     let text = std::str::from_utf8(body).map_err(|e| {
-        OpFailure::fatal(format!(
-            "InvalidMessageContents: message body for {destination} is not UTF-8 (valid up to byte {})",
-            e.valid_up_to()
-        ))
+        OpFailure::new(
+            FailureKind::Invalid,
+            format!(
+                "InvalidMessageContents: message body for {destination} is not UTF-8 (valid up to byte {})",
+                e.valid_up_to()
+            ),
+        )
     })?;
     if let Some(c) = text.chars().find(|c| !is_xml_char(*c)) {
-        return Err(OpFailure::fatal(format!(
-            "InvalidMessageContents: message body for {destination} holds U+{:04X}, which SQS does not allow",
-            u32::from(c)
-        )));
+        return Err(OpFailure::new(
+            FailureKind::Invalid,
+            format!(
+                "InvalidMessageContents: message body for {destination} holds U+{:04X}, which SQS does not allow",
+                u32::from(c)
+            ),
+        ));
     }
     Ok(())
 }

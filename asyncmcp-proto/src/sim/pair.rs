@@ -8,7 +8,7 @@ use crate::address::{Address, AllowList};
 use crate::client::Client;
 use crate::config::{ClientConfig, Era, ServerConfig};
 use crate::error::ConfigError;
-use crate::error::OpFailure;
+use crate::error::{FailureKind, OpFailure};
 use crate::event::{ClientEvent, Route, ServerEvent};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
 use crate::op::{OpResult, QueueOp};
@@ -562,7 +562,10 @@ impl Pair {
 }
 
 fn network_down() -> OpResult {
-    OpResult::Failed(OpFailure::retryable("dispatch failure: connection refused (link cut by the simulator)"))
+    OpResult::Failed(OpFailure::new(
+        FailureKind::Unreachable,
+        "dispatch failure: connection refused (link cut by the simulator)",
+    ))
 }
 
 /// A small MCP server: answers `initialize`, `server/discover`, `tools/list`, `ping`

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::attributes::{AttributeValue, Attributes};
-use crate::{Address, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, SendOp};
+use crate::{Address, FailureKind, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp, SendOp};
 
 fn t0() -> Instant {
     #[allow(clippy::disallowed_methods)]
@@ -92,7 +92,7 @@ fn queues_and_topics_have_aws_shaped_names_and_are_idempotent() {
     assert!(sub.starts_with(&format!("{arn}:")));
     assert_eq!(b.subscribe(&arn, &url, true).unwrap(), sub);
     assert!(b.subscribe(&arn, &url, false).is_err(), "same pair with another delivery mode");
-    assert!(!b.subscribe("arn:aws:sns:us-east-1:123456789012:nope", &url, true).unwrap_err().retryable);
+    assert!(!b.subscribe("arn:aws:sns:us-east-1:123456789012:nope", &url, true).unwrap_err().is_retryable());
     let err = b.subscribe(&arn, "http://sim.local/123456789012/nope", true).unwrap_err();
     assert!(err.detail.contains("http://sim.local/123456789012/nope"));
     let fifo_q = b.create_queue("f.fifo", QueueOptions::default());
@@ -106,7 +106,7 @@ fn send_to_unknown_queue_is_fatal_and_names_the_url() {
     let now = t0();
     let mut b = broker(now);
     let f = failure(b.handle_op(&send("http://sim.local/123456789012/missing", "x"), now));
-    assert!(!f.retryable);
+    assert_eq!(f.kind, FailureKind::NotFound);
     assert!(f.detail.contains("http://sim.local/123456789012/missing"), "{}", f.detail);
     assert!(f.detail.contains("does not exist"));
 }
@@ -121,7 +121,7 @@ fn size_limit_counts_body_and_attributes() {
     assert_eq!(b.handle_op(&fits, now), OpResult::Ok);
     let over = send_with(Address::Queue(url.clone()), &"x".repeat(92), attrs(1), None, None);
     let f = failure(b.handle_op(&over, now));
-    assert!(!f.retryable);
+    assert_eq!(f.kind, FailureKind::TooLarge);
     assert!(f.detail.contains("101 bytes") && f.detail.contains("100 bytes"), "{}", f.detail);
     assert_eq!(b.queue_depth(&url).unwrap().visible, 1);
 }
@@ -135,7 +135,7 @@ fn more_than_ten_attributes_is_fatal() {
     assert_eq!(b.handle_op(&ten, now), OpResult::Ok);
     let eleven = send_with(Address::Queue(url.clone()), "x", attrs(11), None, None);
     let f = failure(b.handle_op(&eleven, now));
-    assert!(!f.retryable && f.detail.contains("11 message attributes"), "{}", f.detail);
+    assert!(!f.is_retryable() && f.detail.contains("11 message attributes"), "{}", f.detail);
 }
 
 #[test]
@@ -147,7 +147,7 @@ fn empty_or_invalid_bodies_and_attributes_are_fatal() {
     assert!(failure(b.handle_op(&send(&url, "a\u{1}b"), now)).detail.contains("U+0001"));
     let mut bad = Attributes::new();
     bad.insert("A".into(), AttributeValue { data_type: "Weird".into(), value: "v".into() });
-    assert!(!failure(b.handle_op(&send_with(Address::Queue(url.clone()), "x", bad, None, None), now)).retryable);
+    assert!(!failure(b.handle_op(&send_with(Address::Queue(url.clone()), "x", bad, None, None), now)).is_retryable());
     assert_eq!(b.queue_depth(&url), Some(QueueDepth::default()));
     assert_eq!(b.stats().sends, 0);
 }
@@ -175,10 +175,10 @@ fn publish_to_unknown_topic_or_over_the_sns_limit_is_fatal() {
     let mut b = broker(now);
     let missing = "arn:aws:sns:us-east-1:123456789012:missing";
     let f = failure(b.handle_op(&publish(missing, "x", Attributes::new()), now));
-    assert!(!f.retryable && f.detail.contains(missing));
+    assert!(f.kind == FailureKind::NotFound && f.detail.contains(missing));
     let arn = b.create_topic("t");
     let f = failure(b.handle_op(&publish(&arn, &"x".repeat(262_145), Attributes::new()), now));
-    assert!(!f.retryable && f.detail.contains("262145") && f.detail.contains("262144"), "{}", f.detail);
+    assert!(!f.is_retryable() && f.detail.contains("262145") && f.detail.contains("262144"), "{}", f.detail);
     assert_eq!(b.handle_op(&publish(&arn, &"x".repeat(262_144), Attributes::new()), now), OpResult::Ok);
     assert_eq!(b.stats().publishes, 1);
 }
@@ -242,7 +242,7 @@ fn fifo_send_needs_a_group_id() {
     let url = b.create_queue("q.fifo", QueueOptions::default());
     let no_group = send_with(Address::Queue(url.clone()), "x", Attributes::new(), None, Some("d"));
     let f = failure(b.handle_op(&no_group, now));
-    assert!(!f.retryable && f.detail.contains("MessageGroupId"), "{}", f.detail);
+    assert!(!f.is_retryable() && f.detail.contains("MessageGroupId"), "{}", f.detail);
     let no_dedup = send_with(Address::Queue(url.clone()), "x", Attributes::new(), Some("g"), None);
     assert!(failure(b.handle_op(&no_dedup, now)).detail.contains("MessageDeduplicationId"));
     let content =
@@ -409,14 +409,14 @@ fn injected_send_failure_and_throttling_are_retryable_and_store_nothing() {
     let mut b = broker_with(Faults { send_failure: 1.0, ..Faults::none() }, now);
     let url = b.create_queue("q", QueueOptions::default());
     let f = failure(b.handle_op(&send(&url, "x"), now));
-    assert!(f.retryable && f.detail.contains("injected"), "{}", f.detail);
+    assert!(f.kind == FailureKind::Transient && f.detail.contains("injected"), "{}", f.detail);
     assert_eq!(b.queue_depth(&url).unwrap().visible, 0);
 
     let mut b = broker_with(Faults { throttle: 1.0, ..Faults::none() }, now);
     let url = b.create_queue("q", QueueOptions::default());
     for op in [send(&url, "x"), delete(&url, "h"), change(&url, "h", 5)] {
         let f = failure(b.handle_op(&op, now));
-        assert!(f.retryable && f.detail.contains("Throttling"), "{}", f.detail);
+        assert!(f.kind == FailureKind::Throttled && f.detail.contains("Throttling"), "{}", f.detail);
     }
     assert_eq!(b.stats().failures_injected, 3);
     assert_eq!(b.queue_depth(&url).unwrap().visible, 0);
@@ -488,7 +488,7 @@ fn redrive_moves_a_message_received_too_often_to_the_dead_letter_queue() {
     assert_eq!(dead.body, "poison".as_bytes());
     assert_eq!(dead.receive_count, 3);
     // Handles from the source queue are gone.
-    assert!(!failure(b.handle_op(&delete(&url, &m2.receipt_handle), now + secs(60))).retryable);
+    assert!(!failure(b.handle_op(&delete(&url, &m2.receipt_handle), now + secs(60))).is_retryable());
 }
 
 // ---- DeleteMessage ----
@@ -513,10 +513,10 @@ fn delete_with_current_stale_deleted_and_unknown_handles() {
     // Deleted message: ReceiptHandleIsInvalid, fatal.
     for handle in [&new.receipt_handle, &old.receipt_handle, &"garbage".to_owned()] {
         let f = failure(b.handle_op(&delete(&url, handle), now + secs(1)));
-        assert!(!f.retryable && f.detail.contains("ReceiptHandleIsInvalid"), "{}", f.detail);
+        assert!(f.kind == FailureKind::StaleReceipt && f.detail.contains("ReceiptHandleIsInvalid"), "{}", f.detail);
     }
     let f = failure(b.handle_op(&delete("http://sim.local/123456789012/none", "h"), now));
-    assert!(!f.retryable && f.detail.contains("/none"));
+    assert!(f.kind == FailureKind::NotFound && f.detail.contains("/none"));
 }
 
 // ---- ChangeMessageVisibility ----
@@ -534,18 +534,18 @@ fn change_visibility_extends_releases_and_refuses() {
     assert_eq!(b.poll_timeout(), Some(now + secs(80)));
     // Too long.
     let f = failure(b.handle_op(&change(&url, &m.receipt_handle, 43_201), now + secs(40)));
-    assert!(!f.retryable && f.detail.contains("43200"), "{}", f.detail);
+    assert!(!f.is_retryable() && f.detail.contains("43200"), "{}", f.detail);
     // Zero: visible at once.
     assert_eq!(b.handle_op(&change(&url, &m.receipt_handle, 0), now + secs(40)), OpResult::Ok);
     assert_eq!(b.queue_depth(&url).unwrap().visible, 1);
     assert_eq!(b.stats().visibility_changes, 2);
     let again = b.poll_delivery(&url, now + secs(40)).unwrap();
     // The old handle is stale now.
-    assert!(!failure(b.handle_op(&change(&url, &m.receipt_handle, 5), now + secs(40))).retryable);
+    assert!(!failure(b.handle_op(&change(&url, &m.receipt_handle, 5), now + secs(40))).is_retryable());
     // After delete: ReceiptHandleIsInvalid.
     assert_eq!(b.handle_op(&delete(&url, &again.receipt_handle), now + secs(40)), OpResult::Ok);
     let f = failure(b.handle_op(&change(&url, &again.receipt_handle, 5), now + secs(40)));
-    assert!(!f.retryable && f.detail.contains("ReceiptHandleIsInvalid"), "{}", f.detail);
+    assert!(!f.is_retryable() && f.detail.contains("ReceiptHandleIsInvalid"), "{}", f.detail);
 }
 
 #[test]

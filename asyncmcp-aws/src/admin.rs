@@ -6,9 +6,9 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use aws_types::SdkConfig;
 use serde_json::{Value, json};
 
-use super::Clients;
-use super::errors::{Call, Class, classify, from_sdk};
-use crate::queue_client::TransportError;
+use crate::Clients;
+use crate::errors::{Call, classify, from_sdk};
+use asyncmcp_proto::{FailureKind, OpFailure};
 
 /// How to create a queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub struct QueueInfo {
 /// creating what exists returns it (converging its settings), deleting what is gone
 /// succeeds.
 ///
-/// Errors are [`TransportError`]s, as for [`AwsQueueClient`](crate::AwsQueueClient).
+/// Errors are [`OpFailure`]s, as for [`AwsQueueClient`](crate::AwsQueueClient).
 /// The futures need the runtime of the `SdkConfig`'s HTTP client, as for
 /// [`AwsQueueClient`](crate::AwsQueueClient).
 #[derive(Debug, Clone)]
@@ -45,20 +45,24 @@ pub struct AwsAdmin {
 
 impl AwsAdmin {
     /// An admin client configured by `config` (credentials, region, endpoint).
+    ///
+    /// # Panics
+    /// As [`AwsQueueClient::new`](crate::AwsQueueClient::new): when `config` has no
+    /// sleep implementation.
     pub fn new(config: &SdkConfig) -> Self {
         Self { clients: Clients::new(config) }
     }
 
     /// An admin client configured from the environment (standard credential chain,
     /// region, `AWS_ENDPOINT_URL`).
-    #[cfg(feature = "aws")]
+    #[cfg(feature = "rt-tokio")]
     pub async fn from_env() -> Self {
         Self { clients: Clients::from_env().await }
     }
 
     /// An admin client for a local emulator (moto, LocalStack) at `endpoint_url`, with
     /// fixed `test`/`test` credentials. Not for AWS.
-    #[cfg(feature = "aws")]
+    #[cfg(feature = "rt-tokio")]
     pub fn with_endpoint(endpoint_url: &str, region: &str) -> Self {
         Self { clients: Clients::local(endpoint_url, region) }
     }
@@ -67,16 +71,19 @@ impl AwsAdmin {
     /// `spec`'s visibility timeout and dead-letter settings.
     ///
     /// # Errors
-    /// A fatal [`TransportError`] when `spec.fifo` and the name do not agree (FIFO
+    /// A fatal [`OpFailure`] when `spec.fifo` and the name do not agree (FIFO
     /// names end in `.fifo`), when the existing queue's type differs, or when SQS
     /// refuses the call (access denied, invalid name or attribute); a retryable one
     /// for throttling, 5xx and network failures.
-    pub async fn create_queue(&self, name: &str, spec: &QueueSpec) -> Result<QueueInfo, TransportError> {
+    pub async fn create_queue(&self, name: &str, spec: &QueueSpec) -> Result<QueueInfo, OpFailure> {
         if spec.fifo != name.ends_with(".fifo") {
-            return Err(TransportError::fatal(format!(
-                "queue name {name}: FIFO queue names end in `.fifo` and other names do not (fifo = {})",
-                spec.fifo
-            )));
+            return Err(OpFailure::new(
+                FailureKind::Invalid,
+                format!(
+                    "queue name {name}: FIFO queue names end in `.fifo` and other names do not (fifo = {})",
+                    spec.fifo
+                ),
+            ));
         }
         let settings = settings(spec);
         let call = Call::queue("sqs:CreateQueue", name);
@@ -101,7 +108,8 @@ impl AwsAdmin {
             }
             Err(e) => return Err(from_sdk(&e, call)),
         };
-        let url = url.ok_or_else(|| TransportError::fatal(format!("sqs:CreateQueue for {name} returned no URL")))?;
+        let url = url
+            .ok_or_else(|| OpFailure::new(FailureKind::Other, format!("sqs:CreateQueue for {name} returned no URL")))?;
         let arn = self.queue_arn(&url).await?;
         Ok(QueueInfo { url, arn })
     }
@@ -109,37 +117,37 @@ impl AwsAdmin {
     /// The URL of the queue `name` in this account and region.
     ///
     /// # Errors
-    /// A fatal [`TransportError`] when the queue does not exist or access is denied.
-    pub async fn queue_url(&self, name: &str) -> Result<String, TransportError> {
+    /// A fatal [`OpFailure`] when the queue does not exist or access is denied.
+    pub async fn queue_url(&self, name: &str) -> Result<String, OpFailure> {
         let call = Call::queue("sqs:GetQueueUrl", name);
         let out = self.clients.sqs.get_queue_url().queue_name(name).send().await.map_err(|e| from_sdk(&e, call))?;
         out.queue_url()
             .map(str::to_owned)
-            .ok_or_else(|| TransportError::fatal(format!("no URL returned for queue {name}")))
+            .ok_or_else(|| OpFailure::new(FailureKind::Other, format!("no URL returned for queue {name}")))
     }
 
     /// The ARN of the queue at `url`.
     ///
     /// # Errors
-    /// A fatal [`TransportError`] when the queue does not exist or access is denied.
-    pub async fn queue_arn(&self, url: &str) -> Result<String, TransportError> {
+    /// A fatal [`OpFailure`] when the queue does not exist or access is denied.
+    pub async fn queue_arn(&self, url: &str) -> Result<String, OpFailure> {
         self.queue_attribute(url, QueueAttributeName::QueueArn)
             .await?
-            .ok_or_else(|| TransportError::fatal(format!("no ARN returned for queue {url}")))
+            .ok_or_else(|| OpFailure::new(FailureKind::Other, format!("no ARN returned for queue {url}")))
     }
 
     /// The queue's redrive policy (its `RedrivePolicy` attribute, JSON naming the
     /// dead-letter queue and `maxReceiveCount`), or `None` when it has none.
     ///
     /// # Errors
-    /// A fatal [`TransportError`] when the queue does not exist or access is denied.
-    pub async fn redrive_policy(&self, url: &str) -> Result<Option<String>, TransportError> {
+    /// A fatal [`OpFailure`] when the queue does not exist or access is denied.
+    pub async fn redrive_policy(&self, url: &str) -> Result<Option<String>, OpFailure> {
         let policy = self.queue_attribute(url, QueueAttributeName::RedrivePolicy).await?;
         Ok(policy.filter(|p| !p.trim().is_empty()))
     }
 
     /// One attribute of the queue at `url`, if it has it.
-    async fn queue_attribute(&self, url: &str, name: QueueAttributeName) -> Result<Option<String>, TransportError> {
+    async fn queue_attribute(&self, url: &str, name: QueueAttributeName) -> Result<Option<String>, OpFailure> {
         let call = Call::queue("sqs:GetQueueAttributes", url);
         let out = self
             .clients
@@ -156,11 +164,11 @@ impl AwsAdmin {
     /// Deletes the queue at `url`; a queue that does not exist is not an error.
     ///
     /// # Errors
-    /// A [`TransportError`] when SQS refuses (access denied) or fails the call.
-    pub async fn delete_queue(&self, url: &str) -> Result<(), TransportError> {
+    /// A [`OpFailure`] when SQS refuses (access denied) or fails the call.
+    pub async fn delete_queue(&self, url: &str) -> Result<(), OpFailure> {
         match self.clients.sqs.delete_queue().queue_url(url).send().await {
             Ok(_) => Ok(()),
-            Err(e) if classify(e.code(), None, "") == Class::NotFound => Ok(()),
+            Err(e) if classify(e.code(), None, "") == FailureKind::NotFound => Ok(()),
             Err(e) => Err(from_sdk(&e, Call::queue("sqs:DeleteQueue", url))),
         }
     }
@@ -169,10 +177,10 @@ impl AwsAdmin {
     /// existing one. Returns its ARN.
     ///
     /// # Errors
-    /// A fatal [`TransportError`] when SNS refuses (access denied, invalid name, an
+    /// A fatal [`OpFailure`] when SNS refuses (access denied, invalid name, an
     /// existing topic with other attributes); a retryable one for throttling, 5xx and
     /// network failures.
-    pub async fn create_topic(&self, name: &str) -> Result<String, TransportError> {
+    pub async fn create_topic(&self, name: &str) -> Result<String, OpFailure> {
         let call = Call::topic("sns:CreateTopic", name);
         let mut create = self.clients.sns.create_topic().name(name);
         if name.ends_with(".fifo") {
@@ -181,18 +189,18 @@ impl AwsAdmin {
         let out = create.send().await.map_err(|e| from_sdk(&e, call))?;
         out.topic_arn()
             .map(str::to_owned)
-            .ok_or_else(|| TransportError::fatal(format!("no ARN returned for topic {name}")))
+            .ok_or_else(|| OpFailure::new(FailureKind::Other, format!("no ARN returned for topic {name}")))
     }
 
     /// Deletes the topic `arn` (and its subscriptions); a topic that does not exist is
     /// not an error.
     ///
     /// # Errors
-    /// A [`TransportError`] when SNS refuses (access denied) or fails the call.
-    pub async fn delete_topic(&self, arn: &str) -> Result<(), TransportError> {
+    /// A [`OpFailure`] when SNS refuses (access denied) or fails the call.
+    pub async fn delete_topic(&self, arn: &str) -> Result<(), OpFailure> {
         match self.clients.sns.delete_topic().topic_arn(arn).send().await {
             Ok(_) => Ok(()),
-            Err(e) if classify(e.code(), None, "") == Class::NotFound => Ok(()),
+            Err(e) if classify(e.code(), None, "") == FailureKind::NotFound => Ok(()),
             Err(e) => Err(from_sdk(&e, Call::topic("sns:DeleteTopic", arn))),
         }
     }
@@ -203,7 +211,7 @@ impl AwsAdmin {
     /// statements). Returns the subscription ARN; subscribing again returns the same.
     ///
     /// # Errors
-    /// A fatal [`TransportError`] when the topic or queue does not exist, access is
+    /// A fatal [`OpFailure`] when the topic or queue does not exist, access is
     /// denied, the queue's existing policy is not JSON, or the subscription exists
     /// with the other delivery mode; a retryable one for throttling, 5xx and network
     /// failures.
@@ -213,7 +221,7 @@ impl AwsAdmin {
         queue_arn: &str,
         queue_url: &str,
         raw_delivery: bool,
-    ) -> Result<String, TransportError> {
+    ) -> Result<String, OpFailure> {
         self.allow_topic(topic_arn, queue_arn, queue_url).await?;
         let call = Call::topic("sns:Subscribe", topic_arn);
         let out = self
@@ -229,12 +237,12 @@ impl AwsAdmin {
             .await
             .map_err(|e| from_sdk(&e, call))?;
         out.subscription_arn().map(str::to_owned).ok_or_else(|| {
-            TransportError::fatal(format!("no subscription ARN returned for {queue_arn} on {topic_arn}"))
+            OpFailure::new(FailureKind::Other, format!("no subscription ARN returned for {queue_arn} on {topic_arn}"))
         })
     }
 
     /// Adds the statement letting `topic_arn` send to the queue, unless it is there.
-    async fn allow_topic(&self, topic_arn: &str, queue_arn: &str, queue_url: &str) -> Result<(), TransportError> {
+    async fn allow_topic(&self, topic_arn: &str, queue_arn: &str, queue_url: &str) -> Result<(), OpFailure> {
         let out = self
             .clients
             .sqs
@@ -246,7 +254,7 @@ impl AwsAdmin {
             .map_err(|e| from_sdk(&e, Call::queue("sqs:GetQueueAttributes", queue_url)))?;
         let existing = out.attributes().and_then(|a| a.get(&QueueAttributeName::Policy)).map(String::as_str);
         let Some(policy) = merged_policy(existing, topic_arn, queue_arn).map_err(|detail| {
-            TransportError::fatal(format!("queue {queue_url}: {detail}: fix or remove the queue policy"))
+            OpFailure::new(FailureKind::Invalid, format!("queue {queue_url}: {detail}: fix or remove the queue policy"))
         })?
         else {
             return Ok(());

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use asyncmcp_proto::attributes::{AttributeValue, Attributes};
-use asyncmcp_proto::{InboundMessage, OpFailure};
+use asyncmcp_proto::{FailureKind, InboundMessage, OpFailure};
 use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use bytes::Bytes;
@@ -58,9 +58,9 @@ fn is_binary(data_type: &str) -> bool {
 
 /// The bytes of a `Binary` attribute, given as base64 text.
 fn binary(name: &str, value: &AttributeValue) -> Result<Blob, OpFailure> {
-    aws_smithy_types::base64::decode(&value.value)
-        .map(Blob::new)
-        .map_err(|e| OpFailure::fatal(format!("attribute {name} is Binary but its value is not base64: {e}")))
+    aws_smithy_types::base64::decode(&value.value).map(Blob::new).map_err(|e| {
+        OpFailure::new(FailureKind::Invalid, format!("attribute {name} is Binary but its value is not base64: {e}"))
+    })
 }
 
 /// Writes a function converting our attributes into one SDK's `MessageAttributeValue`
@@ -81,7 +81,7 @@ macro_rules! outbound_attributes {
                     } else {
                         builder.string_value(&value.value)
                     };
-                    let built = builder.build().map_err(|e| OpFailure::fatal(format!("attribute {name}: {e}")))?;
+                    let built = builder.build().map_err(|e| OpFailure::new(FailureKind::Invalid, format!("attribute {name}: {e}")))?;
                     Ok((name.clone(), built))
                 })
                 .collect::<Result<HashMap<_, _>, _>>()
@@ -104,10 +104,13 @@ outbound_attributes!(
 /// A body as the SDK wants it: UTF-8 text (SQS and SNS carry nothing else).
 pub(crate) fn body_text(body: &Bytes, destination: &str) -> Result<String, OpFailure> {
     std::str::from_utf8(body).map(str::to_owned).map_err(|e| {
-        OpFailure::fatal(format!(
-            "message for {destination} is not UTF-8 text (valid up to byte {}): SQS and SNS carry only text",
-            e.valid_up_to()
-        ))
+        OpFailure::new(
+            FailureKind::Invalid,
+            format!(
+                "message for {destination} is not UTF-8 text (valid up to byte {}): SQS and SNS carry only text",
+                e.valid_up_to()
+            ),
+        )
     })
 }
 
@@ -183,8 +186,8 @@ mod tests {
     fn bad_base64_and_bad_utf8_are_fatal() {
         let attributes = attrs(&[("Blob", AttributeValue { data_type: "Binary".into(), value: "!!".into() })]);
         let err = to_sqs_attributes(&attributes).expect_err("not base64");
-        assert!(!err.retryable && err.detail.contains("Blob"));
+        assert!(!err.is_retryable() && err.detail.contains("Blob"));
         let err = body_text(&Bytes::from_static(b"\xff"), "queue q").expect_err("not UTF-8");
-        assert!(!err.retryable && err.detail.contains("queue q"));
+        assert!(!err.is_retryable() && err.detail.contains("queue q"));
     }
 }

@@ -1,4 +1,4 @@
-//! SDK errors as [`OpFailure`]s: retryable or not, with a message that names the queue
+//! SDK errors as [`OpFailure`]s: a [`FailureKind`] and a message that names the queue
 //! or topic and says what to check.
 //!
 //! The decision is a pure function of the error code, the HTTP status and the message
@@ -8,7 +8,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use asyncmcp_proto::OpFailure;
+use asyncmcp_proto::{FailureKind, OpFailure};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -47,35 +47,6 @@ impl fmt::Display for Resource<'_> {
             Resource::Queue(url) => write!(f, "queue {url}"),
             Resource::Topic(arn) => write!(f, "topic {arn}"),
         }
-    }
-}
-
-/// What kind of failure an error code and status describe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Class {
-    /// The service asked us to slow down.
-    Throttled,
-    /// A server-side or transient failure (5xx, request timeout).
-    Transient,
-    /// The queue or topic does not exist.
-    NotFound,
-    /// IAM, queue/topic policy or KMS key policy denied the call.
-    AccessDenied,
-    /// The credentials were rejected (unknown key, bad signature, expired token).
-    BadCredentials,
-    /// The receipt handle is no longer valid (deleted, or received again since).
-    StaleReceipt,
-    /// The message (or the batch) is larger than the service takes.
-    TooLarge,
-    /// The service refused a parameter.
-    Invalid,
-    /// Any other client-side (4xx) failure.
-    OtherClient,
-}
-
-impl Class {
-    pub(crate) fn retryable(self) -> bool {
-        matches!(self, Class::Throttled | Class::Transient)
     }
 }
 
@@ -146,33 +117,33 @@ const TOO_LARGE: &[&str] = &["BatchRequestTooLong", "AWS.SimpleQueueService.Batc
 /// Codes come in three spellings for SQS (the query-compatible
 /// `AWS.SimpleQueueService.NonExistentQueue`, the JSON shape `QueueDoesNotExist`, and
 /// moto's), so lists hold all of them; an unknown code falls back on the status.
-pub(crate) fn classify(code: Option<&str>, status: Option<u16>, message: &str) -> Class {
+pub(crate) fn classify(code: Option<&str>, status: Option<u16>, message: &str) -> FailureKind {
     let code = code.unwrap_or("");
     let is = |list: &[&str]| list.contains(&code);
     let lower = message.to_ascii_lowercase();
     if is(THROTTLING) || code.contains("Throttl") || status == Some(429) {
-        Class::Throttled
+        FailureKind::Throttled
     } else if is(NOT_FOUND) {
-        Class::NotFound
+        FailureKind::NotFound
     } else if is(BAD_CREDENTIALS) {
-        Class::BadCredentials
+        FailureKind::BadCredentials
     } else if code.starts_with("AccessDenied")
         || code == "AuthorizationError"
         || code.starts_with("KMSAccessDenied")
         || code.starts_with("KmsAccessDenied")
     {
-        Class::AccessDenied
+        FailureKind::AccessDenied
     } else if is(STALE_RECEIPT) {
-        Class::StaleReceipt
+        FailureKind::StaleReceipt
     } else if is(TOO_LARGE)
         || lower.contains("too long")
         || lower.contains("too large")
         || lower.contains("must be shorter than")
         || lower.contains("exceeds the maximum")
     {
-        Class::TooLarge
+        FailureKind::TooLarge
     } else if is(TRANSIENT) || status.is_some_and(|s| s >= 500) {
-        Class::Transient
+        FailureKind::Transient
     } else if code.starts_with("InvalidParameter")
         || code.starts_with("InvalidAttribute")
         || code.contains("InvalidMessageContents")
@@ -181,49 +152,53 @@ pub(crate) fn classify(code: Option<&str>, status: Option<u16>, message: &str) -
         || code == "ValidationError"
         || code == "MalformedQueryString"
     {
-        Class::Invalid
+        FailureKind::Invalid
     } else if status == Some(403) {
-        Class::AccessDenied
+        FailureKind::AccessDenied
     } else {
-        Class::OtherClient
+        FailureKind::Other
     }
 }
 
 /// Describes a classified failure: what happened and what to check.
-pub(crate) fn describe(class: Class, call: Call<'_>, code: Option<&str>, message: &str) -> OpFailure {
+pub(crate) fn describe(kind: FailureKind, call: Call<'_>, code: Option<&str>, message: &str) -> OpFailure {
     let Call { action, resource } = call;
     let code = code.unwrap_or("no error code");
     let said = if message.is_empty() { String::new() } else { format!(": {message}") };
-    let detail = match class {
-        Class::Throttled => format!(
+    let detail = match kind {
+        FailureKind::Throttled => format!(
             "{action} on {resource} was throttled ({code}{said}): retry later; if it persists, lower the request rate or raise the account's quotas"
         ),
-        Class::Transient => format!("{action} on {resource} failed on the service side ({code}{said}): retry later"),
-        Class::NotFound => format!(
+        FailureKind::Transient => {
+            format!("{action} on {resource} failed on the service side ({code}{said}): retry later")
+        }
+        FailureKind::NotFound => format!(
             "{resource} does not exist ({action}, {code}): create it with `asyncmcp infra up` or check the region and account"
         ),
-        Class::AccessDenied => format!(
+        FailureKind::AccessDenied => format!(
             "access denied for {action} on {resource} ({code}{said}): check the IAM policy of these credentials, the {} policy and, for encrypted ones, the KMS key policy",
             match resource {
                 Resource::Queue(_) => "queue",
                 Resource::Topic(_) => "topic",
             }
         ),
-        Class::BadCredentials => format!(
+        FailureKind::BadCredentials => format!(
             "the credentials were rejected for {action} on {resource} ({code}{said}): check AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, that they are current, and the region"
         ),
-        Class::StaleReceipt => format!(
+        FailureKind::StaleReceipt => format!(
             "{action} on {resource}: the receipt handle is no longer valid ({code}{said}): the message was already deleted or received again"
         ),
-        Class::TooLarge => format!(
+        FailureKind::TooLarge => format!(
             "{action} on {resource}: the message is too large ({code}{said}): SQS takes at most 1 MiB (256 KiB unless the queue allows more) and SNS 256 KiB, attributes included; lower the configured size limit"
         ),
-        Class::Invalid => format!(
+        FailureKind::Invalid => format!(
             "{action} on {resource} was refused ({code}{said}): check the parameters (FIFO queues and topics need a group id and a deduplication id, or content-based deduplication)"
         ),
-        Class::OtherClient => format!("{action} on {resource} failed ({code}{said})"),
+        // The service names no timeout or connection failure: those come from the
+        // transport (`from_sdk`); `Other` and any kind added later read the same.
+        _ => format!("{action} on {resource} failed ({code}{said})"),
     };
-    OpFailure { retryable: class.retryable(), detail }
+    OpFailure::new(kind, detail)
 }
 
 /// Maps a whole-call SDK error (SQS or SNS) to an [`OpFailure`].
@@ -239,40 +214,47 @@ where
             let message = e.message().unwrap_or("");
             describe(classify(e.code(), Some(status), message), call, e.code(), message)
         }
-        SdkError::TimeoutError(_) => OpFailure::retryable(format!(
-            "{action} on {resource} timed out: retry later; check the network path to the endpoint"
-        )),
+        SdkError::TimeoutError(_) => OpFailure::new(
+            FailureKind::TimedOut,
+            format!("{action} on {resource} timed out: retry later; check the network path to the endpoint"),
+        ),
         SdkError::DispatchFailure(failure) => {
             if let Some(creds) = find_source::<CredentialsError>(err) {
                 return credentials_failure(creds, call);
             }
             let context = DisplayErrorContext(err);
             if failure.is_user() {
-                OpFailure::fatal(format!("{action} on {resource} could not be sent: {context}"))
+                OpFailure::new(FailureKind::Invalid, format!("{action} on {resource} could not be sent: {context}"))
             } else {
-                OpFailure::retryable(format!(
-                    "{action} on {resource} could not reach the service: {context}: check the network, the endpoint URL and the region"
-                ))
+                OpFailure::new(
+                    FailureKind::Unreachable,
+                    format!(
+                        "{action} on {resource} could not reach the service: {context}: check the network, the endpoint URL and the region"
+                    ),
+                )
             }
         }
         SdkError::ResponseError(ctx) => {
             let status = ctx.raw().status().as_u16();
-            OpFailure::retryable(format!(
-                "{action} on {resource}: unreadable response (HTTP {status}): {}",
-                DisplayErrorContext(err)
-            ))
+            OpFailure::new(
+                FailureKind::Transient,
+                format!("{action} on {resource}: unreadable response (HTTP {status}): {}", DisplayErrorContext(err)),
+            )
         }
         SdkError::ConstructionFailure(_) => {
             if let Some(creds) = find_source::<CredentialsError>(err) {
                 return credentials_failure(creds, call);
             }
-            OpFailure::fatal(format!(
-                "{action} on {resource}: the request could not be built: {}",
-                DisplayErrorContext(err)
-            ))
+            OpFailure::new(
+                FailureKind::Invalid,
+                format!("{action} on {resource}: the request could not be built: {}", DisplayErrorContext(err)),
+            )
         }
         // `SdkError` is non-exhaustive.
-        _ => OpFailure::retryable(format!("{action} on {resource} failed: {}", DisplayErrorContext(err))),
+        _ => OpFailure::new(
+            FailureKind::Transient,
+            format!("{action} on {resource} failed: {}", DisplayErrorContext(err)),
+        ),
     }
 }
 
@@ -283,7 +265,11 @@ fn credentials_failure(err: &CredentialsError, call: Call<'_>) -> OpFailure {
         "{action} on {resource}: no usable AWS credentials ({}): check AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the SSO session or the instance role",
         DisplayErrorContext(err)
     );
-    OpFailure { retryable: matches!(err, CredentialsError::ProviderTimedOut(_)), detail }
+    let kind = match err {
+        CredentialsError::ProviderTimedOut(_) => FailureKind::TimedOut,
+        _ => FailureKind::BadCredentials,
+    };
+    OpFailure::new(kind, detail)
 }
 
 /// The first error of type `T` in `err`'s source chain.
@@ -298,14 +284,19 @@ fn find_source<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> 
     None
 }
 
-/// Maps one failed entry of a batch call: the service says whether the sender is at
-/// fault (fatal) or not (retryable); the code picks the message.
+/// Maps one failed entry of a batch call. The code picks the kind and the message;
+/// where the service's `SenderFault` disagrees with the kind on retrying, the service
+/// wins: a sender fault is not retried ([`FailureKind::Other`] for a code that would
+/// be), and a failure not the sender's is ([`FailureKind::Transient`]).
 pub(crate) fn from_batch_entry(code: &str, message: Option<&str>, sender_fault: bool, call: Call<'_>) -> OpFailure {
     let message = message.unwrap_or("");
-    let class = classify(Some(code), None, message);
-    let mut failure = describe(class, call, Some(code), message);
-    failure.retryable = !sender_fault;
-    failure
+    let mut kind = classify(Some(code), None, message);
+    if sender_fault && kind.is_retryable() {
+        kind = FailureKind::Other;
+    } else if !sender_fault && !kind.is_retryable() {
+        kind = FailureKind::Transient;
+    }
+    describe(kind, call, Some(code), message)
 }
 
 #[cfg(test)]
@@ -334,7 +325,7 @@ mod tests {
             ("Unknown", 502),
         ] {
             let failure = queue_failure(code, status, "");
-            assert!(failure.retryable, "{code} {status}: {failure}");
+            assert!(failure.is_retryable(), "{code} {status}: {failure}");
             assert!(failure.detail.contains(URL), "{}", failure.detail);
         }
     }
@@ -343,7 +334,7 @@ mod tests {
     fn missing_queue_names_the_url_and_the_fix() {
         for code in ["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"] {
             let failure = queue_failure(code, 400, "The specified queue does not exist.");
-            assert!(!failure.retryable);
+            assert_eq!(failure.kind, FailureKind::NotFound);
             assert!(failure.detail.contains(&format!("queue {URL} does not exist")), "{}", failure.detail);
             assert!(failure.detail.contains("`asyncmcp infra up`"), "{}", failure.detail);
         }
@@ -357,7 +348,7 @@ mod tests {
             Some("NotFound"),
             "Topic does not exist",
         );
-        assert!(!failure.retryable);
+        assert_eq!(failure.kind, FailureKind::NotFound);
         assert!(failure.detail.starts_with(&format!("topic {ARN} does not exist")), "{}", failure.detail);
         assert!(failure.detail.contains("asyncmcp infra up"));
     }
@@ -366,30 +357,30 @@ mod tests {
     fn access_denied_names_the_action_and_the_policy() {
         for (code, status) in [("AccessDenied", 403), ("AccessDeniedException", 400), ("AuthorizationError", 403)] {
             let failure = queue_failure(code, status, "not authorized");
-            assert!(!failure.retryable);
+            assert_eq!(failure.kind, FailureKind::AccessDenied);
             assert!(failure.detail.starts_with(&format!("access denied for sqs:SendMessage on queue {URL}")));
             assert!(failure.detail.contains("IAM policy"));
         }
         // An unknown code with 403 is still a denial, not a retry.
-        assert!(queue_failure("Weird", 403, "").detail.starts_with("access denied"));
+        assert_eq!(queue_failure("Weird", 403, "").kind, FailureKind::AccessDenied);
     }
 
     #[test]
     fn client_errors_are_fatal() {
         for (code, class) in [
-            ("InvalidParameterValue", Class::Invalid),
-            ("InvalidParameter", Class::Invalid),
-            ("InvalidMessageContents", Class::Invalid),
-            ("AWS.SimpleQueueService.InvalidMessageContents", Class::Invalid),
-            ("MissingParameter", Class::Invalid),
-            ("ReceiptHandleIsInvalid", Class::StaleReceipt),
-            ("InvalidClientTokenId", Class::BadCredentials),
-            ("SignatureDoesNotMatch", Class::BadCredentials),
-            ("BatchRequestTooLong", Class::TooLarge),
-            ("Mystery", Class::OtherClient),
+            ("InvalidParameterValue", FailureKind::Invalid),
+            ("InvalidParameter", FailureKind::Invalid),
+            ("InvalidMessageContents", FailureKind::Invalid),
+            ("AWS.SimpleQueueService.InvalidMessageContents", FailureKind::Invalid),
+            ("MissingParameter", FailureKind::Invalid),
+            ("ReceiptHandleIsInvalid", FailureKind::StaleReceipt),
+            ("InvalidClientTokenId", FailureKind::BadCredentials),
+            ("SignatureDoesNotMatch", FailureKind::BadCredentials),
+            ("BatchRequestTooLong", FailureKind::TooLarge),
+            ("Mystery", FailureKind::Other),
         ] {
             assert_eq!(classify(Some(code), Some(400), ""), class, "{code}");
-            assert!(!class.retryable());
+            assert!(!class.is_retryable());
         }
     }
 
@@ -400,11 +391,11 @@ mod tests {
             400,
             "One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.",
         );
-        assert!(!failure.retryable);
+        assert_eq!(failure.kind, FailureKind::TooLarge);
         assert!(failure.detail.contains("too large"), "{}", failure.detail);
         assert_eq!(
             classify(Some("InvalidParameter"), Some(400), "Invalid parameter: Message too long"),
-            Class::TooLarge
+            FailureKind::TooLarge
         );
     }
 
@@ -412,10 +403,13 @@ mod tests {
     fn batch_entries_follow_sender_fault() {
         let call = Call::queue("sqs:DeleteMessageBatch", URL);
         let stale = from_batch_entry("ReceiptHandleIsInvalid", Some("bad handle"), true, call);
-        assert!(!stale.retryable);
+        assert_eq!(stale.kind, FailureKind::StaleReceipt);
         assert!(stale.detail.contains("no longer valid") && stale.detail.contains(URL));
         let internal = from_batch_entry("InternalError", None, false, call);
-        assert!(internal.retryable);
+        assert_eq!(internal.kind, FailureKind::Transient);
+        // The service's SenderFault decides retrying where the code would not.
+        assert!(!from_batch_entry("Throttling", None, true, call).is_retryable());
+        assert!(from_batch_entry("Mystery", None, false, call).is_retryable());
     }
 
     #[test]
@@ -425,17 +419,17 @@ mod tests {
 
         let call = Call::queue("sqs:SendMessage", URL);
         let timeout: SdkError<SendMessageError, HttpResponse> = SdkError::timeout_error("took too long");
-        assert!(from_sdk(&timeout, call).retryable);
+        assert_eq!(from_sdk(&timeout, call).kind, FailureKind::TimedOut);
         let io: SdkError<SendMessageError, HttpResponse> =
             SdkError::dispatch_failure(ConnectorError::io(Box::new(std::io::Error::other("connection refused"))));
         let failure = from_sdk(&io, call);
-        assert!(failure.retryable);
+        assert_eq!(failure.kind, FailureKind::Unreachable);
         assert!(failure.detail.contains("connection refused") && failure.detail.contains(URL), "{}", failure.detail);
         let user: SdkError<SendMessageError, HttpResponse> =
             SdkError::dispatch_failure(ConnectorError::user(Box::new(std::io::Error::other("bad URI"))));
-        assert!(!from_sdk(&user, call).retryable);
+        assert_eq!(from_sdk(&user, call).kind, FailureKind::Invalid);
         let built: SdkError<SendMessageError, HttpResponse> = SdkError::construction_failure("missing field");
-        assert!(!from_sdk(&built, call).retryable);
+        assert_eq!(from_sdk(&built, call).kind, FailureKind::Invalid);
     }
 
     #[test]
@@ -451,7 +445,7 @@ mod tests {
         let raw = HttpResponse::new(status, aws_smithy_types::body::SdkBody::empty());
         let sdk: SdkError<SendMessageError, HttpResponse> = SdkError::service_error(err, raw);
         let failure = from_sdk(&sdk, call);
-        assert!(!failure.retryable);
+        assert_eq!(failure.kind, FailureKind::NotFound);
         assert!(failure.detail.contains("asyncmcp infra up"));
     }
 }
