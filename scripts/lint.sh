@@ -27,5 +27,13 @@ if [ -n "$banned" ]; then
   exit 1
 fi
 echo "driver gate: ok"
+echo "== asyncmcp-cli goes through the adapter: no direct asyncmcp-driver or asyncmcp-proto"
+direct=$(cargo tree -p asyncmcp-cli -e normal --depth 1 --prefix none --locked \
+  | awk '{print $1}' | grep -E '^asyncmcp-(driver|proto)$' || true)
+if [ -n "$direct" ]; then
+  echo "asyncmcp-cli must reach the core and the driver through asyncmcp-tokio, but depends directly on: $direct" >&2
+  exit 1
+fi
+echo "command gate: ok"
 echo "== no tokio runtime under asyncmcp-async-std --features aws; no async-std with smol only"
 bash scripts/check-no-tokio-runtime.sh

@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use asyncmcp_driver::RequestError;
-use asyncmcp_proto::{ClientEvent, JsonRpcMessage, RequestId};
+use asyncmcp_tokio::RequestError;
+use asyncmcp_tokio::proto::{ClientEvent, JsonRpcMessage, RequestId};
 use clap::Args;
 use serde_json::{Map, Value, json};
 
@@ -78,7 +78,7 @@ pub(crate) async fn run(args: CallArgs) -> CliResult<ExitCode> {
 }
 
 async fn call(
-    handle: &asyncmcp_driver::ClientHandle,
+    handle: &asyncmcp_tokio::ClientHandle,
     args: &CallArgs,
     arguments: Map<String, Value>,
 ) -> CliResult<Value> {

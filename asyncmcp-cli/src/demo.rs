@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asyncmcp_proto::sim::QueueOptions;
-use asyncmcp_proto::{AllowList, ClientConfig, ClientEvent, JsonRpcMessage, ServerConfig};
+use asyncmcp_tokio::proto::sim::QueueOptions;
+use asyncmcp_tokio::proto::{AllowList, ClientConfig, ClientEvent, JsonRpcMessage, ServerConfig};
 use asyncmcp_tokio::rmcp::QueueServer;
 use asyncmcp_tokio::rmcp::demo::DemoTools;
 use clap::Args;
@@ -41,7 +41,7 @@ pub(crate) async fn run(args: DemoArgs) -> CliResult<ExitCode> {
     let server_handle = server.handle();
     let serving = tokio::spawn(server.run());
 
-    let config = ClientConfig::sqs(requests, replies, asyncmcp_driver::unique_client_id("demo-client"));
+    let config = ClientConfig::sqs(requests, replies, asyncmcp_tokio::unique_client_id("demo-client"));
     let (client, mut events) = asyncmcp_tokio::spawn_client(config, Arc::clone(&queue))?;
     // Messages no `call` waits for: progress notifications, session events.
     let printer = tokio::spawn(async move {
@@ -127,7 +127,7 @@ pub(crate) async fn run(args: DemoArgs) -> CliResult<ExitCode> {
 
 /// Sends a request, waits for its response, returns the `result`.
 async fn request(
-    client: &asyncmcp_driver::ClientHandle,
+    client: &asyncmcp_tokio::ClientHandle,
     method: &str,
     params: Value,
     verbose: bool,

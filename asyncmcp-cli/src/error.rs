@@ -27,8 +27,8 @@ impl From<asyncmcp_aws::OpFailure> for CliError {
     }
 }
 
-impl From<asyncmcp_proto::ConfigError> for CliError {
-    fn from(e: asyncmcp_proto::ConfigError) -> Self {
+impl From<asyncmcp_tokio::proto::ConfigError> for CliError {
+    fn from(e: asyncmcp_tokio::proto::ConfigError) -> Self {
         Self(format!("invalid configuration: {e}"))
     }
 }

@@ -8,8 +8,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use asyncmcp_driver::DriverError;
-use asyncmcp_proto::{ClientEvent, JsonRpcMessage, MessageKind, RequestId, error_codes};
+use asyncmcp_tokio::DriverError;
+use asyncmcp_tokio::proto::{ClientEvent, JsonRpcMessage, MessageKind, RequestId, error_codes};
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
@@ -107,7 +107,7 @@ async fn write_stdout(mut lines: mpsc::UnboundedReceiver<String>) {
 
 /// Sends one stdin line to the server; a line that cannot be sent is answered on
 /// stdout (when it was a request) so the desktop client does not wait for it.
-async fn forward(handle: &asyncmcp_driver::ClientHandle, line: &str, out: &mpsc::UnboundedSender<String>) {
+async fn forward(handle: &asyncmcp_tokio::ClientHandle, line: &str, out: &mpsc::UnboundedSender<String>) {
     if line.trim().is_empty() {
         return;
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asyncmcp_aws::{AwsAdmin, AwsQueueClient, ReplyQueue, ReplyVia};
-use asyncmcp_driver::{ClientEvents, ClientHandle};
-use asyncmcp_proto::{Address, ClientConfig, Era};
+use asyncmcp_tokio::proto::{Address, ClientConfig, Era};
+use asyncmcp_tokio::{ClientEvents, ClientHandle};
 use clap::Args;
 
 use crate::aws::AwsArgs;
@@ -64,7 +64,7 @@ impl ClientArgs {
             (None, None) => return Err(CliError::new("give --server-queue-url or --server-topic-arn")),
         };
         let sdk = self.aws.sdk_config().await?;
-        let client_id = asyncmcp_driver::unique_client_id(client_id_prefix);
+        let client_id = asyncmcp_tokio::unique_client_id(client_id_prefix);
         let (reply_to, receive_queue, private) = match &self.reply_queue_url {
             Some(url) => {
                 let reply_to = match &self.reply_topic_arn {

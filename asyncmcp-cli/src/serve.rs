@@ -26,9 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asyncmcp_aws::{AwsQueueClient, FailureKind};
-use asyncmcp_driver::ServerHandle;
-use asyncmcp_proto::{AllowList, Disposition, JsonRpcMessage, Route, ServerConfig};
+use asyncmcp_tokio::ServerHandle;
 use asyncmcp_tokio::fanout::{Busy, Fanout, Handler, Limits, Request, Session};
+use asyncmcp_tokio::proto::{AllowList, Disposition, JsonRpcMessage, Route, ServerConfig};
 use clap::Args;
 
 use crate::aws::AwsArgs;
@@ -292,7 +292,7 @@ fn check_program(program: &str) -> CliResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use asyncmcp_proto::Address;
+    use asyncmcp_tokio::proto::Address;
 
     #[test]
     fn default_allow_list_is_the_queue_account() {
