@@ -54,9 +54,9 @@ pub(crate) struct Connection {
 }
 
 impl ClientArgs {
-    /// [`connect`](Self::connect), given up when `stop` sees SIGINT or SIGTERM first
-    /// (a reply queue being created at that moment may be left: `asyncmcp infra gc`
-    /// finds it).
+    /// [`connect`](Self::connect), given up when `stop` sees SIGINT or SIGTERM first.
+    /// A reply queue being created at that moment gets a few seconds to appear, then
+    /// is deleted (past them it may be left: `asyncmcp infra gc` finds it).
     ///
     /// # Errors
     /// As `connect`, and [`stopped_by`] the signal.
@@ -65,9 +65,16 @@ impl ClientArgs {
         client_id_prefix: &str,
         stop: &mut Stop,
     ) -> CliResult<(Connection, ClientEvents)> {
+        let connecting = self.connect(client_id_prefix);
+        tokio::pin!(connecting);
         tokio::select! {
-            connected = self.connect(client_id_prefix) => connected,
-            signal = stop.recv() => Err(stopped_by(signal)),
+            connected = &mut connecting => connected,
+            signal = stop.recv() => {
+                if let Ok(Ok((connection, _))) = tokio::time::timeout(Duration::from_secs(5), connecting).await {
+                    connection.close(Duration::ZERO).await;
+                }
+                Err(stopped_by(signal))
+            }
         }
     }
 

@@ -116,3 +116,23 @@ fn proxy_deletes_its_reply_queue_on_sigint_and_sigterm() {
         assert_eq!(queues(&moto, "asyncmcp-proxy-"), Vec::<String>::new(), "reply queue left after SIG{sig}");
     }
 }
+
+#[test]
+fn proxy_ends_when_stdin_closes_with_a_request_pending() {
+    let moto = Moto::start();
+    let queue = unserved_queue(&moto);
+    let mut proxy = spawn_proxy(&moto, &queue);
+    let mut stdout = proxy.stdout.take().expect("stdout");
+    wait_for_queue(&moto, "asyncmcp-proxy-");
+
+    drop(proxy.stdin.take());
+    let status = ended(&mut proxy, Duration::from_secs(10), "asyncmcp proxy after stdin closed");
+
+    assert!(status.success(), "proxy exits 0 when stdin closes: {status}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut out).expect("read stdout");
+    let answer: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(answer["id"], 1, "the pending request is answered: {answer}");
+    assert!(answer["error"]["message"].is_string(), "with an error: {answer}");
+    assert_eq!(queues(&moto, "asyncmcp-proxy-"), Vec::<String>::new(), "reply queue left after stdin closed");
+}
