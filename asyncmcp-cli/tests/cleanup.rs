@@ -12,7 +12,7 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Moto, asyncmcp, infra_up, unique_name, wait};
+use common::{Moto, asyncmcp, infra_up, run, unique_name, wait};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
@@ -24,6 +24,22 @@ fn queues(moto: &Moto, prefix: &str) -> Vec<String> {
         let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config());
         let out = sqs.list_queues().queue_name_prefix(prefix).send().await.expect("ListQueues");
         out.queue_urls().to_vec()
+    })
+}
+
+fn topics(moto: &Moto) -> Vec<String> {
+    runtime().block_on(async {
+        let sns = aws_sdk_sns::Client::new(&moto.sdk_config());
+        let out = sns.list_topics().send().await.expect("ListTopics");
+        out.topics().iter().filter_map(|t| t.topic_arn().map(str::to_owned)).collect()
+    })
+}
+
+fn subscriptions(moto: &Moto) -> Vec<String> {
+    runtime().block_on(async {
+        let sns = aws_sdk_sns::Client::new(&moto.sdk_config());
+        let out = sns.list_subscriptions().send().await.expect("ListSubscriptions");
+        out.subscriptions().iter().filter_map(|s| s.topic_arn().map(str::to_owned)).collect()
     })
 }
 
@@ -135,4 +151,19 @@ fn proxy_ends_when_stdin_closes_with_a_request_pending() {
     assert_eq!(answer["id"], 1, "the pending request is answered: {answer}");
     assert!(answer["error"]["message"].is_string(), "with an error: {answer}");
     assert_eq!(queues(&moto, "asyncmcp-proxy-"), Vec::<String>::new(), "reply queue left after stdin closed");
+}
+
+#[test]
+fn infra_down_removes_the_topic_whatever_the_transport_given() {
+    let moto = Moto::shared();
+    let name = unique_name("clean-down");
+    let infra = infra_up(moto, &name, &["--transport", "sns-sqs"]);
+    let topic = infra["topic_arn"].as_str().expect("topic_arn").to_owned();
+    assert!(topics(moto).contains(&topic));
+
+    run(asyncmcp(moto).args(["infra", "down", "--name", &name]), Duration::from_secs(60)).ok();
+
+    assert!(!topics(moto).contains(&topic), "topic {topic} left by `infra down` without --transport");
+    assert!(!subscriptions(moto).contains(&topic), "subscription to {topic} left");
+    assert!(queues(moto, &name).is_empty(), "queues gone");
 }
