@@ -60,7 +60,7 @@ Examples:
 Deletes what `infra up` created: the queues and, whatever --transport is given, a topic
 PREFIX-requests with its subscriptions; what is already gone is skipped.";
 
-/// `infra up` or `infra down`.
+/// `infra up`, `infra down` or `infra gc`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum InfraCommand {
     /// Create (or converge) the request queue, its dead-letter queue and, for sns-sqs, the topic.
@@ -69,6 +69,8 @@ pub(crate) enum InfraCommand {
     /// Delete what `infra up` created.
     #[command(after_help = DOWN_HELP)]
     Down(InfraArgs),
+    /// Delete the private reply queues (and topics) that crashed `call` and `proxy` clients left.
+    Gc(crate::gc::GcArgs),
 }
 
 /// The options of `infra up` and `infra down`.
@@ -128,6 +130,7 @@ pub(crate) async fn run(command: InfraCommand) -> CliResult<ExitCode> {
     match command {
         InfraCommand::Up(args) => up(&args).await,
         InfraCommand::Down(args) => down(&args).await,
+        InfraCommand::Gc(args) => crate::gc::run(&args).await,
     }
 }
 

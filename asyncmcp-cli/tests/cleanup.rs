@@ -167,3 +167,50 @@ fn infra_down_removes_the_topic_whatever_the_transport_given() {
     assert!(!subscriptions(moto).contains(&topic), "subscription to {topic} left");
     assert!(queues(moto, &name).is_empty(), "queues gone");
 }
+
+/// `infra gc` on the reply queues `call` leaves when killed with SIGKILL: a fresh one
+/// stays under `--older-than 1h`, `--dry-run` only lists, `--older-than 0s` deletes it
+/// with its topic, and a server's queues under the same prefix are never touched.
+#[test]
+fn infra_gc_removes_the_reply_queues_of_killed_clients() {
+    let moto = Moto::start();
+    let queue = unserved_queue(&moto);
+    let server = infra_up(&moto, "asyncmcp-served", &["--transport", "sns-sqs"]);
+    let server_topic = server["topic_arn"].as_str().expect("topic_arn").to_owned();
+    let mut plain = spawn_call(&moto, &queue);
+    let mut via_topic = asyncmcp(&moto)
+        .args(["call", "--transport", "sns-sqs", "--server-topic-arn", &server_topic, "echo", "message=hi"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start asyncmcp call");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queues(&moto, "asyncmcp-call-").len() < 2 || topics(&moto).len() < 2 {
+        assert!(Instant::now() < deadline, "the two calls never made their reply queues");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for child in [&mut plain, &mut via_topic] {
+        child.kill().expect("kill -9 asyncmcp call");
+        let _ = child.wait();
+    }
+    let orphans = queues(&moto, "asyncmcp-call-");
+    assert_eq!(orphans.len(), 2, "SIGKILL leaves the reply queues: {orphans:?}");
+    let gc = |extra: &[&str]| run(asyncmcp(&moto).args(["infra", "gc"]).args(extra), Duration::from_secs(30)).ok();
+
+    let fresh = gc(&["--older-than", "1h"]);
+    assert_eq!(queues(&moto, "asyncmcp-call-"), orphans, "young reply queues stay:\n{}", fresh.stderr);
+
+    let dry = gc(&["--older-than", "0s", "--dry-run"]);
+    for orphan in &orphans {
+        assert!(dry.stdout.contains(&format!("would delete {orphan}")), "dry run lists {orphan}:\n{}", dry.stdout);
+    }
+    assert_eq!(queues(&moto, "asyncmcp-call-"), orphans, "a dry run deletes nothing");
+
+    let done = gc(&["--older-than", "0s"]);
+    assert!(done.stdout.contains("and topic arn:"), "the sns-sqs reply topic goes too:\n{}", done.stdout);
+    assert_eq!(queues(&moto, "asyncmcp-call-"), Vec::<String>::new(), "orphans deleted:\n{}", done.stdout);
+    assert_eq!(topics(&moto), vec![server_topic], "only the server's topic is left");
+    assert_eq!(subscriptions(&moto).len(), 1, "only the server's subscription is left");
+    assert_eq!(queues(&moto, "asyncmcp-served").len(), 2, "the server's queues are not reply queues");
+}
