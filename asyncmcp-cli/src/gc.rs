@@ -88,8 +88,9 @@ pub(crate) async fn run(args: &GcArgs) -> CliResult<ExitCode> {
                 let age = orphan["age_secs"].as_u64().unwrap_or(0);
                 println!("{verb} {}{topic} (created {} ago)", orphan["queue"].as_str().unwrap_or(""), show_age(age));
             }
+            let done = if args.dry_run { "to delete (dry run)" } else { "deleted" };
             eprintln!(
-                "asyncmcp infra gc: {} reply queue(s) {verb}, {kept} younger than {} kept",
+                "asyncmcp infra gc: {} reply queue(s) {done}, {kept} younger than {} kept",
                 found.len(),
                 show_age(args.older_than.as_secs())
             );
@@ -113,13 +114,15 @@ fn parse_age(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(number.saturating_mul(scale)))
 }
 
+/// `secs` in the largest two units (`1h`, `1h2m`, `3d4h`, `59s`).
 fn show_age(secs: u64) -> String {
-    match secs {
-        s if s >= 86_400 => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
-        s if s >= 3600 => format!("{}h{}m", s / 3600, s % 3600 / 60),
-        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
-        s => format!("{s}s"),
-    }
+    let (big, big_unit, small, small_unit) = match secs {
+        s if s >= 86_400 => (s / 86_400, "d", s % 86_400 / 3600, "h"),
+        s if s >= 3600 => (s / 3600, "h", s % 3600 / 60, "m"),
+        s if s >= 60 => (s / 60, "m", s % 60, "s"),
+        s => return format!("{s}s"),
+    };
+    if small == 0 { format!("{big}{big_unit}") } else { format!("{big}{big_unit}{small}{small_unit}") }
 }
 
 #[cfg(test)]
@@ -136,5 +139,7 @@ mod tests {
         assert!(parse_age("1w").is_err());
         assert!(parse_age("h").is_err());
         assert_eq!(show_age(3_725), "1h2m");
+        assert_eq!(show_age(3_600), "1h");
+        assert_eq!(show_age(7), "7s");
     }
 }
