@@ -173,6 +173,103 @@ impl AwsAdmin {
         }
     }
 
+    /// The URLs of the queues whose names start with `prefix` (every page of
+    /// `sqs:ListQueues`).
+    ///
+    /// # Errors
+    /// A [`OpFailure`] when SQS refuses (access denied) or fails the call.
+    pub async fn list_queues(&self, prefix: &str) -> Result<Vec<String>, OpFailure> {
+        let mut urls = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .clients
+                .sqs
+                .list_queues()
+                .queue_name_prefix(prefix)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| from_sdk(&e, Call::queue("sqs:ListQueues", prefix)))?;
+            urls.extend(out.queue_urls().iter().cloned());
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(urls);
+            }
+        }
+    }
+
+    /// Adds the tag `key` = `value` to the queue at `url`.
+    ///
+    /// # Errors
+    /// A fatal [`OpFailure`] when the queue does not exist or access is denied.
+    pub async fn tag_queue(&self, url: &str, key: &str, value: &str) -> Result<(), OpFailure> {
+        self.clients
+            .sqs
+            .tag_queue()
+            .queue_url(url)
+            .tags(key, value)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&e, Call::queue("sqs:TagQueue", url)))?;
+        Ok(())
+    }
+
+    /// The value of the tag `key` of the queue at `url`, if it has it.
+    ///
+    /// # Errors
+    /// A fatal [`OpFailure`] when the queue does not exist or access is denied.
+    pub async fn queue_tag(&self, url: &str, key: &str) -> Result<Option<String>, OpFailure> {
+        let out = self
+            .clients
+            .sqs
+            .list_queue_tags()
+            .queue_url(url)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&e, Call::queue("sqs:ListQueueTags", url)))?;
+        Ok(out.tags().and_then(|t| t.get(key)).cloned())
+    }
+
+    /// When the queue at `url` was created, in seconds since the Unix epoch (its
+    /// `CreatedTimestamp` attribute).
+    ///
+    /// # Errors
+    /// A fatal [`OpFailure`] when the queue does not exist or access is denied.
+    pub async fn queue_created(&self, url: &str) -> Result<Option<u64>, OpFailure> {
+        let created = self.queue_attribute(url, QueueAttributeName::CreatedTimestamp).await?;
+        Ok(created.and_then(|t| t.trim().parse().ok()))
+    }
+
+    /// The ARN of the topic named `name`, or `None` when there is none (every page
+    /// of `sns:ListTopics`).
+    ///
+    /// # Errors
+    /// A [`OpFailure`] when SNS refuses (access denied) or fails the call.
+    pub async fn find_topic(&self, name: &str) -> Result<Option<String>, OpFailure> {
+        let mut token = None;
+        loop {
+            let out = self
+                .clients
+                .sns
+                .list_topics()
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| from_sdk(&e, Call::topic("sns:ListTopics", name)))?;
+            let found =
+                out.topics().iter().filter_map(|t| t.topic_arn()).find(|arn| arn.rsplit(':').next() == Some(name));
+            if let Some(arn) = found {
+                return Ok(Some(arn.to_owned()));
+            }
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
     /// Creates the topic `name` (a FIFO topic when it ends in `.fifo`), or returns the
     /// existing one. Returns its ARN.
     ///

@@ -47,7 +47,7 @@ pub use admin::{AwsAdmin, QueueInfo, QueueSpec};
 /// The failure type of every call here, re-exported from `asyncmcp-proto`.
 pub use asyncmcp_proto::{FailureKind, OpFailure};
 pub use client::AwsQueueClient;
-pub use reply::{ReplyQueue, ReplyVia};
+pub use reply::{REPLY_QUEUE_TAG, ReplyQueue, ReplyVia};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;

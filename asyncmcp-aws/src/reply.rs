@@ -5,6 +5,12 @@ use asyncmcp_proto::{Address, OpFailure};
 
 use crate::admin::{AwsAdmin, QueueSpec};
 
+/// The tag every [`ReplyQueue`] carries: its value is the queue's creation time in
+/// seconds since the Unix epoch. `asyncmcp infra gc` deletes the queues that carry
+/// it and are older than a threshold (the reply queues of clients that died without
+/// [`ReplyQueue::shutdown`]); queues without it are never touched.
+pub const REPLY_QUEUE_TAG: &str = "asyncmcp:reply-queue";
+
 /// How replies reach a [`ReplyQueue`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -21,7 +27,9 @@ pub enum ReplyVia {
 /// exists for one client process.
 ///
 /// [`create`](Self::create) names it `{prefix}-{16 random hex digits}` (with `.fifo`
-/// for a FIFO server), so restarts and second copies never share one.
+/// for a FIFO server), so restarts and second copies never share one, and tags it
+/// [`REPLY_QUEUE_TAG`] so that `asyncmcp infra gc` can find it if the process dies
+/// before deleting it (a topic, if any, has the queue's name).
 /// [`shutdown`](Self::shutdown) deletes what was created; dropping it without
 /// shutdown deletes it best effort: with the `rt-tokio` feature and inside a tokio
 /// runtime, on a spawned task; otherwise it is left and a warning names it.
@@ -57,6 +65,12 @@ impl ReplyQueue {
         let spec = QueueSpec { fifo, visibility_timeout_secs: Some(30), dead_letter: None };
         let queue = admin.create_queue(&name, &spec).await?;
         let mut reply = Self { admin: admin.clone(), queue_url: queue.url.clone(), topic_arn: None, done: false };
+        let created =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
+        if let Err(e) = admin.tag_queue(&queue.url, REPLY_QUEUE_TAG, &created).await {
+            // The queue works untagged; only the clean-up after a crash is lost.
+            tracing::warn!(queue = %queue.url, "could not tag the private reply queue ({}): `asyncmcp infra gc` will not find it", e.detail);
+        }
         if via == ReplyVia::Topic {
             let made = async {
                 let arn = admin.create_topic(&name).await?;

@@ -43,7 +43,8 @@ pub(crate) struct CallArgs {
 /// Runs one tool call.
 pub(crate) async fn run(args: CallArgs) -> CliResult<ExitCode> {
     let arguments = parse_arguments(&args.arguments)?;
-    let (connection, mut events) = args.client.connect("call").await?;
+    let mut stop = crate::signal::Stop::install();
+    let (connection, mut events) = args.client.connect_or_stop("call", &mut stop).await?;
     // Progress and log notifications are shown on stderr while the call runs.
     let notes = tokio::spawn(async move {
         while let Some(event) = events.next().await {
@@ -61,8 +62,11 @@ pub(crate) async fn run(args: CallArgs) -> CliResult<ExitCode> {
             }
         }
     });
-    let outcome = call(&connection.handle, &args, arguments).await;
-    connection.close(Duration::from_secs(2)).await;
+    let (outcome, drain) = tokio::select! {
+        outcome = call(&connection.handle, &args, arguments) => (outcome, Duration::from_secs(2)),
+        signal = stop.recv() => (Err(crate::reply::stopped_by(signal)), Duration::ZERO),
+    };
+    connection.close(drain).await;
     notes.abort();
     let result = outcome?;
     if args.json {

@@ -57,9 +57,10 @@ Examples:
   asyncmcp infra down --name weather
   asyncmcp infra down --name weather --transport sns-sqs
 
-Deletes what `infra up` created with the same options; what is already gone is skipped.";
+Deletes what `infra up` created: the queues and, whatever --transport is given, a topic
+PREFIX-requests with its subscriptions; what is already gone is skipped.";
 
-/// `infra up` or `infra down`.
+/// `infra up`, `infra down` or `infra gc`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum InfraCommand {
     /// Create (or converge) the request queue, its dead-letter queue and, for sns-sqs, the topic.
@@ -68,6 +69,8 @@ pub(crate) enum InfraCommand {
     /// Delete what `infra up` created.
     #[command(after_help = DOWN_HELP)]
     Down(InfraArgs),
+    /// Delete the private reply queues (and topics) that crashed `call` and `proxy` clients left.
+    Gc(crate::gc::GcArgs),
 }
 
 /// The options of `infra up` and `infra down`.
@@ -127,6 +130,7 @@ pub(crate) async fn run(command: InfraCommand) -> CliResult<ExitCode> {
     match command {
         InfraCommand::Up(args) => up(&args).await,
         InfraCommand::Down(args) => down(&args).await,
+        InfraCommand::Gc(args) => crate::gc::run(&args).await,
     }
 }
 
@@ -221,25 +225,21 @@ async fn down(args: &InfraArgs) -> CliResult<ExitCode> {
     let dlq_url = lookup(&admin, &names.dlq).await;
 
     let mut deleted = Vec::new();
-    if args.transport == Transport::SnsSqs {
-        // The topic's ARN shares the account and region of the queues: derive it from
-        // either queue's ARN, else ask SNS (CreateTopic returns an existing topic).
-        let mut known_arn = None;
-        for url in [&queue_url, &dlq_url].into_iter().flatten() {
-            if let Ok(queue_arn) = admin.queue_arn(url).await
-                && let Some(arn) = topic_arn_beside(&queue_arn, &names.topic)
-            {
-                known_arn = Some(arn);
-                break;
-            }
+    // The topic is looked for whatever --transport says now: a deployment made with
+    // sns-sqs and taken down without it must not leave its topic behind.
+    match admin.find_topic(&names.topic).await {
+        Ok(Some(topic_arn)) => {
+            progress(&format!("topic {topic_arn} and its subscriptions ..."));
+            admin.delete_topic(&topic_arn).await?;
+            deleted.push(json!({"kind": "topic", "address": topic_arn}));
         }
-        let topic_arn = match known_arn {
-            Some(arn) => arn,
-            None => admin.create_topic(&names.topic).await?,
-        };
-        progress(&format!("topic {topic_arn} and its subscriptions ..."));
-        admin.delete_topic(&topic_arn).await?;
-        deleted.push(json!({"kind": "topic", "address": topic_arn}));
+        Ok(None) if args.transport == Transport::SnsSqs => {
+            progress(&format!("topic {}: not found, nothing to delete", names.topic));
+        }
+        Ok(None) => {}
+        Err(e) if args.transport == Transport::SnsSqs => return Err(e.into()),
+        // An sqs deployment may have no SNS access at all.
+        Err(e) => tracing::info!("could not look for a topic {}: {}", names.topic, e.detail),
     }
     for (kind, name, url) in [("request queue", &names.queue, queue_url), ("dead-letter queue", &names.dlq, dlq_url)] {
         match url {
@@ -272,30 +272,5 @@ async fn lookup(admin: &AwsAdmin, name: &str) -> Option<String> {
             tracing::info!(queue = name, "{}", e.detail);
             None
         }
-    }
-}
-
-/// `arn:PARTITION:sns:REGION:ACCOUNT:topic` from `arn:PARTITION:sqs:REGION:ACCOUNT:queue`.
-fn topic_arn_beside(queue_arn: &str, topic: &str) -> Option<String> {
-    let parts: Vec<&str> = queue_arn.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", partition, "sqs", region, account, _] => {
-            Some(format!("arn:{partition}:sns:{region}:{account}:{topic}"))
-        }
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_arn_from_queue_arn() {
-        assert_eq!(
-            topic_arn_beside("arn:aws:sqs:eu-west-1:123456789012:w-requests", "w-requests").as_deref(),
-            Some("arn:aws:sns:eu-west-1:123456789012:w-requests")
-        );
-        assert_eq!(topic_arn_beside("nonsense", "t"), None);
     }
 }

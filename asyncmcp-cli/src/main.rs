@@ -3,7 +3,7 @@
 //!
 //! - `asyncmcp demo`: a server and a client in one process over the in-memory broker.
 //! - `asyncmcp infra up|down`: create or delete the queues, topic and subscription a
-//!   deployment needs.
+//!   deployment needs; `asyncmcp infra gc`: delete reply queues crashed clients left.
 //! - `asyncmcp serve -- CMD ARGS`: put any stdio MCP server on a queue.
 //! - `asyncmcp proxy`: a stdio MCP endpoint for desktop clients, forwarding to a
 //!   queue-hosted server.
@@ -19,6 +19,7 @@ mod aws;
 mod call;
 mod demo;
 mod error;
+mod gc;
 mod infra;
 mod proxy;
 mod reply;

@@ -5,7 +5,9 @@
 //! stdout as one line; a request that times out or cannot be sent is answered on
 //! stdout with a JSON-RPC error for its id, so the desktop client never hangs.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asyncmcp_tokio::DriverError;
@@ -31,7 +33,8 @@ In a desktop client's MCP configuration (Claude Desktop and others):
 
 stdout carries only MCP messages; logs go to stderr (RUST_LOG). Without --reply-queue-url a
 private reply queue (and for sns-sqs a topic) is created, and deleted when stdin closes or
-on Ctrl-C / SIGTERM. A request with no answer in time gets a JSON-RPC error (-32001).";
+on Ctrl-C / SIGTERM. A request with no answer in time gets a JSON-RPC error (-32001); when
+stdin closes, requests still unanswered after --drain seconds get one too and the proxy exits 0.";
 
 /// The options of `asyncmcp proxy`.
 #[derive(Debug, Args)]
@@ -39,23 +42,31 @@ on Ctrl-C / SIGTERM. A request with no answer in time gets a JSON-RPC error (-32
 pub(crate) struct ProxyArgs {
     #[command(flatten)]
     client: ClientArgs,
-    /// Seconds to wait for pending responses once stdin closes.
-    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    /// Seconds to wait for pending responses once stdin closes; requests still
+    /// unanswered then get a JSON-RPC error on stdout.
+    #[arg(long, default_value_t = 2, value_name = "SECS")]
     drain: u64,
 }
 
 /// Runs the proxy until stdin closes or a signal arrives.
 pub(crate) async fn run(args: ProxyArgs) -> CliResult<ExitCode> {
-    let (connection, mut events) = args.client.connect("proxy").await?;
+    let mut stop = crate::signal::Stop::install();
+    let (connection, mut events) = args.client.connect_or_stop("proxy", &mut stop).await?;
     tracing::info!("proxy ready: forwarding stdin to {}", connection.server);
     let handle = connection.handle.clone();
     let (out_tx, out_rx) = mpsc::unbounded_channel::<String>();
     let writer = tokio::spawn(write_stdout(out_rx));
 
+    // The ids of requests sent and not yet answered, to answer them when the
+    // proxy ends first.
+    let pending = Pending::default();
+
     // Events → stdout.
     let event_out = out_tx.clone();
-    let events_task = tokio::spawn(async move {
+    let answered = pending.clone();
+    let mut events_task = tokio::spawn(async move {
         while let Some(event) = events.next().await {
+            answered.settle(&event);
             if let Some(line) = event_line(event)
                 && event_out.send(line).is_err()
             {
@@ -69,7 +80,7 @@ pub(crate) async fn run(args: ProxyArgs) -> CliResult<ExitCode> {
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         loop {
             match lines.next_line().await {
-                Ok(Some(line)) => forward(&handle, &line, &out_tx).await,
+                Ok(Some(line)) => forward(&handle, &line, &out_tx, &pending).await,
                 Ok(None) => {
                     tracing::info!("stdin closed: shutting down");
                     break;
@@ -81,15 +92,62 @@ pub(crate) async fn run(args: ProxyArgs) -> CliResult<ExitCode> {
             }
         }
     };
-    tokio::select! {
-        () = stdin_task => {}
-        () = crate::signal::terminated() => tracing::info!("signal received: shutting down"),
+    let drain = tokio::select! {
+        () = stdin_task => Duration::from_secs(args.drain),
+        signal = stop.recv() => {
+            tracing::info!("{signal} received: shutting down");
+            Duration::ZERO
+        }
+    };
+    connection.close(drain).await;
+    // Replies that came during the drain are still on their way to stdout.
+    if tokio::time::timeout(Duration::from_millis(200), &mut events_task).await.is_err() {
+        events_task.abort();
     }
-    connection.close(Duration::from_secs(args.drain)).await;
-    events_task.abort();
+    for id in pending.take() {
+        let message = "asyncmcp proxy: stopped before the queue-hosted server answered";
+        let _ = out_tx.send(JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, message, None).as_str().to_owned());
+    }
     drop(out_tx);
     let _ = writer.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Requests forwarded and not answered yet (shared by the stdin and event tasks).
+#[derive(Clone, Default)]
+struct Pending(Arc<Mutex<BTreeSet<RequestId>>>);
+
+impl Pending {
+    fn add(&self, id: RequestId) {
+        self.lock().insert(id);
+    }
+
+    fn remove(&self, id: &RequestId) {
+        self.lock().remove(id);
+    }
+
+    /// Forgets the request `event` ends: its response, timeout or send failure.
+    fn settle(&self, event: &ClientEvent) {
+        match event {
+            ClientEvent::Message(m) if matches!(m.kind(), MessageKind::Response | MessageKind::Error) => {
+                if let Some(id) = m.id() {
+                    self.remove(id);
+                }
+            }
+            ClientEvent::RequestTimedOut { id } | ClientEvent::SendFailed { id: Some(id), .. } => self.remove(id),
+            _ => {}
+        }
+    }
+
+    /// The ids still pending, forgotten.
+    fn take(&self) -> BTreeSet<RequestId> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<RequestId>> {
+        // A poisoned set still holds valid ids.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Writes lines to stdout, one message per line, flushed each time.
@@ -107,7 +165,12 @@ async fn write_stdout(mut lines: mpsc::UnboundedReceiver<String>) {
 
 /// Sends one stdin line to the server; a line that cannot be sent is answered on
 /// stdout (when it was a request) so the desktop client does not wait for it.
-async fn forward(handle: &asyncmcp_tokio::ClientHandle, line: &str, out: &mpsc::UnboundedSender<String>) {
+async fn forward(
+    handle: &asyncmcp_tokio::ClientHandle,
+    line: &str,
+    out: &mpsc::UnboundedSender<String>,
+    pending: &Pending,
+) {
     if line.trim().is_empty() {
         return;
     }
@@ -125,9 +188,15 @@ async fn forward(handle: &asyncmcp_tokio::ClientHandle, line: &str, out: &mpsc::
     };
     tracing::debug!(method = message.method(), id = ?message.id(), "stdin -> queue");
     let id = (message.kind() == MessageKind::Request).then(|| message.id().cloned()).flatten();
+    if let Some(id) = &id {
+        pending.add(id.clone());
+    }
     match handle.submit(message).await {
         Ok(()) => {}
         Err(e) => {
+            if let Some(id) = &id {
+                pending.remove(id);
+            }
             let detail = match &e {
                 DriverError::Api(api) => format!("asyncmcp proxy could not send the request: {api}"),
                 _ => "asyncmcp proxy: the queue client has stopped".to_owned(),

@@ -13,6 +13,7 @@ use clap::Args;
 use crate::aws::AwsArgs;
 use crate::error::{CliError, CliResult};
 use crate::infra::Transport;
+use crate::signal::Stop;
 
 /// Where the server is and where its replies come back.
 #[derive(Debug, Args)]
@@ -53,6 +54,30 @@ pub(crate) struct Connection {
 }
 
 impl ClientArgs {
+    /// [`connect`](Self::connect), given up when `stop` sees SIGINT or SIGTERM first.
+    /// A reply queue being created at that moment gets a few seconds to appear, then
+    /// is deleted (past them it may be left: `asyncmcp infra gc` finds it).
+    ///
+    /// # Errors
+    /// As `connect`, and [`stopped_by`] the signal.
+    pub(crate) async fn connect_or_stop(
+        &self,
+        client_id_prefix: &str,
+        stop: &mut Stop,
+    ) -> CliResult<(Connection, ClientEvents)> {
+        let connecting = self.connect(client_id_prefix);
+        tokio::pin!(connecting);
+        tokio::select! {
+            connected = &mut connecting => connected,
+            signal = stop.recv() => {
+                if let Ok(Ok((connection, _))) = tokio::time::timeout(Duration::from_secs(5), connecting).await {
+                    connection.close(Duration::ZERO).await;
+                }
+                Err(stopped_by(signal))
+            }
+        }
+    }
+
     /// Creates the reply side (unless given) and starts the client driver.
     ///
     /// # Errors
@@ -116,6 +141,11 @@ impl Connection {
             remove(private).await;
         }
     }
+}
+
+/// The error of a command ended by a signal.
+pub(crate) fn stopped_by(signal: &str) -> CliError {
+    CliError::new(format!("stopped by {signal}"))
 }
 
 async fn remove(private: ReplyQueue) {
