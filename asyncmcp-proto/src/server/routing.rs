@@ -90,6 +90,24 @@ impl Server {
         self.config.allow_reply.allows(address)
     }
 
+    /// `reply_to` when the allow-list admits it. Otherwise the delivery is rejected
+    /// (no reply address, or one not allowed: the `undecodable` disposition) and
+    /// `None` comes back.
+    pub(super) fn admitted_reply(
+        &mut self,
+        reply_to: Option<Address>,
+        receipts: &mut Vec<Receipt>,
+        now: Instant,
+    ) -> Option<Address> {
+        let reason = match reply_to {
+            Some(address) if self.allowed(&address) => return Some(address),
+            Some(address) => RejectReason::ReplyNotAllowed(address),
+            None => RejectReason::NoReplyAddress,
+        };
+        self.reject(std::mem::take(receipts), reason, self.config.common.undecodable, now);
+        None
+    }
+
     pub(super) fn route_session(&mut self, session_id: SessionId, d: Delivery, now: Instant) {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return self.unknown_session(session_id, d, now);
@@ -114,7 +132,7 @@ impl Server {
         self.deliver(Route::Session(session_id.clone()), Peer::Session(session_id), d, now);
     }
 
-    pub(super) fn route_modern(&mut self, d: Delivery, now: Instant) {
+    pub(super) fn route_modern(&mut self, mut d: Delivery, now: Instant) {
         match d.message.kind() {
             MessageKind::Request => {}
             MessageKind::Notification => {
@@ -130,17 +148,7 @@ impl Server {
                 return self.reject(d.receipts, RejectReason::UnknownResponse(id), Disposition::Delete, now);
             }
         }
-        let Some(reply_to) = d.meta.reply_to.clone() else {
-            return self.reject(d.receipts, RejectReason::NoReplyAddress, self.config.common.undecodable, now);
-        };
-        if !self.allowed(&reply_to) {
-            return self.reject(
-                d.receipts,
-                RejectReason::ReplyNotAllowed(reply_to),
-                self.config.common.undecodable,
-                now,
-            );
-        }
+        let Some(reply_to) = self.admitted_reply(d.meta.reply_to.clone(), &mut d.receipts, now) else { return };
         let Some(id) = d.message.id().cloned() else { return };
         let peer = Peer::Stateless {
             client_id: d.meta.client_id.clone(),

@@ -38,18 +38,10 @@ impl Server {
         Ok(())
     }
 
-    pub(super) fn open_session(&mut self, d: Delivery, now: Instant) {
-        let Some(reply_to) = handshake::reply_address(&d.message) else {
-            return self.reject(d.receipts, RejectReason::NoReplyAddress, self.config.common.undecodable, now);
+    pub(super) fn open_session(&mut self, mut d: Delivery, now: Instant) {
+        let Some(reply_to) = self.admitted_reply(handshake::reply_address(&d.message), &mut d.receipts, now) else {
+            return;
         };
-        if !self.allowed(&reply_to) {
-            return self.reject(
-                d.receipts,
-                RejectReason::ReplyNotAllowed(reply_to),
-                self.config.common.undecodable,
-                now,
-            );
-        }
         // Only this very message delivered again is the same handshake: a client that
         // restarted (same ClientId, ids from 0 again) must get a session of its own.
         let peer = Peer::Opening(first_message_id(&d.receipts));
