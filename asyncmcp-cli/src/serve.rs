@@ -28,7 +28,7 @@ use std::time::Duration;
 use asyncmcp_aws::{AwsQueueClient, FailureKind};
 use asyncmcp_tokio::ServerHandle;
 use asyncmcp_tokio::fanout::{Busy, Fanout, Handler, Limits, Request, Session};
-use asyncmcp_tokio::proto::{AllowList, Disposition, JsonRpcMessage, Route, ServerConfig};
+use asyncmcp_tokio::proto::{AllowList, Disposition, JsonRpcMessage, QueueUrl, Route, ServerConfig};
 use clap::Args;
 
 use crate::aws::AwsArgs;
@@ -134,6 +134,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
             "give the MCP server to run after `--`, for example: -- npx -y @modelcontextprotocol/server-everything",
         ));
     };
+    check_queue_url(&args.queue_url)?;
     check_program(program)?;
     // Started before any child, so that no child can outlive a crash of serve.
     let reaper = reaper::Reaper::start()
@@ -141,10 +142,11 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     let spec = CommandSpec { program: program.clone(), args: rest.to_vec(), reaper: Some(reaper) };
     let sdk = args.aws.sdk_config().await?;
     let region = sdk.region().map(ToString::to_string).unwrap_or_else(|| "us-east-1".to_owned());
-    // A missing queue fails here, with what to do, instead of in a retry loop.
+    // A setup that can never work (a missing queue, no or bad credentials, a denial,
+    // an endpoint that refuses) fails here, with what to do, instead of in a retry loop.
     let redrive = match asyncmcp_aws::AwsAdmin::new(&sdk).redrive_policy(&args.queue_url).await {
         Ok(policy) => policy,
-        Err(e) if e.kind == FailureKind::NotFound => return Err(e.into()),
+        Err(e) if fatal_at_start(e.kind) => return Err(e.into()),
         Err(e) => {
             tracing::warn!("could not check the request queue (serving anyway): {}", e.detail);
             None
@@ -163,6 +165,11 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     let queue = Arc::new(AwsQueueClient::new(&sdk));
 
     let allow = allow_list(&args.allow_reply, &args.queue_url, &region)?;
+    if allow.admits_nothing() {
+        return Err(CliError::new(
+            "the reply allow-list admits no address, so no client could be answered: give --allow-reply PREFIX",
+        ));
+    }
     let allowed = allow.to_string();
     let mut config = ServerConfig::new(args.queue_url.clone(), allow);
     config.session_idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
@@ -268,6 +275,31 @@ fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> CliResult<A
             ))
         })
     })
+}
+
+/// Whether a failure of the start-up check means serve can never work. Only a
+/// service that answered but asked for patience (throttling, a 5xx) is worth serving
+/// on: the driver retries those.
+fn fatal_at_start(kind: FailureKind) -> bool {
+    !matches!(kind, FailureKind::Throttled | FailureKind::Transient)
+}
+
+/// Refuses a `--queue-url` that is not a queue URL (a bare queue name, a topic ARN).
+fn check_queue_url(queue_url: &str) -> CliResult<()> {
+    match QueueUrl::parse(queue_url) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let why = if queue_url.starts_with("arn:") {
+                "a topic ARN is where clients publish; serve receives from the queue it feeds".to_owned()
+            } else {
+                e.to_string()
+            };
+            Err(CliError::new(format!(
+                "--queue-url {queue_url} is not a queue URL ({why}): give the full URL `asyncmcp infra up` printed, \
+                 such as https://sqs.eu-west-1.amazonaws.com/123456789012/weather-requests"
+            )))
+        }
+    }
 }
 
 /// Fails early, with a clear message, when CMD cannot be found.

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Moto, asyncmcp, infra_up, run, unique_name};
@@ -35,4 +36,79 @@ fn call_to_a_queue_nobody_serves_says_once_what_it_waits_for() {
     let note = format!("no answer yet from {queue}: is `asyncmcp serve` running there?");
     assert_eq!(finished.stderr.matches(&note).count(), 1, "the note, once:\n{}", finished.stderr);
     assert!(finished.stderr.contains("asyncmcp: error: initialize"), "the final error stays:\n{}", finished.stderr);
+}
+
+/// The `asyncmcp` binary with no AWS settings at all: no endpoint, credentials,
+/// region or profile, and no instance metadata service to ask.
+fn asyncmcp_without_aws() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_asyncmcp"));
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
+        .env("HOME", "/nonexistent")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// Runs `serve` with `args` and `-- true`; asserts it failed without serving, and
+/// returns its stderr.
+fn serve_refuses(command: &mut Command, args: &[&str]) -> String {
+    let finished = run(command.arg("serve").args(args).args(["--", "true"]), Duration::from_secs(30));
+    assert!(!finished.status.success(), "serve must not start:\n{}", finished.stderr);
+    assert!(!finished.stderr.contains("serving `"), "nothing was served:\n{}", finished.stderr);
+    assert!(finished.stderr.contains("asyncmcp: error: "), "one error line:\n{}", finished.stderr);
+    finished.stderr
+}
+
+#[test]
+fn serve_with_an_endpoint_that_refuses_stops_at_once_and_names_it() {
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let queue = format!("{endpoint}/123456789012/nobody-listens");
+
+    let stderr = serve_refuses(asyncmcp_without_aws().env("AWS_ENDPOINT_URL", &endpoint), &["--queue-url", &queue]);
+
+    assert!(stderr.contains(&queue), "names the queue:\n{stderr}");
+    assert!(stderr.contains("could not reach"), "says why:\n{stderr}");
+    assert!(stderr.contains("endpoint URL"), "says what to check:\n{stderr}");
+}
+
+#[test]
+fn serve_with_no_region_stops_at_once_and_says_how_to_give_one() {
+    let queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/w-requests";
+
+    let stderr = serve_refuses(&mut asyncmcp_without_aws(), &["--queue-url", queue]);
+
+    assert!(stderr.contains("no AWS region"), "says why:\n{stderr}");
+    assert!(stderr.contains("--region"), "says what to do:\n{stderr}");
+}
+
+#[test]
+fn serve_with_no_credentials_stops_at_once_and_says_where_to_look() {
+    let queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/w-requests";
+
+    let stderr = serve_refuses(asyncmcp_without_aws().env("AWS_REGION", "eu-west-1"), &["--queue-url", queue]);
+
+    assert!(stderr.contains("no usable AWS credentials"), "says why:\n{stderr}");
+    assert!(stderr.contains("AWS_PROFILE"), "says what to check:\n{stderr}");
+}
+
+#[test]
+fn serve_refuses_a_bare_queue_name() {
+    let moto = Moto::shared();
+
+    let stderr = serve_refuses(&mut asyncmcp(moto), &["--queue-url", "weather-requests"]);
+
+    assert!(stderr.contains("--queue-url weather-requests"), "names the option:\n{stderr}");
+    assert!(stderr.contains("not a queue URL"), "says why:\n{stderr}");
+    assert!(stderr.contains("asyncmcp infra up"), "says where URLs come from:\n{stderr}");
 }
