@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asyncmcp_aws::{AwsQueueClient, FailureKind};
+use asyncmcp_aws::AwsQueueClient;
 use asyncmcp_tokio::ServerHandle;
 use asyncmcp_tokio::fanout::{Busy, Fanout, Handler, Limits, Request, Session};
 use asyncmcp_tokio::proto::{AllowList, Disposition, JsonRpcMessage, QueueUrl, Route, ServerConfig};
@@ -146,7 +146,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     // an endpoint that refuses) fails here, with what to do, instead of in a retry loop.
     let redrive = match asyncmcp_aws::AwsAdmin::new(&sdk).redrive_policy(&args.queue_url).await {
         Ok(policy) => policy,
-        Err(e) if fatal_at_start(e.kind) => return Err(e.into()),
+        Err(e) if e.kind.is_fatal_at_start() => return Err(e.into()),
         Err(e) => {
             tracing::warn!("could not check the request queue (serving anyway): {}", e.detail);
             None
@@ -194,6 +194,11 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     let stats = handle.stats();
     // Give the children their grace period to exit on end of input.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    if let Some(failure) = handle.failure() {
+        // The driver stopped on a receive that can never work (the queue went
+        // unreadable between the start-up check and the first receive).
+        return Err(failure.into());
+    }
     tracing::info!(
         "stopped; SQS/SNS calls made: {} (receives {}, sends {}, publishes {}, deletes {})",
         stats.total_calls(),
@@ -275,13 +280,6 @@ fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> CliResult<A
             ))
         })
     })
-}
-
-/// Whether a failure of the start-up check means serve can never work. Only a
-/// service that answered but asked for patience (throttling, a 5xx) is worth serving
-/// on: the driver retries those.
-fn fatal_at_start(kind: FailureKind) -> bool {
-    !matches!(kind, FailureKind::Throttled | FailureKind::Transient)
 }
 
 /// Refuses a `--queue-url` that is not a queue URL (a bare queue name, a topic ARN).
