@@ -3,10 +3,11 @@
 
 mod common;
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Moto, asyncmcp, infra_up, run, unique_name};
+use common::{Moto, asyncmcp, fixture, infra_up, run, unique_name};
 
 fn request_queue(infra: &serde_json::Value) -> String {
     infra["request_queue_url"].as_str().expect("request_queue_url").to_owned()
@@ -111,4 +112,45 @@ fn serve_refuses_a_bare_queue_name() {
     assert!(stderr.contains("--queue-url weather-requests"), "names the option:\n{stderr}");
     assert!(stderr.contains("not a queue URL"), "says why:\n{stderr}");
     assert!(stderr.contains("asyncmcp infra up"), "says where URLs come from:\n{stderr}");
+}
+
+/// `asyncmcp` pointed at moto by `AWS_ENDPOINT_URL` alone: no credentials, no region,
+/// no profile, and the instance metadata service left enabled (as on a laptop).
+fn asyncmcp_endpoint_only(moto: &Moto) -> Command {
+    let mut command = asyncmcp_without_aws();
+    command
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("RUST_LOG", "asyncmcp=debug,warn");
+    command
+}
+
+#[test]
+fn a_loopback_endpoint_without_credentials_or_region_works_without_asking_imds() {
+    let moto = Moto::shared();
+    let queue = request_queue(&infra_up(moto, &unique_name("fl-local"), &[]));
+    let mut serve = asyncmcp_endpoint_only(moto)
+        .args(["serve", "--queue-url", &queue, "--", "python3"])
+        .arg(fixture("sleepy_server.py"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let mut serve_log = serve.stderr.take().expect("serve's stderr");
+
+    let call = run(
+        asyncmcp_endpoint_only(moto).args(["call", "--server-queue-url", &queue, "echo", "text=local"]),
+        Duration::from_secs(60),
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let mut serve_text = String::new();
+    let _ = serve_log.read_to_string(&mut serve_text);
+
+    assert!(call.status.success(), "call works:\n{}\nserve:\n{serve_text}", call.stderr);
+    assert!(call.stdout.contains("sleepy echo: local"), "{}", call.stdout);
+    for (who, log) in [("call", &call.stderr), ("serve", &serve_text)] {
+        assert!(!log.contains("IMDS") && !log.contains("Ec2InstanceMetadata"), "{who} asked IMDS:\n{log}");
+    }
 }
