@@ -134,7 +134,7 @@ async fn waiting<F: Future>(request: F, after_secs: u64, target: &str) -> F::Out
 fn no_answer(error: &RequestError, method: &str, target: &str) -> CliError {
     let hint = match error {
         RequestError::TimedOut => format!(
-            "\ncheck that `asyncmcp serve` (or another asyncmcp server) is running on {target} and that it may reply \
+            ": check that `asyncmcp serve` (or another asyncmcp server) is running on {target} and that it may reply \
              to this client's reply queue (its --allow-reply)"
         ),
         _ => String::new(),

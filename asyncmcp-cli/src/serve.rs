@@ -268,15 +268,15 @@ pub(crate) async fn submit(handle: &ServerHandle, route: Route, message: JsonRpc
 fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> CliResult<AllowList> {
     if prefixes.is_empty() {
         return AllowList::same_account_in(queue_url, region).map_err(|e| {
-            CliError::new(format!("--queue-url {queue_url}: {e}\n(or give --allow-reply to say where replies may go)"))
+            CliError::new(format!("--queue-url {queue_url}: {e} (or give --allow-reply to say where replies may go)"))
         });
     }
     prefixes.iter().try_fold(AllowList::new(), |allow, prefix| {
         allow.try_prefix(prefix).map_err(|e| {
             CliError::new(format!(
-                "--allow-reply {prefix}: {e}\n(give a queue URL or topic ARN cut after the account or inside \
+                "--allow-reply {prefix}: {e}: give a queue URL or topic ARN cut after the account or inside \
                  the name, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/ or \
-                 arn:aws:sns:eu-west-1:123456789012:replies-)"
+                 arn:aws:sns:eu-west-1:123456789012:replies-"
             ))
         })
     })

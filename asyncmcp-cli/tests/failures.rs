@@ -81,6 +81,8 @@ fn serve_with_an_endpoint_that_refuses_stops_at_once_and_names_it() {
     assert!(stderr.contains(&queue), "names the queue:\n{stderr}");
     assert!(stderr.contains("could not reach"), "says why:\n{stderr}");
     assert!(stderr.contains("endpoint URL"), "says what to check:\n{stderr}");
+    assert!(stderr.contains("Connection refused"), "the cause, in words:\n{stderr}");
+    assert!(!stderr.contains("DispatchFailure"), "no SDK debug dump:\n{stderr}");
 }
 
 #[test]
@@ -101,6 +103,7 @@ fn serve_with_no_credentials_stops_at_once_and_says_where_to_look() {
 
     assert!(stderr.contains("no usable AWS credentials"), "says why:\n{stderr}");
     assert!(stderr.contains("AWS_PROFILE"), "says what to check:\n{stderr}");
+    assert!(!stderr.contains("CredentialsNotLoaded"), "no SDK debug dump:\n{stderr}");
 }
 
 #[test]
