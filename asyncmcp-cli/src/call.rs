@@ -94,7 +94,7 @@ async fn call(
         });
         let reply = waiting(handle.call("initialize", Some(init)), args.waiting_note_after, target)
             .await
-            .map_err(|e| no_answer(&e, "initialize", target))?;
+            .map_err(|e| no_answer(handle, &e, "initialize", target))?;
         result_of(&reply, "initialize")?;
         handle
             .notify("notifications/initialized", None)
@@ -114,7 +114,7 @@ async fn call(
     } else {
         handle.request(request).await
     };
-    let reply = reply.map_err(|e| no_answer(&e, "tools/call", target))?;
+    let reply = reply.map_err(|e| no_answer(handle, &e, "tools/call", target))?;
     result_of(&reply, "tools/call")
 }
 
@@ -131,7 +131,11 @@ async fn waiting<F: Future>(request: F, after_secs: u64, target: &str) -> F::Out
     request.await
 }
 
-fn no_answer(error: &RequestError, method: &str, target: &str) -> CliError {
+fn no_answer(handle: &asyncmcp_tokio::ClientHandle, error: &RequestError, method: &str, target: &str) -> CliError {
+    // A client that stopped on a failure of its reply queue says why.
+    if let Some(failure) = handle.failure() {
+        return CliError::new(format!("{method}: {}", failure.detail));
+    }
     let hint = match error {
         RequestError::TimedOut => format!(
             ": check that `asyncmcp serve` (or another asyncmcp server) is running on {target} and that it may reply \

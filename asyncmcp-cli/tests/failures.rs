@@ -157,3 +157,20 @@ fn a_loopback_endpoint_without_credentials_or_region_works_without_asking_imds()
         assert!(!log.contains("IMDS") && !log.contains("Ec2InstanceMetadata"), "{who} asked IMDS:\n{log}");
     }
 }
+
+#[test]
+fn call_with_a_reply_queue_that_does_not_exist_stops_and_names_it() {
+    let moto = Moto::shared();
+    let queue = request_queue(&infra_up(moto, &unique_name("fl-noreply"), &[]));
+    let missing = format!("{}/123456789012/{}", moto.endpoint, unique_name("missing-replies"));
+
+    let finished = run(
+        asyncmcp(moto).args(["call", "--server-queue-url", &queue, "--reply-queue-url", &missing, "echo"]),
+        Duration::from_secs(60),
+    );
+
+    assert!(!finished.status.success(), "no reply queue, no call:\n{}", finished.stderr);
+    let error = finished.stderr.lines().find(|l| l.starts_with("asyncmcp: error: ")).unwrap_or_default();
+    assert!(error.contains(&format!("queue {missing} does not exist")), "says why:\n{}", finished.stderr);
+    assert!(error.contains("asyncmcp infra up"), "says what to do:\n{}", finished.stderr);
+}
