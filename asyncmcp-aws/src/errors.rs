@@ -207,6 +207,9 @@ where
     E: ProvideErrorMetadata + StdError + 'static,
 {
     let Call { action, resource } = call;
+    // The SDK's whole error (a debug dump of every layer) is for RUST_LOG=debug; the
+    // failure itself carries one line: what happened, the innermost cause, the fix.
+    tracing::debug!(action, %resource, error = %DisplayErrorContext(err), "AWS call failed");
     match err {
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
@@ -222,7 +225,7 @@ where
             if let Some(creds) = find_source::<CredentialsError>(err) {
                 return credentials_failure(creds, call);
             }
-            let context = DisplayErrorContext(err);
+            let context = innermost(err);
             if failure.is_user() {
                 OpFailure::new(FailureKind::Invalid, format!("{action} on {resource} could not be sent: {context}"))
             } else {
@@ -238,7 +241,7 @@ where
             let status = ctx.raw().status().as_u16();
             OpFailure::new(
                 FailureKind::Transient,
-                format!("{action} on {resource}: unreadable response (HTTP {status}): {}", DisplayErrorContext(err)),
+                format!("{action} on {resource}: unreadable response (HTTP {status}): {}", innermost(err)),
             )
         }
         SdkError::ConstructionFailure(_) => {
@@ -247,14 +250,11 @@ where
             }
             OpFailure::new(
                 FailureKind::Invalid,
-                format!("{action} on {resource}: the request could not be built: {}", DisplayErrorContext(err)),
+                format!("{action} on {resource}: the request could not be built: {}", innermost(err)),
             )
         }
         // `SdkError` is non-exhaustive.
-        _ => OpFailure::new(
-            FailureKind::Transient,
-            format!("{action} on {resource} failed: {}", DisplayErrorContext(err)),
-        ),
+        _ => OpFailure::new(FailureKind::Transient, format!("{action} on {resource} failed: {}", innermost(err))),
     }
 }
 
@@ -263,13 +263,26 @@ fn credentials_failure(err: &CredentialsError, call: Call<'_>) -> OpFailure {
     let Call { action, resource } = call;
     let detail = format!(
         "{action} on {resource}: no usable AWS credentials ({}): check AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the SSO session or the instance role",
-        DisplayErrorContext(err)
+        innermost(err)
     );
     let kind = match err {
         CredentialsError::ProviderTimedOut(_) => FailureKind::TimedOut,
         _ => FailureKind::BadCredentials,
     };
     OpFailure::new(kind, detail)
+}
+
+/// The innermost cause of `err`, in words ("Connection refused (os error 111)", "no
+/// providers in chain provided credentials"), on one line: the layers above it only
+/// say which layer passed it on.
+fn innermost(err: &(dyn StdError + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let text = cause.to_string();
+    let line = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    if line.is_empty() { err.to_string() } else { line }
 }
 
 /// The first error of type `T` in `err`'s source chain.
@@ -425,6 +438,7 @@ mod tests {
         let failure = from_sdk(&io, call);
         assert_eq!(failure.kind, FailureKind::Unreachable);
         assert!(failure.detail.contains("connection refused") && failure.detail.contains(URL), "{}", failure.detail);
+        assert!(!failure.detail.contains("ConnectorError") && !failure.detail.contains('\n'), "{}", failure.detail);
         let user: SdkError<SendMessageError, HttpResponse> =
             SdkError::dispatch_failure(ConnectorError::user(Box::new(std::io::Error::other("bad URI"))));
         assert_eq!(from_sdk(&user, call).kind, FailureKind::Invalid);

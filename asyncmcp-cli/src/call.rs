@@ -38,6 +38,9 @@ pub(crate) struct CallArgs {
     /// Arguments as key=value (value parsed as JSON when it parses, else a string).
     #[arg(value_name = "KEY=VALUE")]
     arguments: Vec<String>,
+    /// Seconds without a first answer before saying on stderr what `call` waits for.
+    #[arg(long, default_value_t = 5, value_name = "SECS", hide = true)]
+    waiting_note_after: u64,
 }
 
 /// Runs one tool call.
@@ -93,7 +96,9 @@ async fn call(
             "capabilities": {},
             "clientInfo": {"name": "asyncmcp-call", "version": env!("CARGO_PKG_VERSION")},
         });
-        let reply = handle.call("initialize", Some(init)).await.map_err(|e| no_answer(&e, "initialize", target))?;
+        let reply = waiting(handle.call("initialize", Some(init)), args.waiting_note_after, target)
+            .await
+            .map_err(|e| no_answer(handle, &e, "initialize", target))?;
         result_of(&reply, "initialize")?;
         handle
             .notify("notifications/initialized", None)
@@ -106,14 +111,38 @@ async fn call(
         "_meta": {"progressToken": "asyncmcp-call"},
     });
     let request = JsonRpcMessage::request(RequestId::String("call".into()), "tools/call", Some(params));
-    let reply = handle.request(request).await.map_err(|e| no_answer(&e, "tools/call", target))?;
+    // With a session, the server has answered `initialize` already: a slow tool is
+    // no reason to doubt it is there.
+    let reply = if args.client.modern {
+        waiting(handle.request(request), args.waiting_note_after, target).await
+    } else {
+        handle.request(request).await
+    };
+    let reply = reply.map_err(|e| no_answer(handle, &e, "tools/call", target))?;
     result_of(&reply, "tools/call")
 }
 
-fn no_answer(error: &RequestError, method: &str, target: &str) -> CliError {
+/// Awaits the first request to the server; if no answer came after `after_secs`,
+/// says once on stderr what it waits for (a `call` to a queue nobody serves would
+/// otherwise be silent for its whole timeout).
+async fn waiting<F: Future>(request: F, after_secs: u64, target: &str) -> F::Output {
+    let mut request = std::pin::pin!(request);
+    tokio::select! {
+        out = &mut request => return out,
+        () = tokio::time::sleep(Duration::from_secs(after_secs)) => {}
+    }
+    eprintln!("asyncmcp: no answer yet from {target}: is `asyncmcp serve` running there?");
+    request.await
+}
+
+fn no_answer(handle: &asyncmcp_tokio::ClientHandle, error: &RequestError, method: &str, target: &str) -> CliError {
+    // A client that stopped on a failure of its reply queue says why.
+    if let Some(failure) = handle.failure() {
+        return CliError::new(format!("{method}: {}", failure.detail));
+    }
     let hint = match error {
         RequestError::TimedOut => format!(
-            "\ncheck that `asyncmcp serve` (or another asyncmcp server) is running on {target} and that it may reply \
+            ": check that `asyncmcp serve` (or another asyncmcp server) is running on {target} and that it may reply \
              to this client's reply queue (its --allow-reply)"
         ),
         _ => String::new(),

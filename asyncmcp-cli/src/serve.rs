@@ -25,10 +25,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asyncmcp_aws::{AwsQueueClient, FailureKind};
+use asyncmcp_aws::AwsQueueClient;
 use asyncmcp_tokio::ServerHandle;
 use asyncmcp_tokio::fanout::{Busy, Fanout, Handler, Limits, Request, Session};
-use asyncmcp_tokio::proto::{AllowList, Disposition, JsonRpcMessage, Route, ServerConfig};
+use asyncmcp_tokio::proto::{AllowList, Disposition, JsonRpcMessage, QueueUrl, Route, ServerConfig};
 use clap::Args;
 
 use crate::aws::AwsArgs;
@@ -134,6 +134,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
             "give the MCP server to run after `--`, for example: -- npx -y @modelcontextprotocol/server-everything",
         ));
     };
+    check_queue_url(&args.queue_url)?;
     check_program(program)?;
     // Started before any child, so that no child can outlive a crash of serve.
     let reaper = reaper::Reaper::start()
@@ -141,10 +142,11 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     let spec = CommandSpec { program: program.clone(), args: rest.to_vec(), reaper: Some(reaper) };
     let sdk = args.aws.sdk_config().await?;
     let region = sdk.region().map(ToString::to_string).unwrap_or_else(|| "us-east-1".to_owned());
-    // A missing queue fails here, with what to do, instead of in a retry loop.
+    // A setup that can never work (a missing queue, no or bad credentials, a denial,
+    // an endpoint that refuses) fails here, with what to do, instead of in a retry loop.
     let redrive = match asyncmcp_aws::AwsAdmin::new(&sdk).redrive_policy(&args.queue_url).await {
         Ok(policy) => policy,
-        Err(e) if e.kind == FailureKind::NotFound => return Err(e.into()),
+        Err(e) if e.kind.is_fatal_at_start() => return Err(e.into()),
         Err(e) => {
             tracing::warn!("could not check the request queue (serving anyway): {}", e.detail);
             None
@@ -163,6 +165,11 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     let queue = Arc::new(AwsQueueClient::new(&sdk));
 
     let allow = allow_list(&args.allow_reply, &args.queue_url, &region)?;
+    if allow.admits_nothing() {
+        return Err(CliError::new(
+            "the reply allow-list admits no address, so no client could be answered: give --allow-reply PREFIX",
+        ));
+    }
     let allowed = allow.to_string();
     let mut config = ServerConfig::new(args.queue_url.clone(), allow);
     config.session_idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
@@ -187,6 +194,11 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     let stats = handle.stats();
     // Give the children their grace period to exit on end of input.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    if let Some(failure) = handle.failure() {
+        // The driver stopped on a receive that can never work (the queue went
+        // unreadable between the start-up check and the first receive).
+        return Err(failure.into());
+    }
     tracing::info!(
         "stopped; SQS/SNS calls made: {} (receives {}, sends {}, publishes {}, deletes {})",
         stats.total_calls(),
@@ -256,18 +268,36 @@ pub(crate) async fn submit(handle: &ServerHandle, route: Route, message: JsonRpc
 fn allow_list(prefixes: &[String], queue_url: &str, region: &str) -> CliResult<AllowList> {
     if prefixes.is_empty() {
         return AllowList::same_account_in(queue_url, region).map_err(|e| {
-            CliError::new(format!("--queue-url {queue_url}: {e}\n(or give --allow-reply to say where replies may go)"))
+            CliError::new(format!("--queue-url {queue_url}: {e} (or give --allow-reply to say where replies may go)"))
         });
     }
     prefixes.iter().try_fold(AllowList::new(), |allow, prefix| {
         allow.try_prefix(prefix).map_err(|e| {
             CliError::new(format!(
-                "--allow-reply {prefix}: {e}\n(give a queue URL or topic ARN cut after the account or inside \
+                "--allow-reply {prefix}: {e}: give a queue URL or topic ARN cut after the account or inside \
                  the name, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/ or \
-                 arn:aws:sns:eu-west-1:123456789012:replies-)"
+                 arn:aws:sns:eu-west-1:123456789012:replies-"
             ))
         })
     })
+}
+
+/// Refuses a `--queue-url` that is not a queue URL (a bare queue name, a topic ARN).
+fn check_queue_url(queue_url: &str) -> CliResult<()> {
+    match QueueUrl::parse(queue_url) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let why = if queue_url.starts_with("arn:") {
+                "a topic ARN is where clients publish; serve receives from the queue it feeds".to_owned()
+            } else {
+                e.to_string()
+            };
+            Err(CliError::new(format!(
+                "--queue-url {queue_url} is not a queue URL ({why}): give the full URL `asyncmcp infra up` printed, \
+                 such as https://sqs.eu-west-1.amazonaws.com/123456789012/weather-requests"
+            )))
+        }
+    }
 }
 
 /// Fails early, with a clear message, when CMD cannot be found.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 
 use asyncmcp_proto::{
-    ApiError, Client, ClientConfig, ClientEvent, ConfigError, InboundMessage, JsonRpcMessage, MessageKind, OpId,
-    OpResult, QueueOp, RequestId,
+    ApiError, Client, ClientConfig, ClientEvent, ConfigError, InboundMessage, JsonRpcMessage, MessageKind, OpFailure,
+    OpId, OpResult, QueueOp, RequestId,
 };
 
 use crate::control::{Control, ControlSender};
@@ -256,5 +256,13 @@ impl ClientHandle {
     /// How many SQS/SNS calls this client made, by kind.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// The failure that stopped the driver, if one did: a receive that failed at start
+    /// with a failure that can never clear (a missing queue, no or rejected
+    /// credentials, a denial, an endpoint never reached). The event stream ends first;
+    /// this says why, whether or not anything is logged.
+    pub fn failure(&self) -> Option<OpFailure> {
+        self.stats.failure()
     }
 }

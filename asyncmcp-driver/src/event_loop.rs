@@ -42,7 +42,11 @@ pub struct DriverConfig {
     /// How long shutdown waits for in-flight work when every handle was dropped
     /// without an explicit shutdown.
     pub drain_on_drop: Duration,
-    /// First wait after a failed receive; doubles up to 20 s.
+    /// First wait after a failed receive; doubles up to 20 s. A receive that fails
+    /// before any succeeded, with a failure that says the set-up can never work
+    /// ([`FailureKind::is_fatal_at_start`](asyncmcp_proto::FailureKind::is_fatal_at_start):
+    /// a missing queue, no credentials, a denial, an endpoint never reached), is not
+    /// retried: the driver stops and its handle's `failure()` says why.
     pub receive_retry: Duration,
     /// How long deletes and visibility changes (acknowledgements: nobody waits for
     /// them) are held so that several go in one batch call; ten go at once. Sends are
@@ -190,6 +194,7 @@ async fn run<M, R, Q>(
         receiving: None,
         asked: 0,
         receive_failures: 0,
+        received_once: false,
         receive_after: None,
         shutdown: None,
         timer: None,
@@ -227,6 +232,8 @@ struct Driver<M: Machine, R, Q> {
     /// How many messages the long poll in flight asked for.
     asked: usize,
     receive_failures: u32,
+    /// A receive has succeeded: the queue and the credentials worked once.
+    received_once: bool,
     /// No long poll before this (a retry after a failure, or the receive linger).
     receive_after: Option<Instant>,
     shutdown: Option<Shutdown>,
@@ -412,6 +419,7 @@ impl<M: Machine, R: Runtime, Q: QueueClient> Driver<M, R, Q> {
             Ok(messages) => {
                 self.stats.receive(messages.len(), false);
                 self.receive_failures = 0;
+                self.received_once = true;
                 let got = messages.len();
                 for m in messages {
                     self.machine.handle_inbound(m, now);
@@ -420,6 +428,15 @@ impl<M: Machine, R: Runtime, Q: QueueClient> Driver<M, R, Q> {
                 if got > 0 && got < self.asked && in_flight > got && !self.config.receive_linger.is_zero() {
                     self.receive_after = Some(now + self.config.receive_linger);
                 }
+            }
+            Err(e) if !self.received_once && e.kind.is_fatal_at_start() => {
+                // The queue never worked (missing, no credentials, denied, never
+                // reached): retrying would only hide that. Stop, and say why through
+                // the handles, which work without any logging.
+                self.stats.receive(0, true);
+                tracing::error!(queue = %self.queue_url, error = %e, "receive failed at start; stopping");
+                self.stats.fail(e);
+                self.begin_shutdown(now, Duration::ZERO, None);
             }
             Err(e) => {
                 self.stats.receive(0, true);

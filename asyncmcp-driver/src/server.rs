@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 
 use asyncmcp_proto::{
-    ApiError, ConfigError, InboundMessage, JsonRpcMessage, OpId, OpResult, QueueOp, RequestId, Route, Server,
-    ServerConfig, ServerEvent, SessionId,
+    ApiError, ConfigError, InboundMessage, JsonRpcMessage, OpFailure, OpId, OpResult, QueueOp, RequestId, Route,
+    Server, ServerConfig, ServerEvent, SessionId,
 };
 
 use crate::control::{Control, ControlSender};
@@ -171,5 +171,13 @@ impl ServerHandle {
     /// requests in flight.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// The failure that stopped the driver, if one did: a receive that failed at start
+    /// with a failure that can never clear (a missing queue, no or rejected
+    /// credentials, a denial, an endpoint never reached). The event stream ends first;
+    /// this says why, whether or not anything is logged.
+    pub fn failure(&self) -> Option<OpFailure> {
+        self.stats.failure()
     }
 }

@@ -1,6 +1,9 @@
 //! Counts of the SQS and SNS calls a driver made: what a deployment pays for.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use asyncmcp_proto::OpFailure;
 
 /// Live counters, shared between the driver task and its handles.
 #[derive(Debug, Default)]
@@ -19,6 +22,8 @@ pub(crate) struct Stats {
     failed_calls: AtomicU64,
     sessions: AtomicU64,
     in_flight: AtomicU64,
+    /// The failure that stopped the driver, if one did.
+    failure: Mutex<Option<OpFailure>>,
 }
 
 /// Which call.
@@ -31,6 +36,17 @@ pub(crate) enum Call {
 }
 
 impl Stats {
+    /// Records the failure that stops the driver (the first one stays).
+    pub(crate) fn fail(&self, failure: OpFailure) {
+        let mut slot = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(failure);
+    }
+
+    /// The failure that stopped the driver, if one did.
+    pub(crate) fn failure(&self) -> Option<OpFailure> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub(crate) fn receive(&self, messages: usize, failed: bool) {
         self.receives.fetch_add(1, Ordering::Relaxed);
         if failed {

@@ -258,6 +258,25 @@ impl FailureKind {
     pub fn is_retryable(self) -> bool {
         matches!(self, Self::Throttled | Self::Transient | Self::Unreachable | Self::TimedOut)
     }
+
+    /// Whether this failure, met before the service ever answered (at start-up), means
+    /// the set-up can never work: anything but throttling, a service-side failure or a
+    /// timeout, which prove nothing about the set-up. An endpoint that refuses
+    /// connections ([`Unreachable`](Self::Unreachable)) is fatal here although
+    /// retryable later: a broker that was up and went away may come back, one never
+    /// reached is most likely a wrong endpoint.
+    ///
+    /// ```
+    /// use asyncmcp_proto::FailureKind;
+    ///
+    /// assert!(FailureKind::NotFound.is_fatal_at_start());
+    /// assert!(FailureKind::Unreachable.is_fatal_at_start());
+    /// assert!(!FailureKind::Throttled.is_fatal_at_start());
+    /// ```
+    #[must_use]
+    pub fn is_fatal_at_start(self) -> bool {
+        !matches!(self, Self::Throttled | Self::Transient | Self::TimedOut)
+    }
 }
 
 /// How an SQS or SNS operation failed. The environment is at fault.

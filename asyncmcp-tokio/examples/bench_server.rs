@@ -93,6 +93,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     handle.shutdown(Duration::from_secs(2)).await;
-    running.await?;
+    running.await??;
     Ok(())
 }

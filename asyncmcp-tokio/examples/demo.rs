@@ -79,7 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     client.cancel().await?;
     server_handle.shutdown(Duration::from_secs(1)).await;
-    serving.await?;
+    serving.await??;
     println!("server calls to the queue service: {:?}", server_handle.stats());
     Ok(())
 }

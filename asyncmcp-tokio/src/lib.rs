@@ -94,8 +94,8 @@ mod runtime;
 struct ReadmeDoctests;
 
 pub use asyncmcp_driver::{
-    ClientEvents, ClientHandle, DriverConfig, DriverError, Events, MemoryQueue, QueueClient, RequestError,
-    ServerEvents, ServerHandle, StatsSnapshot, unique_client_id,
+    BoxFuture, ClientEvents, ClientHandle, DriverConfig, DriverError, Events, MemoryQueue, QueueClient, ReceiveRequest,
+    RequestError, ServerEvents, ServerHandle, StatsSnapshot, unique_client_id,
 };
 pub use asyncmcp_proto as proto;
 pub use runtime::TokioRuntime;

@@ -143,7 +143,7 @@ async fn serve(o: &Options) {
     config.visibility_timeout = Duration::from_secs(u64::from(VISIBILITY_SECS));
     let queue = Arc::new(AwsQueueClient::new(&sdk_config_for(&o.endpoint)));
     let server = QueueServer::start_with(move || tools.clone(), config, queue, driver()).expect("server");
-    server.run().await;
+    server.run().await.expect("the queue failed at start");
 }
 
 /// The server child process: started, killed with SIGKILL, started again.

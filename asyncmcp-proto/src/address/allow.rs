@@ -175,6 +175,22 @@ impl AllowList {
         Ok(allow)
     }
 
+    /// Whether no address at all is allowed (no entry parsed, and not
+    /// [`any`](Self::any)): a server with such a list can answer no one.
+    ///
+    /// ```
+    /// use asyncmcp_proto::AllowList;
+    ///
+    /// assert!(AllowList::new().admits_nothing());
+    /// assert!(AllowList::new().prefix("weather-requests").admits_nothing());
+    /// assert!(!AllowList::new().prefix("https://sqs.eu-west-1.amazonaws.com/123456789012/").admits_nothing());
+    /// assert!(!AllowList::any().admits_nothing());
+    /// ```
+    #[must_use]
+    pub fn admits_nothing(&self) -> bool {
+        !self.any && self.entries.is_empty()
+    }
+
     /// The entries that could not be parsed, with why.
     pub fn invalid(&self) -> &[(String, AddressError)] {
         &self.invalid

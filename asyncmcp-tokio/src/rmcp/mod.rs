@@ -59,4 +59,4 @@ pub mod demo;
 mod server;
 
 pub use client::{QueueClientTransport, SendError};
-pub use server::{QueueServer, serve};
+pub use server::{QueueServer, ServeError, serve};

@@ -9,7 +9,7 @@ use ::rmcp::transport::Transport;
 use ::rmcp::{ServerHandler, ServiceExt};
 use asyncmcp_driver::{DriverConfig, QueueClient, ServerEvents, ServerHandle};
 use asyncmcp_proto::{
-    Cancellation, ConfigError, JsonRpcMessage, MessageKind, RequestId, Route, ServerConfig, error_codes,
+    Cancellation, ConfigError, JsonRpcMessage, MessageKind, OpFailure, RequestId, Route, ServerConfig, error_codes,
 };
 use tokio::sync::watch;
 
@@ -20,18 +20,34 @@ use crate::fanout::{Fanout, Handler, Limits, Request, Session};
 /// the server driver stops. See [`QueueServer`] to keep a handle for shutdown.
 ///
 /// # Errors
-/// [`ConfigError`] for a configuration that cannot work.
+/// [`ServeError::Config`] for a configuration that cannot work;
+/// [`ServeError::Queue`] when the request queue failed at start in a way that can
+/// never clear (see [`QueueServer::run`]).
 ///
 /// # Panics
 /// Outside a tokio runtime.
-pub async fn serve<S, F, Q>(factory: F, config: ServerConfig, queue: Arc<Q>) -> Result<(), ConfigError>
+pub async fn serve<S, F, Q>(factory: F, config: ServerConfig, queue: Arc<Q>) -> Result<(), ServeError>
 where
     S: ServerHandler,
     F: Fn() -> S + Send + Sync + 'static,
     Q: QueueClient,
 {
-    QueueServer::start(factory, config, queue)?.run().await;
+    QueueServer::start(factory, config, queue)?.run().await?;
     Ok(())
+}
+
+/// Why [`serve`] ended with an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The configuration cannot work; the caller is at fault.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The request queue failed at start in a way that can never clear (it does not
+    /// exist, the credentials are missing or rejected, access is denied, the endpoint
+    /// cannot be reached); the environment is at fault.
+    #[error(transparent)]
+    Queue(#[from] OpFailure),
 }
 
 /// A queue-hosted MCP server whose sessions and requests are served by rmcp
@@ -49,7 +65,7 @@ where
 /// let running = tokio::spawn(server.run());
 /// // ... later: answer what is in flight (up to 5 s), then stop.
 /// handle.shutdown(std::time::Duration::from_secs(5)).await;
-/// running.await?;
+/// running.await??;
 /// # Ok(()) }
 /// ```
 pub struct QueueServer<F> {
@@ -120,9 +136,20 @@ where
     /// Serves until the driver stops (after [`ServerHandle::shutdown`]). Session
     /// services then see their session close; services still running after
     /// [`Limits::shutdown_grace`] are aborted.
-    pub async fn run(self) {
+    ///
+    /// # Errors
+    /// The [`OpFailure`] that stopped the driver: a first receive that failed in a way
+    /// that can never clear ([`FailureKind::is_fatal_at_start`]: the queue does not
+    /// exist, no or rejected credentials, access denied, the endpoint never reached).
+    /// It comes back here whether or not a `tracing` subscriber logs it. Failures
+    /// after the queue has worked once (throttling, a broker that went away) are
+    /// retried, not returned.
+    ///
+    /// [`FailureKind::is_fatal_at_start`]: asyncmcp_proto::FailureKind::is_fatal_at_start
+    pub async fn run(self) -> Result<(), OpFailure> {
         let Self { handle, events, factory, limits } = self;
-        Fanout::new(handle, events, RmcpHandler { factory }).with_limits(limits).run().await;
+        Fanout::new(handle.clone(), events, RmcpHandler { factory }).with_limits(limits).run().await;
+        handle.failure().map_or(Ok(()), Err)
     }
 }
 
