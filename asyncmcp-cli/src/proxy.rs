@@ -16,7 +16,7 @@ use clap::Args;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 use crate::reply::ClientArgs;
 
 /// A JSON-RPC error code for "the queue-hosted server did not answer in time".
@@ -92,16 +92,24 @@ pub(crate) async fn run(args: ProxyArgs) -> CliResult<ExitCode> {
             }
         }
     };
+    // The client driver ends its events only when it stopped by itself (a fatal
+    // failure of the reply queue): the proxy ends too, and says why.
+    let mut driver_stopped = false;
     let drain = tokio::select! {
         () = stdin_task => Duration::from_secs(args.drain),
         signal = stop.recv() => {
             tracing::info!("{signal} received: shutting down");
             Duration::ZERO
         }
+        _ = &mut events_task => {
+            driver_stopped = true;
+            Duration::ZERO
+        }
     };
+    let failure = handle.failure();
     connection.close(drain).await;
     // Replies that came during the drain are still on their way to stdout.
-    if tokio::time::timeout(Duration::from_millis(200), &mut events_task).await.is_err() {
+    if !driver_stopped && tokio::time::timeout(Duration::from_millis(200), &mut events_task).await.is_err() {
         events_task.abort();
     }
     for id in pending.take() {
@@ -110,7 +118,11 @@ pub(crate) async fn run(args: ProxyArgs) -> CliResult<ExitCode> {
     }
     drop(out_tx);
     let _ = writer.await;
-    Ok(ExitCode::SUCCESS)
+    match failure {
+        Some(failure) => Err(CliError::new(format!("proxy: {}", failure.detail))),
+        None if driver_stopped => Err(CliError::new("proxy: the client driver stopped")),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// Requests forwarded and not answered yet (shared by the stdin and event tasks).

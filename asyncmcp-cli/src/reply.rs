@@ -103,7 +103,7 @@ impl ClientArgs {
                 let prefix = format!("asyncmcp-{client_id_prefix}");
                 let private = ReplyQueue::create(&AwsAdmin::new(&sdk), &prefix, via, server.is_fifo()).await.map_err(|e| {
                     CliError::new(format!(
-                        "{}\n(the private reply queue could not be created; pass --reply-queue-url to use an existing one)",
+                        "{} (the private reply queue could not be created; pass --reply-queue-url to use an existing one)",
                         e.detail
                     ))
                 })?;

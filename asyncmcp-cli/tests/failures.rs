@@ -7,7 +7,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Moto, asyncmcp, fixture, infra_up, run, unique_name};
+use common::{Moto, asyncmcp, fixture, infra_up, run, unique_name, wait};
 
 fn request_queue(infra: &serde_json::Value) -> String {
     infra["request_queue_url"].as_str().expect("request_queue_url").to_owned()
@@ -173,4 +173,35 @@ fn call_with_a_reply_queue_that_does_not_exist_stops_and_names_it() {
     let error = finished.stderr.lines().find(|l| l.starts_with("asyncmcp: error: ")).unwrap_or_default();
     assert!(error.contains(&format!("queue {missing} does not exist")), "says why:\n{}", finished.stderr);
     assert!(error.contains("asyncmcp infra up"), "says what to do:\n{}", finished.stderr);
+}
+
+/// `proxy` with its stdin still open: a reply queue that does not exist stops the
+/// client driver, and the proxy ends with the reason instead of waiting on stdin.
+#[test]
+fn proxy_with_a_reply_queue_that_does_not_exist_stops_and_names_it() {
+    let moto = Moto::shared();
+    let queue = request_queue(&infra_up(moto, &unique_name("fl-proxy-noreply"), &[]));
+    let missing = format!("{}/123456789012/{}", moto.endpoint, unique_name("missing-replies"));
+    let mut child = asyncmcp(moto)
+        .args(["proxy", "--server-queue-url", &queue, "--reply-queue-url", &missing])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("asyncmcp proxy starts");
+    // Held open until the end of the test: the proxy must not need end of file.
+    let _stdin = child.stdin.take();
+    let stderr = child.stderr.take().expect("piped stderr");
+
+    let status = wait(&mut child, Duration::from_secs(60));
+
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    let stderr = std::io::read_to_string(stderr).unwrap_or_default();
+    let status = status.unwrap_or_else(|| panic!("proxy waited on stdin after its driver stopped:\n{stderr}"));
+    assert!(!status.success(), "no reply queue, no proxy:\n{stderr}");
+    let error = stderr.lines().find(|l| l.starts_with("asyncmcp: error: ")).unwrap_or_default();
+    assert!(error.contains(&format!("queue {missing} does not exist")), "says why:\n{stderr}");
 }
