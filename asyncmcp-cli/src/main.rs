@@ -8,6 +8,7 @@
 //! - `asyncmcp proxy`: a stdio MCP endpoint for desktop clients, forwarding to a
 //!   queue-hosted server.
 //! - `asyncmcp call TOOL key=value ...`: one tool call, for scripts and smoke tests.
+//! - `asyncmcp tools`: the tools of a queue-hosted server.
 //!
 //! Logs go to standard error (`RUST_LOG` filters them); standard output carries only
 //! results (and, for `proxy`, the MCP stream).
@@ -25,6 +26,7 @@ mod proxy;
 mod reply;
 mod serve;
 mod signal;
+mod tools;
 
 use std::process::ExitCode;
 
@@ -66,6 +68,8 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Call one tool of a queue-hosted server and print the result.
     Call(call::CallArgs),
+    /// List the tools of a queue-hosted server (name, arguments, description).
+    Tools(tools::ToolsArgs),
     /// Internal: started by `serve` to end its MCP servers when it ends.
     #[command(name = serve::REAPER_SUBCOMMAND, hide = true)]
     Reaper,
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,
             Command::Call(args) => call::run(args).await,
+            Command::Tools(args) => tools::run(args).await,
             Command::Reaper => Ok(serve::run_reaper()),
         }
     });
