@@ -9,6 +9,7 @@
 //!   queue-hosted server.
 //! - `asyncmcp call TOOL key=value ...`: one tool call, for scripts and smoke tests.
 //! - `asyncmcp tools`: the tools of a queue-hosted server.
+//! - `asyncmcp status`: a server's queue, dead-letter queue and topic at a glance.
 //!
 //! Logs go to standard error (`RUST_LOG` filters them); standard output carries only
 //! results (and, for `proxy`, the MCP stream).
@@ -26,6 +27,7 @@ mod proxy;
 mod reply;
 mod serve;
 mod signal;
+mod status;
 mod tools;
 
 use std::process::ExitCode;
@@ -70,6 +72,8 @@ enum Command {
     Call(call::CallArgs),
     /// List the tools of a queue-hosted server (name, arguments, description).
     Tools(tools::ToolsArgs),
+    /// A server's queue at a glance: depth, in flight, dead-letter queue, subscriptions.
+    Status(status::StatusArgs),
     /// Internal: started by `serve` to end its MCP servers when it ends.
     #[command(name = serve::REAPER_SUBCOMMAND, hide = true)]
     Reaper,
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
             Command::Proxy(args) => proxy::run(args).await,
             Command::Call(args) => call::run(args).await,
             Command::Tools(args) => tools::run(args).await,
+            Command::Status(args) => status::run(args).await,
             Command::Reaper => Ok(serve::run_reaper()),
         }
     });
