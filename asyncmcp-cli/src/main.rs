@@ -10,6 +10,7 @@
 //! - `asyncmcp call TOOL key=value ...`: one tool call, for scripts and smoke tests.
 //! - `asyncmcp tools`: the tools of a queue-hosted server.
 //! - `asyncmcp status`: a server's queue, dead-letter queue and topic at a glance.
+//! - `asyncmcp completions SHELL`, `asyncmcp man`: shell completions and a man page.
 //!
 //! Logs go to standard error (`RUST_LOG` filters them); standard output carries only
 //! results (and, for `proxy`, the MCP stream).
@@ -22,6 +23,7 @@ mod call;
 mod demo;
 mod error;
 mod gc;
+mod generate;
 mod infra;
 mod proxy;
 mod reply;
@@ -32,7 +34,7 @@ mod tools;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::error::CliError;
 
@@ -74,6 +76,10 @@ enum Command {
     Tools(tools::ToolsArgs),
     /// A server's queue at a glance: depth, in flight, dead-letter queue, subscriptions.
     Status(status::StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (roff; view it with `asyncmcp man | man -l -`).
+    Man,
     /// Internal: started by `serve` to end its MCP servers when it ends.
     #[command(name = serve::REAPER_SUBCOMMAND, hide = true)]
     Reaper,
@@ -101,6 +107,8 @@ fn main() -> ExitCode {
             Command::Call(args) => call::run(args).await,
             Command::Tools(args) => tools::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Completions(args) => generate::completions(&args, Cli::command()),
+            Command::Man => generate::man(Cli::command()),
             Command::Reaper => Ok(serve::run_reaper()),
         }
     });
