@@ -57,6 +57,19 @@ Logs go to stderr; RUST_LOG filters them (for example RUST_LOG=asyncmcp=debug)."
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The format of the logs on stderr: text for people, json (one object a line)
+    /// for log shippers.
+    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
+    log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line: timestamp, level, message and fields at the top level.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,7 +100,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.command);
+    init_tracing(&cli.command, cli.log_format);
     if matches!(cli.command, Command::Reaper) {
         return serve::run_reaper();
     }
@@ -123,8 +136,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: info for asyncmcp, warn for the rest).
-fn init_tracing(command: &Command) {
+/// Logs to stderr, filtered by `RUST_LOG` (default: info for asyncmcp, warn for the
+/// rest), as text or as JSON lines.
+fn init_tracing(command: &Command, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // The demo's own output is the show; keep its logs quiet unless asked.
     let default = match command {
@@ -132,11 +146,9 @@ fn init_tracing(command: &Command) {
         _ => "warn,asyncmcp=info,aws_config=error",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(ansi)
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init(),
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
 }
