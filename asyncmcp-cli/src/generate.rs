@@ -58,10 +58,19 @@ pub(crate) fn completions(args: &CompletionsArgs, command: clap::Command) -> Cli
 
 /// `bytes` to stdout; a closed pipe (`| head`) is not an error.
 fn write_out(bytes: &[u8], what: &str) -> CliResult<ExitCode> {
+    write_stdout(bytes, what).map(|_| ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` to stdout and flushes; `Ok(false)` when the reader has gone (a
+/// closed pipe, as with `| head`), which `println!` would turn into a panic.
+///
+/// # Errors
+/// Any other write error, naming `what` was being written.
+pub(crate) fn write_stdout(bytes: &[u8], what: &str) -> CliResult<bool> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(CliError::new(format!("cannot write {what}: {e}"))),
     }
 }

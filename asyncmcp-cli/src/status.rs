@@ -50,7 +50,7 @@ pub(crate) async fn run(args: StatusArgs) -> CliResult<ExitCode> {
     let sdk = args.aws.sdk_config().await?;
     let admin = AwsAdmin::new(&sdk);
     let Some(every) = args.watch else {
-        print!("{}", report(&admin, &args).await?);
+        crate::generate::write_stdout(report(&admin, &args).await?.as_bytes(), "the status")?;
         return Ok(ExitCode::SUCCESS);
     };
     let every = Duration::from_secs(every.max(1));
@@ -58,13 +58,12 @@ pub(crate) async fn run(args: StatusArgs) -> CliResult<ExitCode> {
     let mut stop = crate::signal::Stop::install();
     loop {
         let text = report(&admin, &args).await?;
-        if clear {
-            print!("\x1b[2J\x1b[H");
-        }
-        println!("{}", unix_time_label());
-        print!("{text}");
-        if !clear {
-            println!();
+        let home = if clear { "\x1b[2J\x1b[H" } else { "" };
+        let gap = if clear { "" } else { "\n" };
+        let screen = format!("{home}{}\n{text}{gap}", unix_time_label());
+        if !crate::generate::write_stdout(screen.as_bytes(), "the status")? {
+            // The reader has gone (`| head`): nobody to refresh for.
+            return Ok(ExitCode::SUCCESS);
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}

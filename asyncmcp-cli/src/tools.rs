@@ -56,11 +56,8 @@ pub(crate) async fn run(args: ToolsArgs) -> CliResult<ExitCode> {
     connection.close(drain).await;
     drain_events.abort();
     let result = outcome?;
-    if args.json {
-        println!("{result}");
-    } else {
-        print!("{}", render(&result));
-    }
+    let text = if args.json { format!("{result}\n") } else { render(&result) };
+    crate::generate::write_stdout(text.as_bytes(), "the tools")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -68,3 +68,25 @@ fn status_of_a_topic_lists_its_subscription_and_queue() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.matches(&format!("queue {queue}")).count() >= 2, "refreshed:\n{text}");
 }
+
+#[test]
+fn a_closed_stdout_ends_status_quietly() {
+    let moto = Moto::shared();
+    let infra = infra_up(moto, &unique_name("status-pipe"), &[]);
+    let queue = infra["request_queue_url"].as_str().expect("queue URL");
+    for extra in [&[][..], &["--watch", "1"][..]] {
+        let mut status = asyncmcp(moto);
+        status.args(["status", "--queue-url", queue]).args(extra);
+        let mut child = status
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start status");
+        // The reader goes away at once, as with `| head -1` done reading.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("status ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "status {extra:?} exits 0 when stdout closes:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
