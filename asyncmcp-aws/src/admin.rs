@@ -31,6 +31,34 @@ pub struct QueueInfo {
     pub arn: String,
 }
 
+/// A queue's approximate message counts, as SQS reports them (eventually consistent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueCounts {
+    /// Messages waiting to be received (`ApproximateNumberOfMessages`).
+    pub visible: u64,
+    /// Messages received and not yet deleted, hidden by their visibility timeout
+    /// (`ApproximateNumberOfMessagesNotVisible`).
+    pub in_flight: u64,
+    /// Messages sent with a delay that has not yet passed
+    /// (`ApproximateNumberOfMessagesDelayed`).
+    pub delayed: u64,
+}
+
+/// One SNS subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionInfo {
+    /// The subscription ARN (`PendingConfirmation` while unconfirmed).
+    pub arn: String,
+    /// The topic it subscribes to.
+    pub topic_arn: String,
+    /// The protocol, such as `sqs`.
+    pub protocol: String,
+    /// Where it delivers: for `sqs`, the queue ARN.
+    pub endpoint: String,
+}
+
 /// Creates and deletes queues, topics and subscriptions. Every method is idempotent:
 /// creating what exists returns it (converging its settings), deleting what is gone
 /// succeeds.
@@ -144,6 +172,84 @@ impl AwsAdmin {
     pub async fn redrive_policy(&self, url: &str) -> Result<Option<String>, OpFailure> {
         let policy = self.queue_attribute(url, QueueAttributeName::RedrivePolicy).await?;
         Ok(policy.filter(|p| !p.trim().is_empty()))
+    }
+
+    /// The queue's approximate message counts (`sqs:GetQueueAttributes`). SQS
+    /// reports no age for the oldest message (that is the CloudWatch metric
+    /// `ApproximateAgeOfOldestMessage`), and receiving to look would hide messages.
+    ///
+    /// # Errors
+    /// A fatal [`OpFailure`] when the queue does not exist or access is denied.
+    pub async fn queue_counts(&self, url: &str) -> Result<QueueCounts, OpFailure> {
+        let names = [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+        ];
+        let call = Call::queue("sqs:GetQueueAttributes", url);
+        let out = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .set_attribute_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&e, call))?;
+        let count = |name: &QueueAttributeName| {
+            out.attributes().and_then(|a| a.get(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+        };
+        Ok(QueueCounts { visible: count(&names[0]), in_flight: count(&names[1]), delayed: count(&names[2]) })
+    }
+
+    /// The subscriptions of the topic `topic_arn`, or with `None` every subscription
+    /// of the account and region (every page of `sns:ListSubscriptionsByTopic` or
+    /// `sns:ListSubscriptions`).
+    ///
+    /// # Errors
+    /// A fatal [`OpFailure`] when the topic does not exist or access is denied.
+    pub async fn subscriptions(&self, topic_arn: Option<&str>) -> Result<Vec<SubscriptionInfo>, OpFailure> {
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let (page, next) = match topic_arn {
+                Some(arn) => {
+                    let call = Call::topic("sns:ListSubscriptionsByTopic", arn);
+                    let out = self
+                        .clients
+                        .sns
+                        .list_subscriptions_by_topic()
+                        .topic_arn(arn)
+                        .set_next_token(token)
+                        .send()
+                        .await
+                        .map_err(|e| from_sdk(&e, call))?;
+                    (out.subscriptions().to_vec(), out.next_token().map(str::to_owned))
+                }
+                None => {
+                    let call = Call::topic("sns:ListSubscriptions", "*");
+                    let out = self
+                        .clients
+                        .sns
+                        .list_subscriptions()
+                        .set_next_token(token)
+                        .send()
+                        .await
+                        .map_err(|e| from_sdk(&e, call))?;
+                    (out.subscriptions().to_vec(), out.next_token().map(str::to_owned))
+                }
+            };
+            found.extend(page.iter().map(|s| SubscriptionInfo {
+                arn: s.subscription_arn().unwrap_or_default().to_owned(),
+                topic_arn: s.topic_arn().unwrap_or_default().to_owned(),
+                protocol: s.protocol().unwrap_or_default().to_owned(),
+                endpoint: s.endpoint().unwrap_or_default().to_owned(),
+            }));
+            token = next;
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
     }
 
     /// One attribute of the queue at `url`, if it has it.

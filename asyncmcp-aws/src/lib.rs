@@ -43,7 +43,7 @@ mod convert;
 mod errors;
 mod reply;
 
-pub use admin::{AwsAdmin, QueueInfo, QueueSpec};
+pub use admin::{AwsAdmin, QueueCounts, QueueInfo, QueueSpec, SubscriptionInfo};
 /// The failure type of every call here, re-exported from `asyncmcp-proto`.
 pub use asyncmcp_proto::{FailureKind, OpFailure};
 pub use client::AwsQueueClient;

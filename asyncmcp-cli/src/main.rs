@@ -8,6 +8,9 @@
 //! - `asyncmcp proxy`: a stdio MCP endpoint for desktop clients, forwarding to a
 //!   queue-hosted server.
 //! - `asyncmcp call TOOL key=value ...`: one tool call, for scripts and smoke tests.
+//! - `asyncmcp tools`: the tools of a queue-hosted server.
+//! - `asyncmcp status`: a server's queue, dead-letter queue and topic at a glance.
+//! - `asyncmcp completions SHELL`, `asyncmcp man`: shell completions and a man page.
 //!
 //! Logs go to standard error (`RUST_LOG` filters them); standard output carries only
 //! results (and, for `proxy`, the MCP stream).
@@ -20,15 +23,18 @@ mod call;
 mod demo;
 mod error;
 mod gc;
+mod generate;
 mod infra;
 mod proxy;
 mod reply;
 mod serve;
 mod signal;
+mod status;
+mod tools;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::error::CliError;
 
@@ -51,6 +57,19 @@ Logs go to stderr; RUST_LOG filters them (for example RUST_LOG=asyncmcp=debug)."
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The format of the logs on stderr: text for people, json (one object a line)
+    /// for log shippers.
+    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
+    log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line: timestamp, level, message and fields at the top level.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +85,14 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Call one tool of a queue-hosted server and print the result.
     Call(call::CallArgs),
+    /// List the tools of a queue-hosted server (name, arguments, description).
+    Tools(tools::ToolsArgs),
+    /// A server's queue at a glance: depth, in flight, dead-letter queue, subscriptions.
+    Status(status::StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (roff; view it with `asyncmcp man | man -l -`).
+    Man,
     /// Internal: started by `serve` to end its MCP servers when it ends.
     #[command(name = serve::REAPER_SUBCOMMAND, hide = true)]
     Reaper,
@@ -73,7 +100,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.command);
+    init_tracing(&cli.command, cli.log_format);
     if matches!(cli.command, Command::Reaper) {
         return serve::run_reaper();
     }
@@ -91,6 +118,10 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,
             Command::Call(args) => call::run(args).await,
+            Command::Tools(args) => tools::run(args).await,
+            Command::Status(args) => status::run(args).await,
+            Command::Completions(args) => generate::completions(&args, Cli::command()),
+            Command::Man => generate::man(Cli::command()),
             Command::Reaper => Ok(serve::run_reaper()),
         }
     });
@@ -105,8 +136,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: info for asyncmcp, warn for the rest).
-fn init_tracing(command: &Command) {
+/// Logs to stderr, filtered by `RUST_LOG` (default: info for asyncmcp, warn for the
+/// rest), as text or as JSON lines.
+fn init_tracing(command: &Command, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // The demo's own output is the show; keep its logs quiet unless asked.
     let default = match command {
@@ -114,11 +146,9 @@ fn init_tracing(command: &Command) {
         _ => "warn,asyncmcp=info,aws_config=error",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(ansi)
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init(),
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
 }
