@@ -17,6 +17,7 @@
 //!   [`reaper`]).
 
 mod child;
+mod counters;
 mod pool;
 mod reaper;
 mod session;
@@ -188,6 +189,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     tokio::select! {
         () = fanout.run() => {}
         () = on_signals(handle.clone(), Duration::from_secs(args.drain)) => {}
+        () = counters::on_usr1(handle.clone()) => {}
     }
     // The pool's task ends, closing its children, once the fan-out has let go of it.
     let _ = pool_task.await;
@@ -199,14 +201,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
         // unreadable between the start-up check and the first receive).
         return Err(failure.into());
     }
-    tracing::info!(
-        "stopped; SQS/SNS calls made: {} (receives {}, sends {}, publishes {}, deletes {})",
-        stats.total_calls(),
-        stats.receives,
-        stats.sends + stats.send_batches,
-        stats.publishes + stats.publish_batches,
-        stats.deletes + stats.delete_batches
-    );
+    eprintln!("asyncmcp serve: stopped; {}", counters::line(&stats));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -254,8 +249,10 @@ impl Handler for Bridge {
 /// Sends `message` on `route`, logging a refusal.
 pub(crate) async fn submit(handle: &ServerHandle, route: Route, message: JsonRpcMessage) {
     let id = message.id().cloned();
-    if let Err(e) = handle.submit(route.clone(), message).await {
-        tracing::warn!(%route, id = ?id, "could not send to the client: {e}");
+    let kind = message.kind();
+    match handle.submit(route.clone(), message).await {
+        Ok(()) => counters::sent(kind),
+        Err(e) => tracing::warn!(%route, id = ?id, "could not send to the client: {e}"),
     }
 }
 

@@ -11,9 +11,10 @@ use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
 use futures::stream::FuturesUnordered;
 
+use asyncmcp_proto::codec::encoded_size;
 use asyncmcp_proto::{InboundMessage, OpFailure, OpId, OpResult, QueueOp};
 
-use crate::batch::{BatchTarget, Outbox, call_kind};
+use crate::batch::{BatchTarget, Outbox, batch_bytes, call_kind};
 use crate::control::{Control, ControlSender};
 use crate::events::Events;
 use crate::machine::Machine;
@@ -93,6 +94,7 @@ fn execute<Q: QueueClient>(
     let stats = Arc::clone(stats);
     let fut: BoxFuture<'static, Vec<(OpId, OpResult)>> = if batch.len() == 1 {
         stats.call(kind, false);
+        stats.bill(batch_bytes(first));
         let id = first.id;
         let mut batch = batch;
         match batch.pop() {
@@ -105,9 +107,11 @@ fn execute<Q: QueueClient>(
     } else {
         if queue.batches() {
             stats.call(kind, true);
+            stats.bill(batch.iter().map(batch_bytes).sum());
         } else {
-            for _ in 0..batch.len() {
+            for op in &batch {
                 stats.call(kind, false);
+                stats.bill(batch_bytes(op));
             }
         }
         queue.execute_batch(batch)
@@ -418,6 +422,7 @@ impl<M: Machine, R: Runtime, Q: QueueClient> Driver<M, R, Q> {
         match received {
             Ok(messages) => {
                 self.stats.receive(messages.len(), false);
+                self.stats.bill(messages.iter().map(|m| encoded_size(&m.body, &m.attributes, false)).sum());
                 self.receive_failures = 0;
                 self.received_once = true;
                 let got = messages.len();

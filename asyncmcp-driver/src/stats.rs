@@ -20,6 +20,7 @@ pub(crate) struct Stats {
     visibility_changes: AtomicU64,
     visibility_batches: AtomicU64,
     failed_calls: AtomicU64,
+    billed_units: AtomicU64,
     sessions: AtomicU64,
     in_flight: AtomicU64,
     /// The failure that stopped the driver, if one did.
@@ -71,6 +72,11 @@ impl Stats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds the billing units of one call that carried `payload` bytes.
+    pub(crate) fn bill(&self, payload: usize) {
+        self.billed_units.fetch_add(billed_units(payload), Ordering::Relaxed);
+    }
+
     pub(crate) fn gauges(&self, (sessions, in_flight): (usize, usize)) {
         self.sessions.store(sessions as u64, Ordering::Relaxed);
         self.in_flight.store(in_flight as u64, Ordering::Relaxed);
@@ -95,6 +101,7 @@ impl Stats {
             visibility_changes: get(&self.visibility_changes),
             visibility_batches: get(&self.visibility_batches),
             failed_calls: get(&self.failed_calls),
+            billed_units: get(&self.billed_units),
             sessions: get(&self.sessions),
             in_flight: get(&self.in_flight),
         }
@@ -130,6 +137,10 @@ pub struct StatsSnapshot {
     pub visibility_batches: u64,
     /// Calls or batch entries that failed.
     pub failed_calls: u64,
+    /// What AWS bills for the calls that succeeded: each call counts one request per
+    /// started 64 KiB of the messages it carried (bodies and attributes; a receive by
+    /// what it returned), at least one. See [`billed_units`].
+    pub billed_units: u64,
     /// Live legacy sessions (a client: 1 once it has one).
     pub sessions: u64,
     /// Requests in flight: a server's delivered and not yet answered, a client's sent
@@ -150,4 +161,19 @@ impl StatsSnapshot {
             + self.visibility_changes
             + self.visibility_batches
     }
+}
+
+/// The requests AWS bills for one SQS or SNS call that carries `payload` bytes of
+/// messages: one per started 64 KiB chunk, and at least one.
+///
+/// ```
+/// use asyncmcp_driver::billed_units;
+/// assert_eq!(billed_units(0), 1); // an empty receive, a delete
+/// assert_eq!(billed_units(65_536), 1);
+/// assert_eq!(billed_units(65_537), 2);
+/// assert_eq!(billed_units(1_048_576), 16); // a 1 MiB message
+/// ```
+pub fn billed_units(payload: usize) -> u64 {
+    const CHUNK: usize = 64 * 1024;
+    u64::try_from(payload.div_ceil(CHUNK).max(1)).unwrap_or(u64::MAX)
 }

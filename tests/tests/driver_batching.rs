@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asyncmcp_driver::{BoxFuture, QueueClient, ReceiveRequest};
+use asyncmcp_driver::{BoxFuture, QueueClient, ReceiveRequest, billed_units};
 use asyncmcp_proto::codec::encoded_size;
 use asyncmcp_proto::sim::QueueOptions;
 use asyncmcp_proto::{Address, ClientConfig, Era, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp};
@@ -20,6 +20,7 @@ const CALL: Duration = Duration::from_millis(50);
 struct Recording {
     inner: MemoryQueue<TokioRuntime>,
     batches: Mutex<Vec<Vec<QueueOp>>>,
+    singles: Mutex<Vec<QueueOp>>,
 }
 
 impl QueueClient for Recording {
@@ -29,6 +30,7 @@ impl QueueClient for Recording {
 
     /// A call takes 50 ms (virtual time), so ops gather behind the one in flight.
     fn execute(&self, op: QueueOp) -> BoxFuture<'static, OpResult> {
+        self.singles.lock().expect("singles").push(op.clone());
         let done = self.inner.execute(op);
         Box::pin(async move {
             tokio::time::sleep(CALL).await;
@@ -62,7 +64,7 @@ async fn batches_of_large_messages_stay_within_the_byte_limit() {
     let memory = asyncmcp_tokio::memory_queue();
     let requests = memory.create_queue("requests", QueueOptions::default());
     let replies = memory.create_queue("replies", QueueOptions::default());
-    let queue = Arc::new(Recording { inner: memory, batches: Mutex::new(Vec::new()) });
+    let queue = Arc::new(Recording { inner: memory, batches: Mutex::new(Vec::new()), singles: Mutex::new(Vec::new()) });
     let mut config =
         ClientConfig::new(Address::Queue(requests.clone()), Address::Queue(replies.clone()), replies, "big");
     config.era = Era::Modern;
@@ -88,6 +90,17 @@ async fn batches_of_large_messages_stay_within_the_byte_limit() {
     }
     let sent: usize = batches.iter().map(Vec::len).sum();
     assert!(sent >= 6, "most of the notifications went in batches: {:?}", sizes(&batches));
+
+    // What AWS bills: each call one request per started 64 KiB it carried. These
+    // messages are about 100 KB, so a call of one costs 2 and a batch of two 4; the
+    // client's receives were all empty, 1 each.
+    let singles = queue.singles.lock().expect("singles").clone();
+    let send_units: u64 = batches.iter().map(|b| billed_units(b.iter().map(bytes).sum())).sum::<u64>()
+        + singles.iter().map(|op| billed_units(bytes(op))).sum::<u64>();
+    assert!(send_units >= 24, "twelve messages over 64 KiB: {send_units}");
+    let stats = client.stats();
+    assert_eq!(stats.messages_received, 0);
+    assert_eq!(stats.billed_units, send_units + stats.receives, "{stats:?}");
 }
 
 fn sizes(batches: &[Vec<QueueOp>]) -> Vec<Vec<usize>> {
