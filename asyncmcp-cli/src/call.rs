@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::{Map, Value, json};
 
 use crate::error::{CliError, CliResult};
-use crate::reply::ClientArgs;
+use crate::reply::{ClientArgs, result_of};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -91,19 +91,12 @@ async fn call(
 ) -> CliResult<Value> {
     let target = args.client.server_queue_url.as_deref().or(args.client.server_topic_arn.as_deref()).unwrap_or("?");
     if !args.client.modern {
-        let init = json!({
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "asyncmcp-call", "version": env!("CARGO_PKG_VERSION")},
-        });
-        let reply = waiting(handle.call("initialize", Some(init)), args.waiting_note_after, target)
-            .await
-            .map_err(|e| no_answer(handle, &e, "initialize", target))?;
-        result_of(&reply, "initialize")?;
-        handle
-            .notify("notifications/initialized", None)
-            .await
-            .map_err(|e| CliError::new(format!("could not send notifications/initialized: {e}")))?;
+        crate::reply::initialize(handle, "asyncmcp-call", |init| async move {
+            waiting(handle.call("initialize", Some(init)), args.waiting_note_after, target)
+                .await
+                .map_err(|e| no_answer(handle, &e, "initialize", target))
+        })
+        .await?;
     }
     let params = json!({
         "name": args.tool,
@@ -148,18 +141,6 @@ fn no_answer(handle: &asyncmcp_tokio::ClientHandle, error: &RequestError, method
         _ => String::new(),
     };
     CliError::new(format!("{method}: {error}{hint}"))
-}
-
-/// The `result` of a response, or the JSON-RPC error as a [`CliError`].
-fn result_of(reply: &JsonRpcMessage, method: &str) -> CliResult<Value> {
-    let mut value = reply.to_value();
-    if let Some(error) = value.get("error") {
-        let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
-        let message = error.get("message").and_then(Value::as_str).unwrap_or("(no message)");
-        let data = error.get("data").map(|d| format!(" data: {d}")).unwrap_or_default();
-        return Err(CliError::new(format!("{method} failed: MCP error {code}: {message}{data}")));
-    }
-    Ok(value.get_mut("result").map(Value::take).unwrap_or(Value::Null))
 }
 
 fn print_content(result: &Value) {

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asyncmcp_aws::{AwsAdmin, AwsQueueClient, ReplyQueue, ReplyVia};
-use asyncmcp_tokio::proto::{Address, ClientConfig, Era};
+use asyncmcp_tokio::proto::{Address, ClientConfig, Era, JsonRpcMessage};
 use asyncmcp_tokio::{ClientEvents, ClientHandle};
 use clap::Args;
+use serde_json::{Value, json};
 
 use crate::aws::AwsArgs;
 use crate::error::{CliError, CliResult};
@@ -154,4 +155,43 @@ async fn remove(private: ReplyQueue) {
         Ok(()) => tracing::debug!("deleted private reply queue {url}"),
         Err(e) => tracing::warn!("could not delete the private reply queue: {}", e.detail),
     }
+}
+
+/// A legacy session's handshake: `initialize` as `client_name`, sent and awaited by
+/// `ask` (which says, in its error, what went wrong on the way), then
+/// `notifications/initialized`.
+///
+/// # Errors
+/// `ask`'s error, the server's JSON-RPC error, or a notification that could not be sent.
+pub(crate) async fn initialize<F, Fut>(handle: &ClientHandle, client_name: &str, ask: F) -> CliResult<()>
+where
+    F: FnOnce(Value) -> Fut,
+    Fut: Future<Output = CliResult<JsonRpcMessage>>,
+{
+    let init = json!({
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": client_name, "version": env!("CARGO_PKG_VERSION")},
+    });
+    let reply = ask(init).await?;
+    result_of(&reply, "initialize")?;
+    handle
+        .notify("notifications/initialized", None)
+        .await
+        .map_err(|e| CliError::new(format!("could not send notifications/initialized: {e}")))
+}
+
+/// The `result` of a response, or the JSON-RPC error as a [`CliError`].
+///
+/// # Errors
+/// The server answered `method` with a JSON-RPC error.
+pub(crate) fn result_of(reply: &JsonRpcMessage, method: &str) -> CliResult<Value> {
+    let mut value = reply.to_value();
+    if let Some(error) = value.get("error") {
+        let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
+        let message = error.get("message").and_then(Value::as_str).unwrap_or("(no message)");
+        let data = error.get("data").map(|d| format!(" data: {d}")).unwrap_or_default();
+        return Err(CliError::new(format!("{method} failed: MCP error {code}: {message}{data}")));
+    }
+    Ok(value.get_mut("result").map(Value::take).unwrap_or(Value::Null))
 }

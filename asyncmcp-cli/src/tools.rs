@@ -6,12 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use asyncmcp_tokio::ClientHandle;
-use asyncmcp_tokio::proto::JsonRpcMessage;
 use clap::Args;
 use serde_json::{Value, json};
 
 use crate::error::{CliError, CliResult};
-use crate::reply::ClientArgs;
+use crate::reply::{ClientArgs, initialize, result_of};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -64,25 +63,17 @@ pub(crate) async fn run(args: ToolsArgs) -> CliResult<ExitCode> {
 /// `initialize` (unless `modern`), then `tools/list` page after page; returns the
 /// first page's result with the tools of every page and no `nextCursor`.
 async fn list(handle: &ClientHandle, modern: bool, target: &str) -> CliResult<Value> {
-    let ask = |method: &'static str, params: Option<Value>| async move {
-        let reply = handle.call(method, params).await.map_err(|e| {
+    let send = |method: &'static str, params: Option<Value>| async move {
+        handle.call(method, params).await.map_err(|e| {
             CliError::new(format!(
-                "{method}: {e}\ncheck that `asyncmcp serve` (or another asyncmcp server) is running on {target}"
+                "{method}: {e}; check that `asyncmcp serve` (or another asyncmcp server) is running on {target}"
             ))
-        })?;
-        result_of(&reply, method)
+        })
     };
+    let ask =
+        |method: &'static str, params: Option<Value>| async move { result_of(&send(method, params).await?, method) };
     if !modern {
-        let init = json!({
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "asyncmcp-tools", "version": env!("CARGO_PKG_VERSION")},
-        });
-        ask("initialize", Some(init)).await?;
-        handle
-            .notify("notifications/initialized", None)
-            .await
-            .map_err(|e| CliError::new(format!("could not send notifications/initialized: {e}")))?;
+        initialize(handle, "asyncmcp-tools", |init| send("initialize", Some(init))).await?;
     }
     let mut first = ask("tools/list", None).await?;
     let mut tools = take_tools(&mut first);
@@ -108,17 +99,6 @@ fn take_tools(result: &mut Value) -> Vec<Value> {
         Some(Value::Array(tools)) => tools,
         _ => Vec::new(),
     }
-}
-
-/// The `result` of a response, or the JSON-RPC error as a [`CliError`].
-fn result_of(reply: &JsonRpcMessage, method: &str) -> CliResult<Value> {
-    let mut value = reply.to_value();
-    if let Some(error) = value.get("error") {
-        let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
-        let message = error.get("message").and_then(Value::as_str).unwrap_or("(no message)");
-        return Err(CliError::new(format!("{method} failed: MCP error {code}: {message}")));
-    }
-    Ok(value.get_mut("result").map(Value::take).unwrap_or(Value::Null))
 }
 
 /// The tools as text: `name(args)` then the description's lines, indented.
