@@ -5,6 +5,8 @@
 //! Everything is read with `sqs:GetQueueAttributes` and `sns:List*`: nothing is
 //! received, so looking never hides a message from the server.
 
+mod oldest;
+
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use serde_json::Value;
 
 use crate::aws::AwsArgs;
 use crate::error::CliResult;
+use oldest::OldestAge;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -22,10 +25,11 @@ Examples:
   asyncmcp status --topic-arn $TOPIC --watch 5
 
 Counts are SQS's approximate ones: waiting (ApproximateNumberOfMessages), in flight
-(received, not yet deleted: ApproximateNumberOfMessagesNotVisible) and delayed. SQS
-does not report the age of the oldest message (CloudWatch's
-ApproximateAgeOfOldestMessage metric does); `status` does not receive messages to
-find out, as that would hide them from the server.";
+(received, not yet deleted: ApproximateNumberOfMessagesNotVisible) and delayed. The
+age of the oldest message comes from CloudWatch (AWS/SQS ApproximateAgeOfOldestMessage,
+published every minute; needs cloudwatch:GetMetricStatistics): the SQS API does not
+report it, and `status` never receives messages to find out, as that would hide them
+from the server.";
 
 /// The options of `asyncmcp status`.
 #[derive(Debug, Args)]
@@ -49,15 +53,17 @@ pub(crate) struct StatusArgs {
 pub(crate) async fn run(args: StatusArgs) -> CliResult<ExitCode> {
     let sdk = args.aws.sdk_config().await?;
     let admin = AwsAdmin::new(&sdk);
+    let oldest = OldestAge::new(&sdk);
+    let sources = Sources { admin: &admin, oldest: &oldest };
     let Some(every) = args.watch else {
-        crate::generate::write_stdout(report(&admin, &args).await?.as_bytes(), "the status")?;
+        crate::generate::write_stdout(report(&sources, &args).await?.as_bytes(), "the status")?;
         return Ok(ExitCode::SUCCESS);
     };
     let every = Duration::from_secs(every.max(1));
     let clear = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut stop = crate::signal::Stop::install();
     loop {
-        let text = report(&admin, &args).await?;
+        let text = report(&sources, &args).await?;
         let home = if clear { "\x1b[2J\x1b[H" } else { "" };
         let gap = if clear { "" } else { "\n" };
         let screen = format!("{home}{}\n{text}{gap}", unix_time_label());
@@ -79,8 +85,15 @@ fn unix_time_label() -> String {
     format!("at {:02}:{:02}:{:02} UTC", day / 3600, day % 3600 / 60, day % 60)
 }
 
+/// Where the report's figures come from.
+struct Sources<'a> {
+    admin: &'a AwsAdmin,
+    oldest: &'a OldestAge,
+}
+
 /// The whole report, as text.
-async fn report(admin: &AwsAdmin, args: &StatusArgs) -> CliResult<String> {
+async fn report(sources: &Sources<'_>, args: &StatusArgs) -> CliResult<String> {
+    let admin = sources.admin;
     let mut out = String::new();
     if let Some(arn) = &args.topic_arn {
         let subscriptions = admin.subscriptions(Some(arn)).await?;
@@ -95,7 +108,7 @@ async fn report(admin: &AwsAdmin, args: &StatusArgs) -> CliResult<String> {
         for sub in subscriptions.iter().filter(|s| s.protocol == "sqs") {
             let url = admin.queue_url(queue_name(&sub.endpoint)).await;
             match url {
-                Ok(url) if Some(&url) != args.queue_url.as_ref() => out.push_str(&queue_report(admin, &url).await?),
+                Ok(url) if Some(&url) != args.queue_url.as_ref() => out.push_str(&queue_report(sources, &url).await?),
                 Ok(_) => {}
                 Err(e) => {
                     let _ = writeln!(out, "queue {}: cannot be read: {}", sub.endpoint, e.detail);
@@ -104,18 +117,20 @@ async fn report(admin: &AwsAdmin, args: &StatusArgs) -> CliResult<String> {
         }
     }
     if let Some(url) = &args.queue_url {
-        out.push_str(&queue_report(admin, url).await?);
+        out.push_str(&queue_report(sources, url).await?);
     }
     Ok(out)
 }
 
 /// One queue: counts, dead-letter queue and its counts, the topics feeding it.
-async fn queue_report(admin: &AwsAdmin, url: &str) -> CliResult<String> {
+async fn queue_report(sources: &Sources<'_>, url: &str) -> CliResult<String> {
+    let admin = sources.admin;
     let mut out = String::new();
     let counts = admin.queue_counts(url).await?;
     let _ = writeln!(out, "queue {url}");
     let _ = writeln!(out, "  messages      {}", counts_line(counts));
-    let _ = writeln!(out, "  oldest        not reported by SQS (CloudWatch metric ApproximateAgeOfOldestMessage)");
+    let name = url.rsplit('/').next().unwrap_or(url);
+    let _ = writeln!(out, "  oldest        {}", sources.oldest.describe(name).await);
     match admin.redrive_policy(url).await? {
         None => {
             let _ = writeln!(out, "  dead-letter   none (a message that keeps failing is retried forever)");

@@ -39,10 +39,39 @@ fn status_shows_a_message_stuck_in_the_dead_letter_queue() {
     assert!(out.stdout.contains("messages      1 waiting, 0 in flight, 0 delayed"), "{}", out.stdout);
     let dead = out.stdout.lines().filter(|l| l.contains("dead-letter")).nth(1).unwrap_or_default();
     assert!(dead.contains("1 waiting") && dead.contains("messages failed"), "the DLQ message shows:\n{}", out.stdout);
-    assert!(out.stdout.contains("oldest        not reported by SQS"), "{}", out.stdout);
+    assert!(out.stdout.contains("oldest        no CloudWatch data in the last 15 minutes"), "{}", out.stdout);
     // Looking did not receive: the message is still waiting, not in flight.
     let again = run(asyncmcp(moto).args(["status", "--queue-url", queue]), limit).ok();
     assert!(again.stdout.contains("messages      1 waiting, 0 in flight"), "{}", again.stdout);
+}
+
+/// What SQS publishes every minute, put by hand (moto publishes no SQS metrics).
+fn publish_oldest_age(moto: &Moto, queue_name: &str, seconds: f64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config());
+    let datum = MetricDatum::builder()
+        .metric_name("ApproximateAgeOfOldestMessage")
+        .dimensions(Dimension::builder().name("QueueName").value(queue_name).build())
+        .value(seconds)
+        .unit(StandardUnit::Seconds)
+        .build();
+    rt.block_on(cloudwatch.put_metric_data().namespace("AWS/SQS").metric_data(datum).send()).expect("PutMetricData");
+}
+
+#[test]
+fn status_shows_the_oldest_message_age_from_cloudwatch() {
+    let moto = Moto::shared();
+    let name = unique_name("status-age");
+    let infra = infra_up(moto, &name, &[]);
+    let queue = infra["request_queue_url"].as_str().expect("queue URL");
+    let queue_name = queue.rsplit('/').next().expect("a queue name");
+
+    publish_oldest_age(moto, queue_name, 425.0);
+    let out = run(asyncmcp(moto).args(["status", "--queue-url", queue]), Duration::from_secs(30)).ok();
+
+    let oldest = out.stdout.lines().find(|l| l.trim_start().starts_with("oldest")).unwrap_or_default();
+    assert!(oldest.contains("7m 5s (CloudWatch ApproximateAgeOfOldestMessage)"), "{}", out.stdout);
 }
 
 #[test]
