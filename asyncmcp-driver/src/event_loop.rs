@@ -92,9 +92,18 @@ fn execute<Q: QueueClient>(
     let Some(first) = batch.first() else { return Box::pin(async move { (key, Vec::new()) }) };
     let kind = call_kind(first);
     let stats = Arc::clone(stats);
+    // What each call will be billed for, once it is known to have reached the service
+    // (one of its entries succeeded): the entries of each call and their bytes.
+    let one_call = batch.len() == 1 || queue.batches();
+    let calls: Vec<Vec<(OpId, usize)>> = if one_call {
+        vec![batch.iter().map(|op| (op.id, batch_bytes(op))).collect()]
+    } else {
+        batch.iter().map(|op| vec![(op.id, batch_bytes(op))]).collect()
+    };
+    for _ in &calls {
+        stats.call(kind, one_call && batch.len() > 1);
+    }
     let fut: BoxFuture<'static, Vec<(OpId, OpResult)>> = if batch.len() == 1 {
-        stats.call(kind, false);
-        stats.bill(batch_bytes(first));
         let id = first.id;
         let mut batch = batch;
         match batch.pop() {
@@ -105,21 +114,18 @@ fn execute<Q: QueueClient>(
             None => Box::pin(async { Vec::new() }),
         }
     } else {
-        if queue.batches() {
-            stats.call(kind, true);
-            stats.bill(batch.iter().map(batch_bytes).sum());
-        } else {
-            for op in &batch {
-                stats.call(kind, false);
-                stats.bill(batch_bytes(op));
-            }
-        }
         queue.execute_batch(batch)
     };
     Box::pin(async move {
         let results = fut.await;
         let failed = results.iter().filter(|(_, r)| matches!(r, OpResult::Failed(_))).count();
         stats.failed(failed as u64);
+        let ok = |id: &OpId| results.iter().any(|(done, r)| done == id && matches!(r, OpResult::Ok));
+        for call in &calls {
+            if call.iter().any(|(id, _)| ok(id)) {
+                stats.bill(call.iter().map(|(_, bytes)| bytes).sum());
+            }
+        }
         (key, results)
     })
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use asyncmcp_driver::{BoxFuture, QueueClient, ReceiveRequest, billed_units};
 use asyncmcp_proto::codec::encoded_size;
 use asyncmcp_proto::sim::QueueOptions;
-use asyncmcp_proto::{Address, ClientConfig, Era, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp};
+use asyncmcp_proto::{
+    Address, ClientConfig, Era, FailureKind, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp,
+};
 use asyncmcp_tokio::{MemoryQueue, TokioRuntime};
 
 /// SQS `SendMessageBatch` and SNS `PublishBatch` take at most this many bytes in all.
@@ -105,4 +107,40 @@ async fn batches_of_large_messages_stay_within_the_byte_limit() {
 
 fn sizes(batches: &[Vec<QueueOp>]) -> Vec<Vec<usize>> {
     batches.iter().map(|b| b.iter().map(bytes).collect()).collect()
+}
+
+/// The in-memory queue's receives, and sends that never reach the service.
+struct Unreachable {
+    inner: MemoryQueue<TokioRuntime>,
+}
+
+impl QueueClient for Unreachable {
+    fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>> {
+        self.inner.receive(request)
+    }
+
+    fn execute(&self, _op: QueueOp) -> BoxFuture<'static, OpResult> {
+        Box::pin(async {
+            OpResult::Failed(OpFailure::new(FailureKind::Unreachable, "the endpoint could not be reached"))
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_that_never_reached_the_service_are_not_billed() {
+    let memory = asyncmcp_tokio::memory_queue();
+    let requests = memory.create_queue("requests", QueueOptions::default());
+    let replies = memory.create_queue("replies", QueueOptions::default());
+    let queue = Arc::new(Unreachable { inner: memory });
+    let mut config = ClientConfig::sqs(requests, replies, "unbilled");
+    config.era = Era::Modern;
+    let (client, _events) = asyncmcp_tokio::spawn_client(config, queue).expect("client");
+
+    let _ = client.notify("notifications/message", Some(serde_json::json!({"level": "info"}))).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let stats = client.stats();
+    client.shutdown(Duration::from_secs(1)).await;
+
+    assert!(stats.sends >= 1 && stats.failed_calls >= 1, "the send was tried and failed: {stats:?}");
+    assert_eq!(stats.billed_units, stats.receives, "only the (empty) receives are billed: {stats:?}");
 }
