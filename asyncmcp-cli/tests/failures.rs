@@ -7,7 +7,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Moto, asyncmcp, fixture, infra_up, run, unique_name, wait};
+use common::{Moto, asyncmcp, infra_up, run, serve_sleepy, unique_name, wait};
 
 fn request_queue(infra: &serde_json::Value) -> String {
     infra["request_queue_url"].as_str().expect("request_queue_url").to_owned()
@@ -132,15 +132,7 @@ fn asyncmcp_endpoint_only(moto: &Moto) -> Command {
 fn a_loopback_endpoint_without_credentials_or_region_works_without_asking_imds() {
     let moto = Moto::shared();
     let queue = request_queue(&infra_up(moto, &unique_name("fl-local"), &[]));
-    let mut serve = asyncmcp_endpoint_only(moto)
-        .args(["serve", "--queue-url", &queue, "--", "python3"])
-        .arg(fixture("sleepy_server.py"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let mut serve_log = serve.stderr.take().expect("serve's stderr");
+    let (mut serve, mut serve_log) = serve_sleepy(&mut asyncmcp_endpoint_only(moto), &queue);
 
     let call = run(
         asyncmcp_endpoint_only(moto).args(["call", "--server-queue-url", &queue, "echo", "text=local"]),

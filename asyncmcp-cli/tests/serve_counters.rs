@@ -5,10 +5,10 @@
 mod common;
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{Moto, asyncmcp, fixture, infra_up, run, unique_name, wait};
+use common::{Moto, asyncmcp, infra_up, run, serve_sleepy, unique_name, wait};
 
 /// The number after `label` in `line`.
 fn count(line: &str, label: &str) -> u64 {
@@ -30,15 +30,7 @@ fn serve_prints_its_counters_on_sigusr1_and_at_exit() {
     let moto = Moto::shared();
     let infra = infra_up(moto, &unique_name("counters"), &[]);
     let queue = infra["request_queue_url"].as_str().expect("a request queue").to_owned();
-    let mut serve = asyncmcp(moto)
-        .args(["serve", "--queue-url", &queue, "--", "python3"])
-        .arg(fixture("sleepy_server.py"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let mut serve_log = serve.stderr.take().expect("serve's stderr");
+    let (mut serve, mut serve_log) = serve_sleepy(&mut asyncmcp(moto), &queue);
 
     let call = run(
         asyncmcp(moto).args(["call", "--server-queue-url", &queue, "echo", "text=counted"]),

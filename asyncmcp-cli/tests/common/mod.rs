@@ -263,3 +263,18 @@ fn install_python_mcp() -> PathBuf {
 pub fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(name).display().to_string()
 }
+
+/// `command` (an `asyncmcp` with its environment) serving `queue` with the
+/// `sleepy_server.py` fixture, and its stderr to read once it has ended.
+pub fn serve_sleepy(command: &mut Command, queue: &str) -> (Child, std::process::ChildStderr) {
+    let mut serve = command
+        .args(["serve", "--queue-url", queue, "--", "python3"])
+        .arg(fixture("sleepy_server.py"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let log = serve.stderr.take().expect("serve's stderr");
+    (serve, log)
+}
