@@ -186,19 +186,8 @@ impl AwsAdmin {
             QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
             QueueAttributeName::ApproximateNumberOfMessagesDelayed,
         ];
-        let call = Call::queue("sqs:GetQueueAttributes", url);
-        let out = self
-            .clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .set_attribute_names(Some(names.to_vec()))
-            .send()
-            .await
-            .map_err(|e| from_sdk(&e, call))?;
-        let count = |name: &QueueAttributeName| {
-            out.attributes().and_then(|a| a.get(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
-        };
+        let attributes = self.queue_attributes(url, &names).await?;
+        let count = |name: &QueueAttributeName| attributes.get(name).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
         Ok(QueueCounts { visible: count(&names[0]), in_flight: count(&names[1]), delayed: count(&names[2]) })
     }
 
@@ -254,17 +243,27 @@ impl AwsAdmin {
 
     /// One attribute of the queue at `url`, if it has it.
     async fn queue_attribute(&self, url: &str, name: QueueAttributeName) -> Result<Option<String>, OpFailure> {
+        Ok(self.queue_attributes(url, std::slice::from_ref(&name)).await?.remove(&name))
+    }
+
+    /// The attributes `names` of the queue at `url` (one `sqs:GetQueueAttributes`);
+    /// those it does not have are absent.
+    async fn queue_attributes(
+        &self,
+        url: &str,
+        names: &[QueueAttributeName],
+    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, OpFailure> {
         let call = Call::queue("sqs:GetQueueAttributes", url);
         let out = self
             .clients
             .sqs
             .get_queue_attributes()
             .queue_url(url)
-            .attribute_names(name.clone())
+            .set_attribute_names(Some(names.to_vec()))
             .send()
             .await
             .map_err(|e| from_sdk(&e, call))?;
-        Ok(out.attributes().and_then(|a| a.get(&name)).cloned())
+        Ok(out.attributes.unwrap_or_default())
     }
 
     /// Deletes the queue at `url`; a queue that does not exist is not an error.
@@ -446,17 +445,8 @@ impl AwsAdmin {
 
     /// Adds the statement letting `topic_arn` send to the queue, unless it is there.
     async fn allow_topic(&self, topic_arn: &str, queue_arn: &str, queue_url: &str) -> Result<(), OpFailure> {
-        let out = self
-            .clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(queue_url)
-            .attribute_names(QueueAttributeName::Policy)
-            .send()
-            .await
-            .map_err(|e| from_sdk(&e, Call::queue("sqs:GetQueueAttributes", queue_url)))?;
-        let existing = out.attributes().and_then(|a| a.get(&QueueAttributeName::Policy)).map(String::as_str);
-        let Some(policy) = merged_policy(existing, topic_arn, queue_arn).map_err(|detail| {
+        let existing = self.queue_attribute(queue_url, QueueAttributeName::Policy).await?;
+        let Some(policy) = merged_policy(existing.as_deref(), topic_arn, queue_arn).map_err(|detail| {
             OpFailure::new(FailureKind::Invalid, format!("queue {queue_url}: {detail}: fix or remove the queue policy"))
         })?
         else {
