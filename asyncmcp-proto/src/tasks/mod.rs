@@ -36,11 +36,13 @@
 //! assert!(task.cancel(None, 4_000).is_err());
 //! ```
 
+mod decide;
 mod id;
 mod record;
 mod time;
 pub mod wire;
 
+pub use decide::{TaskDecision, TaskSupport, already_terminal_error, decide, not_found_error, server_capabilities};
 pub use id::{TaskId, TaskIdError, TaskIds};
 pub use record::{
     CancelEffect, Claim, ClaimGrant, Outcome, TaskLimits, TaskRecord, TaskRefusal, TaskRequest, TaskStatus,
