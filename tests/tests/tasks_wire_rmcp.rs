@@ -38,6 +38,12 @@ fn an_rmcp_client_reads_our_create_and_get_answers() {
         other => panic!("expected the result, got {other:?}"),
     }
 
+    let mut waiting = record();
+    waiting.progress("w", TaskStatus::InputRequired, Some("waiting".into()), 2).unwrap();
+    let got: GetTaskResult =
+        serde_json::from_value(serde_json::to_value(modern::GetTaskResult::from_record(&waiting)).unwrap()).unwrap();
+    assert_eq!(got.task.status(), RmcpStatus::InputRequired);
+
     let mut failed = record();
     failed.complete("w", Outcome::error(-32602, "bad"), 1).unwrap();
     let got: GetTaskResult =

@@ -285,7 +285,10 @@ pub mod modern {
                 Some(Outcome::Error(e)) => (None, Some(e.clone())),
                 None => (None, None),
             };
-            Self { task: Task::from_record(record), input_requests: None, result, error }
+            // SEP-2663 requires `inputRequests` with `input_required`; the record keeps
+            // none yet, so the map is empty (the client has nothing to answer).
+            let input_requests = (record.status == TaskStatus::InputRequired).then(|| Value::Object(Map::new()));
+            Self { task: Task::from_record(record), input_requests, result, error }
         }
     }
 
@@ -480,6 +483,17 @@ mod tests {
         );
         assert_eq!(legacy::TaskParams::of_request(Some(&json!({"task": 5}))), None);
         assert_eq!(legacy::TaskParams::of_request(Some(&json!({"task": {"ttl": -1}}))).unwrap().ttl, None);
+    }
+
+    #[test]
+    fn input_required_carries_an_input_requests_map() {
+        let mut r = record();
+        r.progress("w", TaskStatus::InputRequired, None, 1).unwrap();
+        let v = serde_json::to_value(modern::GetTaskResult::from_record(&r)).unwrap();
+        assert_eq!(v["inputRequests"], json!({}));
+        r.progress("w", TaskStatus::Working, None, 2).unwrap();
+        let v = serde_json::to_value(modern::GetTaskResult::from_record(&r)).unwrap();
+        assert!(v.get("inputRequests").is_none());
     }
 
     #[test]
