@@ -156,6 +156,44 @@ pub async fn cancel_wins_over_a_later_completion<S: TaskStore + ?Sized>(store: &
     assert_eq!(store.get(&record.id, now + 3).await.unwrap().record.status, TaskStatus::Cancelled);
 }
 
+/// A worker creates and claims a task, then dies; the request is redelivered to
+/// another: its create finds the task, its claim waits for the lease to end, then
+/// takes the task over (a re-run), and the dead worker can no longer finish it.
+pub async fn a_dead_workers_task_is_taken_over_after_its_lease<S: TaskStore + ?Sized>(store: &S) {
+    let now = now_ms();
+    let limits = TaskLimits::default();
+    let mut ids = ids();
+    let key = origin("takeover");
+    let first = task(ids.next_id(&key), 600_000, now);
+    let created = store.create(first.clone(), now).await.unwrap();
+    let mut claimed = created.record.clone();
+    claimed.claim("dead", &limits, now).unwrap();
+    store.update(created.version, claimed, now).await.unwrap();
+
+    // The redelivery, with a fresh id for the same request: the first task is found.
+    let found = match store.create(task(ids.next_id(&key), 600_000, now + 1), now + 1).await {
+        Err(StoreError::Exists(found)) => found.record,
+        other => panic!("the redelivery must find the task, got {other:?}"),
+    };
+    assert_eq!(found.id, first.id);
+    let early = apply(store, &found.id, now + 1, |r| r.claim("heir", &limits, now + 1)).await;
+    assert!(matches!(early, Err(ApplyError::Refused(TaskRefusal::Claimed { .. }))), "{early:?}");
+
+    let later = now + limits.lease_ms;
+    let (grant, _) = apply(store, &found.id, later, |r| r.claim("heir", &limits, later)).await.unwrap();
+    assert!(grant.rerun);
+    assert_eq!(grant.attempt, 2);
+    let zombie =
+        apply(store, &found.id, later, |r| r.complete("dead", Outcome::Result(serde_json::json!({})), later)).await;
+    assert_eq!(zombie.unwrap_err(), ApplyError::Refused(TaskRefusal::NotClaimant));
+    let done = apply(store, &found.id, later + 1, |r| {
+        r.complete("heir", Outcome::Result(serde_json::json!({"content": []})), later + 1)
+    })
+    .await;
+    assert!(done.is_ok());
+    assert_eq!(store.get(&first.id, later + 2).await.unwrap().record.status, TaskStatus::Completed);
+}
+
 /// One task's life as a server runs it: create (the creator holds the version),
 /// claim, complete, and one `tasks/get`. Returns the final record.
 pub async fn lifecycle<S: TaskStore + ?Sized>(store: &S) -> TaskRecord {

@@ -56,6 +56,11 @@ async fn cancel_wins_over_a_later_completion() {
     contract::cancel_wins_over_a_later_completion(&store().await).await;
 }
 
+#[tokio::test]
+async fn a_dead_workers_task_is_taken_over_after_its_lease() {
+    contract::a_dead_workers_task_is_taken_over_after_its_lease(&store().await).await;
+}
+
 /// Claimers on two runtime threads race for one task, many rounds: each round,
 /// exactly one wins and the other is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,11 @@ fn cancel_wins_over_a_later_completion() {
 }
 
 #[test]
+fn a_dead_workers_task_is_taken_over_after_its_lease() {
+    block_on(contract::a_dead_workers_task_is_taken_over_after_its_lease(&MemoryTaskStore::new()));
+}
+
+#[test]
 fn lifecycle_ends_completed() {
     block_on(contract::lifecycle(&MemoryTaskStore::new()));
 }
