@@ -29,6 +29,9 @@ pub(crate) enum Resource<'a> {
     Queue(&'a str),
     /// A topic ARN (or a topic name for `CreateTopic`).
     Topic(&'a str),
+    /// A DynamoDB table name (the task store).
+    #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
+    Table(&'a str),
 }
 
 impl<'a> Call<'a> {
@@ -39,6 +42,11 @@ impl<'a> Call<'a> {
     pub(crate) fn topic(action: &'static str, arn: &'a str) -> Self {
         Self { action, resource: Resource::Topic(arn) }
     }
+
+    #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
+    pub(crate) fn table(action: &'static str, name: &'a str) -> Self {
+        Self { action, resource: Resource::Table(name) }
+    }
 }
 
 impl fmt::Display for Resource<'_> {
@@ -46,6 +54,7 @@ impl fmt::Display for Resource<'_> {
         match self {
             Resource::Queue(url) => write!(f, "queue {url}"),
             Resource::Topic(arn) => write!(f, "topic {arn}"),
+            Resource::Table(name) => write!(f, "table {name}"),
         }
     }
 }
@@ -88,6 +97,7 @@ const NOT_FOUND: &[&str] = &[
     "NonExistentQueue",
     "NotFound",
     "NotFoundException",
+    "ResourceNotFoundException",
 ];
 
 const BAD_CREDENTIALS: &[&str] = &[
@@ -180,6 +190,7 @@ pub(crate) fn describe(kind: FailureKind, call: Call<'_>, code: Option<&str>, me
             match resource {
                 Resource::Queue(_) => "queue",
                 Resource::Topic(_) => "topic",
+                Resource::Table(_) => "table",
             }
         ),
         FailureKind::BadCredentials => format!(

@@ -117,6 +117,7 @@ mod queue_client;
 mod runtime;
 mod server;
 mod stats;
+mod task_store;
 
 pub use batch::{BatchTarget, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, batch_bytes};
 pub use client::{ClientEvents, ClientHandle, spawn_client};
@@ -128,6 +129,7 @@ pub use queue_client::{QueueClient, ReceiveRequest};
 pub use runtime::{AsyncTimer, BoxFuture, Runtime, boxed};
 pub use server::{ServerEvents, ServerHandle, spawn_server};
 pub use stats::{StatsSnapshot, billed_units};
+pub use task_store::{ApplyError, MemoryTaskStore, StoreError, TaskStore, Versioned, apply, new_task_id};
 
 /// 32 bytes from the operating system's secure random source, to seed a state
 /// machine (session ids must not be guessable). Falls back to a time-and-address

@@ -179,6 +179,7 @@ mod server;
 mod session_id;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod tasks;
 mod timers;
 
 pub use address::{Address, AddressError, AllowList, Arn, QueueUrl, Scheme};

@@ -9,6 +9,7 @@ pub mod moto;
 pub mod moto_rig;
 pub mod python;
 pub mod relay;
+pub mod task_store_contract;
 
 use std::time::Instant;
 
