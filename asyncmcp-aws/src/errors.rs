@@ -29,6 +29,9 @@ pub(crate) enum Resource<'a> {
     Queue(&'a str),
     /// A topic ARN (or a topic name for `CreateTopic`).
     Topic(&'a str),
+    /// An S3 object, as `s3://bucket/key` (S3 offload).
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    Object(&'a str),
 }
 
 impl<'a> Call<'a> {
@@ -39,6 +42,11 @@ impl<'a> Call<'a> {
     pub(crate) fn topic(action: &'static str, arn: &'a str) -> Self {
         Self { action, resource: Resource::Topic(arn) }
     }
+
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    pub(crate) fn object(action: &'static str, url: &'a str) -> Self {
+        Self { action, resource: Resource::Object(url) }
+    }
 }
 
 impl fmt::Display for Resource<'_> {
@@ -46,6 +54,7 @@ impl fmt::Display for Resource<'_> {
         match self {
             Resource::Queue(url) => write!(f, "queue {url}"),
             Resource::Topic(arn) => write!(f, "topic {arn}"),
+            Resource::Object(url) => write!(f, "object {url}"),
         }
     }
 }
@@ -88,6 +97,8 @@ const NOT_FOUND: &[&str] = &[
     "NonExistentQueue",
     "NotFound",
     "NotFoundException",
+    "NoSuchKey",
+    "NoSuchBucket",
 ];
 
 const BAD_CREDENTIALS: &[&str] = &[
@@ -180,6 +191,7 @@ pub(crate) fn describe(kind: FailureKind, call: Call<'_>, code: Option<&str>, me
             match resource {
                 Resource::Queue(_) => "queue",
                 Resource::Topic(_) => "topic",
+                Resource::Object(_) => "bucket",
             }
         ),
         FailureKind::BadCredentials => format!(

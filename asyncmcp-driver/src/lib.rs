@@ -127,7 +127,7 @@ pub use memory::MemoryQueue;
 pub use queue_client::{QueueClient, ReceiveRequest};
 pub use runtime::{AsyncTimer, BoxFuture, Runtime, boxed};
 pub use server::{ServerEvents, ServerHandle, spawn_server};
-pub use stats::{StatsSnapshot, billed_units};
+pub use stats::{ObjectCalls, StatsSnapshot, billed_units};
 
 /// 32 bytes from the operating system's secure random source, to seed a state
 /// machine (session ids must not be guessable). Falls back to a time-and-address
