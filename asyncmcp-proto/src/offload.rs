@@ -315,7 +315,8 @@ pub fn unresolved(mut msg: InboundMessage, pointer: Option<S3Pointer>, failure: 
 /// attribute on a message nobody resolved.
 pub(crate) fn refusal(msg: &InboundMessage) -> Option<(String, FetchFailure)> {
     if let Some(InboundOffload { pointer, failure: Some(failure), .. }) = &msg.offload {
-        return Some((pointer.to_string(), failure.clone()));
+        let named = if pointer.bucket.is_empty() { String::new() } else { pointer.to_string() };
+        return Some((named, failure.clone()));
     }
     if msg.offload.is_some() {
         return None;
