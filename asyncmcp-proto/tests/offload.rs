@@ -317,3 +317,20 @@ fn a_pointer_inside_an_sns_envelope_is_found_and_flattened() {
     assert_eq!(flat.attributes["ReplyTo"], AttributeValue::string(REPLIES));
     assert!(!flat.attributes.contains_key(SIZE_ATTRIBUTE));
 }
+
+#[test]
+fn a_retried_offloaded_send_puts_the_same_key_again() {
+    let (mut client, now) = client(262_144, Some(OffloadConfig::new("b")), false);
+    client.submit(request(400_000), now).unwrap();
+    let first = client.poll_op().expect("the send");
+    let OpKind::Send(sent) = &first.kind else { panic!("{first:?}") };
+    let failure = asyncmcp_proto::OpFailure::new(asyncmcp_proto::FailureKind::Throttled, "slow down");
+
+    client.handle_op_result(first.id, asyncmcp_proto::OpResult::Failed(failure), now);
+    client.handle_timeout(now + std::time::Duration::from_secs(60));
+
+    let retry = client.poll_op().expect("the retry");
+    assert_ne!(retry.id, first.id);
+    assert_eq!(retry.kind, first.kind, "same pointer, same key, same payload");
+    assert!(sent.offload.is_some());
+}

@@ -70,3 +70,24 @@ async fn without_a_store_the_large_request_fails_with_the_reason() {
 
     assert!(failed.to_string().contains("object store"), "{failed}");
 }
+
+#[test]
+fn batches_count_the_pointer_not_the_payload() {
+    use asyncmcp_proto::offload::S3Put;
+    use asyncmcp_proto::{Address, OpId, OpKind, QueueOp, SendOp};
+    let pointer = S3Pointer { bucket: "bucket".into(), key: "k".into() };
+    let body = bytes::Bytes::from(pointer.to_body());
+    let op = QueueOp {
+        id: OpId(1),
+        kind: OpKind::Send(SendOp {
+            to: Address::parse("https://sqs.us-east-1.amazonaws.com/123456789012/q"),
+            body: body.clone(),
+            attributes: Default::default(),
+            group_id: None,
+            dedup_id: None,
+            offload: Some(S3Put { pointer, payload: bytes::Bytes::from(vec![b'x'; 5 * 1024 * 1024]) }),
+        }),
+    };
+
+    assert_eq!(asyncmcp_driver::batch_bytes(&op), body.len());
+}
