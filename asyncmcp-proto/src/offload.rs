@@ -197,8 +197,9 @@ pub struct S3Put {
 /// whose body was a pointer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundOffload {
-    /// Where the payload is.
-    pub pointer: S3Pointer,
+    /// Where the payload is; `None` when the message is marked as offloaded but its
+    /// body is not a pointer.
+    pub pointer: Option<S3Pointer>,
     /// The size of the message as SQS delivered it (pointer body and attributes):
     /// what the receive was billed for.
     pub wire_bytes: usize,
@@ -296,7 +297,7 @@ pub fn resolved(mut msg: InboundMessage, pointer: S3Pointer, payload: Bytes) -> 
     msg.attributes.remove(LEGACY_SIZE_ATTRIBUTE);
     msg.body = payload;
     msg.receipt_handle = pointer.embed_in_receipt_handle(&msg.receipt_handle);
-    msg.offload = Some(InboundOffload { pointer, wire_bytes, failure: None });
+    msg.offload = Some(InboundOffload { pointer: Some(pointer), wire_bytes, failure: None });
     msg
 }
 
@@ -305,7 +306,6 @@ pub fn resolved(mut msg: InboundMessage, pointer: S3Pointer, payload: Bytes) -> 
 /// leaving it for redelivery when `failure` [is transient](FetchFailure::is_transient).
 pub fn unresolved(mut msg: InboundMessage, pointer: Option<S3Pointer>, failure: FetchFailure) -> InboundMessage {
     let wire_bytes = crate::codec::encoded_size(&msg.body, &msg.attributes, false);
-    let pointer = pointer.unwrap_or(S3Pointer { bucket: String::new(), key: String::new() });
     msg.offload = Some(InboundOffload { pointer, wire_bytes, failure: Some(failure) });
     msg
 }
@@ -315,8 +315,7 @@ pub fn unresolved(mut msg: InboundMessage, pointer: Option<S3Pointer>, failure: 
 /// attribute on a message nobody resolved.
 pub(crate) fn refusal(msg: &InboundMessage) -> Option<(String, FetchFailure)> {
     if let Some(InboundOffload { pointer, failure: Some(failure), .. }) = &msg.offload {
-        let named = if pointer.bucket.is_empty() { String::new() } else { pointer.to_string() };
-        return Some((named, failure.clone()));
+        return Some((pointer.as_ref().map(S3Pointer::to_string).unwrap_or_default(), failure.clone()));
     }
     if msg.offload.is_some() {
         return None;
