@@ -183,6 +183,10 @@ pub(crate) fn describe(kind: FailureKind, call: Call<'_>, code: Option<&str>, me
         FailureKind::Transient => {
             format!("{action} on {resource} failed on the service side ({code}{said}): retry later")
         }
+        FailureKind::NotFound if matches!(resource, Resource::Object(_)) => format!(
+            "{resource} does not exist ({action}, {code}): check that the bucket exists in this account and region, \
+             and whether a consumer deleted the object or a lifecycle rule expired it"
+        ),
         FailureKind::NotFound => format!(
             "{resource} does not exist ({action}, {code}): create it with `asyncmcp infra up` or check the region and account"
         ),

@@ -233,3 +233,52 @@ async fn five_mib_echo_costs_per_round_trip() {
         started.elapsed().as_secs_f64() * 1000.0 / ROUNDS as f64
     );
 }
+
+/// A payload over the receiver's fetch cap is refused by its declared size, without
+/// a `GetObject`, and rejected with the reason; a put into a missing bucket fails the
+/// request with the bucket named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_cap_and_missing_bucket_are_reported() {
+    use asyncmcp_proto::offload::FetchFailure;
+    use asyncmcp_proto::{DecodeError, RejectReason, ServerEvent};
+    let config = Moto::shared().sdk_config();
+    let admin = AwsAdmin::new(&config);
+    let offload = Offload::new(false).await;
+    let rig = MotoRig::create(&admin, Transport::Sqs, Duration::from_secs(30)).await.expect("queues");
+    let capped =
+        Arc::new(AwsQueueClient::new(&config).with_s3_offload(S3Offload::new(&config).max_fetch_bytes(1024 * 1024)));
+    let (server, seen) = rig.echo_server_with(TokioRuntime::current(), Arc::clone(&capped), Duration::ZERO, |c| {
+        offload.configure(&mut c.common)
+    });
+    let (client, _events) = rig.client_with(TokioRuntime::current(), Arc::clone(&offload.client_queue), |c| {
+        c.request_timeout = Duration::from_secs(3);
+        offload.configure(&mut c.common);
+    });
+
+    let unanswered = client.call("tools/call", Some(echo(&"x".repeat(2 * 1024 * 1024)))).await;
+
+    assert!(unanswered.is_err(), "the server could not read it");
+    let rejected = seen.lock().unwrap().events.iter().find_map(|e| match e {
+        ServerEvent::Rejected(r) => Some(r.reason.clone()),
+        _ => None,
+    });
+    assert!(
+        matches!(
+            rejected,
+            Some(RejectReason::Decode(DecodeError::Offloaded {
+                reason: FetchFailure::TooLarge { cap: 1_048_576, .. },
+                ..
+            }))
+        ),
+        "{rejected:?}"
+    );
+    assert_eq!(server.stats().s3_gets, 0, "refused by its declared size");
+
+    let (lost, _events) = rig.client_with(TokioRuntime::current(), Arc::clone(&offload.client_queue), |c| {
+        c.common.offload = Some(OffloadConfig::new(unique_name("no-such-bucket")));
+    });
+    let failed = lost.call("tools/call", Some(echo(&"x".repeat(300_000)))).await.expect_err("no bucket");
+    assert!(failed.to_string().contains("no-such-bucket"), "{failed}");
+    client.shutdown(Duration::from_secs(2)).await;
+    server.shutdown(Duration::from_secs(2)).await;
+}
