@@ -15,7 +15,7 @@ fi
 #   server; the harness (tests/src/moto.rs) uses `python3` when it can import moto and
 #   otherwise installs moto[server]==5.2.1 into a venv under the target directory;
 # - the Python interop tier (tests/tests/python_interop.rs) always installs Python
-#   asyncmcp 0.2.1 and the mcp SDK (tests/python/requirements.txt, pinned) into
+#   asyncmcp 0.2.1, the mcp SDK and AWS's SQS extended client (tests/python/requirements.txt, pinned) into
 #   $CARGO_TARGET_DIR/py-venv (tests/src/python.rs), reused while the pins match.
 echo "== python3 with venv for the moto and Python interop tiers"
 if ! command -v python3 >/dev/null 2>&1; then

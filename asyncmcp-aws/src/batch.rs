@@ -379,6 +379,7 @@ mod tests {
                 attributes: Attributes::new(),
                 group_id: None,
                 dedup_id: None,
+                offload: None,
             }),
         }
     }

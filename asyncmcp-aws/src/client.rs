@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use asyncmcp_proto::offload::S3Pointer;
 use asyncmcp_proto::{Address, FailureKind, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_types::SdkConfig;
@@ -38,6 +39,8 @@ use asyncmcp_driver::{BoxFuture, QueueClient, ReceiveRequest};
 #[derive(Debug, Clone)]
 pub struct AwsQueueClient {
     clients: Clients,
+    #[cfg(feature = "s3")]
+    s3: Option<crate::s3::S3Offload>,
 }
 
 impl AwsQueueClient {
@@ -49,14 +52,14 @@ impl AwsQueueClient {
     /// When `config` has no sleep implementation (the SDK needs one for retries):
     /// without the `rt-tokio` feature, the caller must supply it.
     pub fn new(config: &SdkConfig) -> Self {
-        Self { clients: Clients::new(config) }
+        Self::of(Clients::new(config))
     }
 
     /// A client configured from the environment (feature `rt-tokio`): the standard credential chain, the
     /// region from `AWS_REGION` or the profile, and `AWS_ENDPOINT_URL` when set.
     #[cfg(feature = "rt-tokio")]
     pub async fn from_env() -> Self {
-        Self { clients: Clients::from_env().await }
+        Self::of(Clients::from_env().await)
     }
 
     /// A client for a local emulator (moto, LocalStack) at `endpoint_url`, such as
@@ -64,13 +67,142 @@ impl AwsQueueClient {
     /// Not for AWS.
     #[cfg(feature = "rt-tokio")]
     pub fn with_endpoint(endpoint_url: &str, region: &str) -> Self {
-        Self { clients: Clients::local(endpoint_url, region) }
+        Self::of(Clients::local(endpoint_url, region))
     }
+}
+
+impl AwsQueueClient {
+    fn of(clients: Clients) -> Self {
+        Self {
+            clients,
+            #[cfg(feature = "s3")]
+            s3: None,
+        }
+    }
+
+    /// Offloads through S3 (feature `s3`): send operations that carry a payload
+    /// ([`SendOp::offload`](asyncmcp_proto::SendOp::offload)) put it first, received
+    /// pointer messages are fetched, and receipt handles carry the pointer as AWS's
+    /// extended clients do. Without it, a send with a payload fails with
+    /// [`FailureKind::Invalid`] and a received pointer reaches the core unresolved.
+    #[cfg(feature = "s3")]
+    #[must_use]
+    pub fn with_s3_offload(mut self, s3: crate::s3::S3Offload) -> Self {
+        self.s3 = Some(s3);
+        self
+    }
+
+    /// Puts the payloads of `ops` (failing the ops whose put failed), strips pointers
+    /// from receipt handles, and notes which objects to delete once their message is.
+    async fn prepare(&self, ops: Vec<QueueOp>) -> Prepared {
+        let mut prepared = Prepared::default();
+        let mut puts = Vec::new();
+        for mut op in ops {
+            match &mut op.kind {
+                OpKind::Send(send) => {
+                    if let Some(put) = send.offload.take() {
+                        puts.push((op, put));
+                        continue;
+                    }
+                }
+                OpKind::Delete { receipt_handle, .. } => {
+                    let (pointer, original) = S3Pointer::split_receipt_handle(receipt_handle);
+                    let original = original.to_owned();
+                    if let Some(pointer) = pointer.filter(|_| self.deletes_on_consume()) {
+                        prepared.objects.push((op.id, pointer));
+                    }
+                    *receipt_handle = original;
+                }
+                OpKind::ChangeVisibility { receipt_handle, .. } => {
+                    *receipt_handle = S3Pointer::split_receipt_handle(receipt_handle).1.to_owned();
+                }
+                _ => {}
+            }
+            prepared.ops.push(op);
+        }
+        let results = futures::future::join_all(puts.iter().map(|(_, put)| self.put(put))).await;
+        for ((op, _), result) in puts.into_iter().zip(results) {
+            match result {
+                Ok(()) => prepared.ops.push(op),
+                Err(failure) => prepared.failed.push((op.id, OpResult::Failed(failure))),
+            }
+        }
+        prepared
+    }
+
+    /// Deletes the objects of the messages whose delete succeeded.
+    async fn finish(&self, results: &[(OpId, OpResult)], objects: Vec<(OpId, S3Pointer)>) {
+        let done = |id: &OpId| results.iter().any(|(r, outcome)| r == id && *outcome == OpResult::Ok);
+        let doomed: Vec<S3Pointer> = objects.into_iter().filter(|(id, _)| done(id)).map(|(_, p)| p).collect();
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.s3 {
+            futures::future::join_all(doomed.iter().map(|p| s3.delete(p))).await;
+        }
+        #[cfg(not(feature = "s3"))]
+        let _ = doomed;
+    }
+
+    fn deletes_on_consume(&self) -> bool {
+        #[cfg(feature = "s3")]
+        return self.s3.as_ref().is_some_and(|s3| s3.deletes_on_consume());
+        #[cfg(not(feature = "s3"))]
+        false
+    }
+
+    async fn put(&self, put: &asyncmcp_proto::offload::S3Put) -> Result<(), OpFailure> {
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.s3 {
+            return s3.put(put).await;
+        }
+        Err(OpFailure::new(
+            FailureKind::Invalid,
+            format!(
+                "cannot write {}: S3 offload is configured in the core but not in the queue client (build asyncmcp-aws with feature `s3` and call `with_s3_offload`)",
+                put.pointer
+            ),
+        ))
+    }
+
+    /// Fetches the payloads of the pointer messages among `messages`.
+    async fn resolve(&self, messages: Vec<InboundMessage>) -> Vec<InboundMessage> {
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.s3 {
+            return futures::future::join_all(messages.into_iter().map(|m| s3.resolve(m))).await;
+        }
+        messages
+    }
+
+    /// All of `ops`: payloads first, then the SQS/SNS calls, then object deletes.
+    async fn run(self, ops: Vec<QueueOp>, batch: bool) -> Vec<(OpId, OpResult)> {
+        let Prepared { ops, mut failed, objects } = self.prepare(ops).await;
+        let mut results = if batch {
+            crate::batch::execute(&self.clients, ops).await
+        } else {
+            let mut results = Vec::with_capacity(ops.len());
+            for op in ops {
+                results.push((op.id, execute_one(&self.clients, op.kind).await.into()));
+            }
+            results
+        };
+        self.finish(&results, objects).await;
+        results.append(&mut failed);
+        results
+    }
+}
+
+/// Operations ready for SQS and SNS.
+#[derive(Debug, Default)]
+struct Prepared {
+    ops: Vec<QueueOp>,
+    failed: Vec<(OpId, OpResult)>,
+    /// Objects to delete when the delete of the op succeeds.
+    objects: Vec<(OpId, S3Pointer)>,
 }
 
 impl QueueClient for AwsQueueClient {
     fn receive(&self, request: ReceiveRequest) -> BoxFuture<'static, Result<Vec<InboundMessage>, OpFailure>> {
         let sqs = self.clients.sqs.clone();
+        let this = self.clone();
         Box::pin(async move {
             let max = request.max_messages.clamp(1, MAX_BATCH);
             let output = sqs
@@ -87,22 +219,38 @@ impl QueueClient for AwsQueueClient {
                 .send()
                 .await
                 .map_err(|e| from_sdk(&e, Call::queue("sqs:ReceiveMessage", &request.queue_url)))?;
-            Ok(output.messages.unwrap_or_default().into_iter().filter_map(inbound).collect())
+            let messages = output.messages.unwrap_or_default().into_iter().filter_map(inbound).collect();
+            Ok(this.resolve(messages).await)
         })
     }
 
     fn execute(&self, op: QueueOp) -> BoxFuture<'static, OpResult> {
-        let clients = self.clients.clone();
-        Box::pin(async move { execute_one(&clients, op.kind).await.into() })
+        let this = self.clone();
+        Box::pin(async move {
+            let id = op.id;
+            let results = this.run(vec![op], false).await;
+            results.into_iter().find(|(r, _)| *r == id).map_or_else(
+                || OpResult::Failed(OpFailure::new(FailureKind::Other, "the operation produced no result")),
+                |(_, result)| result,
+            )
+        })
     }
 
     fn execute_batch(&self, ops: Vec<QueueOp>) -> BoxFuture<'static, Vec<(OpId, OpResult)>> {
-        let clients = self.clients.clone();
-        Box::pin(async move { crate::batch::execute(&clients, ops).await })
+        let this = self.clone();
+        Box::pin(async move { this.run(ops, true).await })
     }
 
     fn batches(&self) -> bool {
         true
+    }
+
+    fn object_calls(&self) -> asyncmcp_driver::ObjectCalls {
+        #[cfg(feature = "s3")]
+        if let Some(s3) = &self.s3 {
+            return s3.calls();
+        }
+        asyncmcp_driver::ObjectCalls::default()
     }
 }
 

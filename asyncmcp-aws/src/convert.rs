@@ -36,7 +36,15 @@ pub(crate) fn inbound(mut message: Message) -> Option<InboundMessage> {
         .into_iter()
         .filter_map(|(name, value)| from_sqs_attribute(&value).map(|v| (name, v)))
         .collect();
-    Some(InboundMessage { message_id, receipt_handle, body, attributes, receive_count, sent_timestamp_ms })
+    Some(InboundMessage {
+        message_id,
+        receipt_handle,
+        body,
+        attributes,
+        receive_count,
+        sent_timestamp_ms,
+        offload: None,
+    })
 }
 
 /// A received attribute: String and Number values as text, Binary ones as base64.

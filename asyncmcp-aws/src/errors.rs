@@ -32,6 +32,9 @@ pub(crate) enum Resource<'a> {
     /// A DynamoDB table name (the task store).
     #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
     Table(&'a str),
+    /// An S3 object, as `s3://bucket/key` (S3 offload).
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    Object(&'a str),
 }
 
 impl<'a> Call<'a> {
@@ -47,6 +50,11 @@ impl<'a> Call<'a> {
     pub(crate) fn table(action: &'static str, name: &'a str) -> Self {
         Self { action, resource: Resource::Table(name) }
     }
+
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    pub(crate) fn object(action: &'static str, url: &'a str) -> Self {
+        Self { action, resource: Resource::Object(url) }
+    }
 }
 
 impl fmt::Display for Resource<'_> {
@@ -55,6 +63,7 @@ impl fmt::Display for Resource<'_> {
             Resource::Queue(url) => write!(f, "queue {url}"),
             Resource::Topic(arn) => write!(f, "topic {arn}"),
             Resource::Table(name) => write!(f, "table {name}"),
+            Resource::Object(url) => write!(f, "object {url}"),
         }
     }
 }
@@ -98,6 +107,8 @@ const NOT_FOUND: &[&str] = &[
     "NotFound",
     "NotFoundException",
     "ResourceNotFoundException",
+    "NoSuchKey",
+    "NoSuchBucket",
 ];
 
 const BAD_CREDENTIALS: &[&str] = &[
@@ -182,6 +193,10 @@ pub(crate) fn describe(kind: FailureKind, call: Call<'_>, code: Option<&str>, me
         FailureKind::Transient => {
             format!("{action} on {resource} failed on the service side ({code}{said}): retry later")
         }
+        FailureKind::NotFound if matches!(resource, Resource::Object(_)) => format!(
+            "{resource} does not exist ({action}, {code}): check that the bucket exists in this account and region, \
+             and whether a consumer deleted the object or a lifecycle rule expired it"
+        ),
         FailureKind::NotFound => format!(
             "{resource} does not exist ({action}, {code}): create it with `asyncmcp infra up` or check the region and account"
         ),
@@ -191,6 +206,7 @@ pub(crate) fn describe(kind: FailureKind, call: Call<'_>, code: Option<&str>, me
                 Resource::Queue(_) => "queue",
                 Resource::Topic(_) => "topic",
                 Resource::Table(_) => "table",
+                Resource::Object(_) => "bucket",
             }
         ),
         FailureKind::BadCredentials => format!(

@@ -19,6 +19,9 @@
 //! - `rt-tokio`: the SDK's tokio HTTPS client and sleep and the `aws-config`
 //!   credential chain, so `from_env` and `with_endpoint` exist. `asyncmcp-tokio`'s
 //!   `aws` feature turns it on.
+//! - `s3`: S3 offload of large messages in the format of AWS's extended client
+//!   libraries (`S3Offload`, `AwsQueueClient::with_s3_offload`); it compiles
+//!   `aws-sdk-s3`.
 //! - no feature (the default): runtime-free; the caller's `SdkConfig` supplies the
 //!   HTTP client and sleep, as `asyncmcp-async-std` does with its async-io HTTP
 //!   client. Both builds compose: a program that links both adapters gets one
@@ -44,6 +47,8 @@ mod errors;
 mod reply;
 #[cfg(feature = "dynamodb")]
 mod tasks;
+#[cfg(feature = "s3")]
+mod s3;
 
 pub use admin::{AwsAdmin, QueueCounts, QueueInfo, QueueSpec, SubscriptionInfo};
 /// The failure type of every call here, re-exported from `asyncmcp-proto`.
@@ -52,6 +57,8 @@ pub use client::AwsQueueClient;
 pub use reply::{REPLY_QUEUE_TAG, ReplyQueue, ReplyVia};
 #[cfg(feature = "dynamodb")]
 pub use tasks::{DynamoTaskStore, TTL_ATTRIBUTE};
+#[cfg(feature = "s3")]
+pub use s3::{DEFAULT_MAX_FETCH_BYTES, S3Offload};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;

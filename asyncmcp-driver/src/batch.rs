@@ -231,6 +231,7 @@ mod tests {
                 attributes: Attributes::new(),
                 group_id: None,
                 dedup_id: None,
+                offload: None,
             }),
         }
     }

@@ -265,6 +265,7 @@ impl<M: Machine, R: Runtime, Q: QueueClient> Driver<M, R, Q> {
             progress |= self.drive_ops(now);
             self.forward_events(cx);
             self.stats.gauges(self.machine.gauges());
+            self.stats.objects(self.queue.object_calls());
             match self.drive_shutdown(now) {
                 ShutdownStep::Stopped => return Poll::Ready(()),
                 ShutdownStep::Progressed => progress = true,
@@ -428,7 +429,12 @@ impl<M: Machine, R: Runtime, Q: QueueClient> Driver<M, R, Q> {
         match received {
             Ok(messages) => {
                 self.stats.receive(messages.len(), false);
-                self.stats.bill(messages.iter().map(|m| encoded_size(&m.body, &m.attributes, false)).sum());
+                // An offloaded message is billed as SQS delivered it: the pointer.
+                let wire = |m: &InboundMessage| match &m.offload {
+                    Some(o) => o.wire_bytes,
+                    None => encoded_size(&m.body, &m.attributes, false),
+                };
+                self.stats.bill(messages.iter().map(wire).sum());
                 self.receive_failures = 0;
                 self.received_once = true;
                 let got = messages.len();

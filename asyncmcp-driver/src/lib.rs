@@ -128,7 +128,7 @@ pub use memory::MemoryQueue;
 pub use queue_client::{QueueClient, ReceiveRequest};
 pub use runtime::{AsyncTimer, BoxFuture, Runtime, boxed};
 pub use server::{ServerEvents, ServerHandle, spawn_server};
-pub use stats::{StatsSnapshot, billed_units};
+pub use stats::{ObjectCalls, StatsSnapshot, billed_units};
 pub use task_store::{ApplyError, MemoryTaskStore, StoreError, TaskStore, Versioned, apply, new_task_id};
 
 /// 32 bytes from the operating system's secure random source, to seed a state

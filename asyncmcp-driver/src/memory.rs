@@ -1,20 +1,54 @@
 //! `MemoryQueue`: the embedded in-memory SQS/SNS, for demos and offline tests.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::FutureExt;
 use futures::channel::oneshot;
 
+use asyncmcp_proto::offload::{self, FetchFailure, S3Pointer, S3Put};
 use asyncmcp_proto::sim::{Broker, QueueDepth, QueueOptions, SimConfig, SimStats};
 use asyncmcp_proto::{FailureKind, InboundMessage, OpFailure, OpKind, OpResult, QueueOp};
 
 use crate::queue_client::{QueueClient, ReceiveRequest};
 use crate::runtime::{BoxFuture, Runtime};
+use crate::stats::ObjectCalls;
 
 struct Inner {
     broker: Broker,
     /// Long polls waiting for a message to arrive.
     waiting: Vec<oneshot::Sender<()>>,
+    /// The in-memory S3 of offloaded payloads, when enabled.
+    objects: Option<ObjectStore>,
+}
+
+/// Offloaded payloads by pointer, and what was done with them.
+#[derive(Default)]
+struct ObjectStore {
+    objects: BTreeMap<S3Pointer, S3Put>,
+    delete_on_consume: bool,
+    calls: ObjectCalls,
+}
+
+impl ObjectStore {
+    /// `msg` with its payload in place when it is a pointer message.
+    fn resolve(&mut self, msg: InboundMessage) -> InboundMessage {
+        let Some(found) = offload::find_pointer(&msg) else { return msg };
+        let Some(pointer) = found.pointer else {
+            return offload::unresolved(msg, None, FetchFailure::NotAPointer);
+        };
+        self.calls.gets += 1;
+        match self.objects.get(&pointer) {
+            Some(payload) => {
+                let payload = payload.payload.clone();
+                offload::resolved(msg, pointer, payload)
+            }
+            None => {
+                let detail = format!("{pointer} is not in the in-memory object store");
+                offload::unresolved(msg, Some(pointer), FetchFailure::NotFound { detail })
+            }
+        }
+    }
 }
 
 /// A [`QueueClient`] over the deterministic broker of
@@ -47,7 +81,24 @@ impl<R: Runtime> MemoryQueue<R> {
     /// A broker with `config` (for example injected faults) and a fixed seed.
     pub fn with_config(runtime: Arc<R>, config: SimConfig, seed: [u8; 32]) -> Self {
         let broker = Broker::new(config, runtime.now(), seed);
-        Self { inner: Arc::new(Mutex::new(Inner { broker, waiting: Vec::new() })), runtime }
+        Self { inner: Arc::new(Mutex::new(Inner { broker, waiting: Vec::new(), objects: None })), runtime }
+    }
+
+    /// Turns on an in-memory S3 for offloaded messages (shared by clones): send
+    /// operations that carry a payload ([`SendOp::offload`](asyncmcp_proto::SendOp::offload))
+    /// store it, received pointer messages are resolved from it, receipt handles carry
+    /// the pointer as AWS's extended clients embed it, and, with `delete_on_consume`,
+    /// deleting a message deletes its object. Without it, a send with a payload fails
+    /// with [`FailureKind::Invalid`].
+    pub fn enable_object_store(&self, delete_on_consume: bool) {
+        let mut inner = self.lock();
+        let store = inner.objects.get_or_insert_with(ObjectStore::default);
+        store.delete_on_consume = delete_on_consume;
+    }
+
+    /// The objects in the in-memory S3, by pointer.
+    pub fn objects(&self) -> Vec<S3Pointer> {
+        self.lock().objects.as_ref().map(|s| s.objects.keys().cloned().collect()).unwrap_or_default()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -108,7 +159,10 @@ impl<R: Runtime> QueueClient for MemoryQueue<R> {
                     }
                     let messages = inner.broker.receive(&request.queue_url, request.max_messages.clamp(1, 10), now);
                     if !messages.is_empty() || now >= deadline {
-                        return Ok(messages);
+                        return Ok(match inner.objects.as_mut() {
+                            Some(store) => messages.into_iter().map(|m| store.resolve(m)).collect(),
+                            None => messages,
+                        });
                     }
                     let (tx, rx) = oneshot::channel();
                     inner.waiting.push(tx);
@@ -126,11 +180,42 @@ impl<R: Runtime> QueueClient for MemoryQueue<R> {
         })
     }
 
-    fn execute(&self, op: QueueOp) -> BoxFuture<'static, OpResult> {
+    fn execute(&self, mut op: QueueOp) -> BoxFuture<'static, OpResult> {
         let now = self.runtime.now();
         let result = {
             let mut inner = self.lock();
+            let mut consumed = None;
+            match &mut op.kind {
+                OpKind::Send(send) => {
+                    if let Some(put) = send.offload.take() {
+                        let Some(store) = inner.objects.as_mut() else {
+                            let detail = format!("cannot store {}: enable the object store first", put.pointer);
+                            return Box::pin(
+                                async move { OpResult::Failed(OpFailure::new(FailureKind::Invalid, detail)) },
+                            );
+                        };
+                        store.calls.puts += 1;
+                        store.objects.insert(put.pointer.clone(), put);
+                    }
+                }
+                OpKind::Delete { receipt_handle, .. } => {
+                    let (pointer, original) = S3Pointer::split_receipt_handle(receipt_handle);
+                    let original = original.to_owned();
+                    consumed = pointer;
+                    *receipt_handle = original;
+                }
+                OpKind::ChangeVisibility { receipt_handle, .. } => {
+                    *receipt_handle = S3Pointer::split_receipt_handle(receipt_handle).1.to_owned();
+                }
+                _ => {}
+            }
             let result = inner.broker.handle_op(&op, now);
+            if let (Some(pointer), Some(store), OpResult::Ok) = (consumed, inner.objects.as_mut(), &result)
+                && store.delete_on_consume
+            {
+                store.calls.deletes += 1;
+                store.objects.remove(&pointer);
+            }
             if matches!(op.kind, OpKind::Send(_) | OpKind::ChangeVisibility { .. }) && result == OpResult::Ok {
                 for waiter in inner.waiting.drain(..) {
                     let _ = waiter.send(());
@@ -139,5 +224,9 @@ impl<R: Runtime> QueueClient for MemoryQueue<R> {
             result
         };
         Box::pin(async move { result })
+    }
+
+    fn object_calls(&self) -> ObjectCalls {
+        self.lock().objects.as_ref().map(|s| s.calls).unwrap_or_default()
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use asyncmcp_proto::{InboundMessage, OpFailure, OpId, OpResult, QueueOp};
 
 use crate::runtime::BoxFuture;
+use crate::stats::ObjectCalls;
 
 /// One `ReceiveMessage` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,5 +65,12 @@ pub trait QueueClient: Send + Sync + 'static {
     /// for AWS) or one per entry; the driver's call counts follow it.
     fn batches(&self) -> bool {
         false
+    }
+
+    /// The S3 calls this client made for offloaded messages so far (zero unless it
+    /// offloads); the driver copies them into its
+    /// [`StatsSnapshot`](crate::StatsSnapshot).
+    fn object_calls(&self) -> ObjectCalls {
+        ObjectCalls::default()
     }
 }

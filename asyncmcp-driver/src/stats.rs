@@ -23,6 +23,9 @@ pub(crate) struct Stats {
     billed_units: AtomicU64,
     sessions: AtomicU64,
     in_flight: AtomicU64,
+    s3_puts: AtomicU64,
+    s3_gets: AtomicU64,
+    s3_deletes: AtomicU64,
     /// The failure that stopped the driver, if one did.
     failure: Mutex<Option<OpFailure>>,
 }
@@ -82,6 +85,13 @@ impl Stats {
         self.in_flight.store(in_flight as u64, Ordering::Relaxed);
     }
 
+    /// The queue client's S3 calls so far (they are its counters, copied).
+    pub(crate) fn objects(&self, calls: ObjectCalls) {
+        self.s3_puts.store(calls.puts, Ordering::Relaxed);
+        self.s3_gets.store(calls.gets, Ordering::Relaxed);
+        self.s3_deletes.store(calls.deletes, Ordering::Relaxed);
+    }
+
     pub(crate) fn failed(&self, n: u64) {
         self.failed_calls.fetch_add(n, Ordering::Relaxed);
     }
@@ -104,6 +114,9 @@ impl Stats {
             billed_units: get(&self.billed_units),
             sessions: get(&self.sessions),
             in_flight: get(&self.in_flight),
+            s3_puts: get(&self.s3_puts),
+            s3_gets: get(&self.s3_gets),
+            s3_deletes: get(&self.s3_deletes),
         }
     }
 }
@@ -146,6 +159,28 @@ pub struct StatsSnapshot {
     /// Requests in flight: a server's delivered and not yet answered, a client's sent
     /// and not yet ended.
     pub in_flight: u64,
+    /// S3 `PutObject` calls of offloaded messages (see [`ObjectCalls`]).
+    pub s3_puts: u64,
+    /// S3 `GetObject` calls of received offloaded messages.
+    pub s3_gets: u64,
+    /// S3 `DeleteObject` calls after their messages were deleted.
+    pub s3_deletes: u64,
+}
+
+/// S3 calls a queue client made for offloaded messages (claim check), as
+/// [`QueueClient::object_calls`](crate::QueueClient::object_calls) reports them.
+/// S3 bills each call once, whatever the object's size; these are not in
+/// [`StatsSnapshot::total_calls`] or [`StatsSnapshot::billed_units`], which count
+/// SQS and SNS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectCalls {
+    /// `PutObject` calls.
+    pub puts: u64,
+    /// `GetObject` calls.
+    pub gets: u64,
+    /// `DeleteObject` calls.
+    pub deletes: u64,
 }
 
 impl StatsSnapshot {

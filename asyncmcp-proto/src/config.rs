@@ -122,6 +122,12 @@ pub struct SharedConfig {
     /// are stale rather than poison (a response nobody waits for, a message of a
     /// session that ended without a reply address to answer "session not found").
     pub undecodable: Disposition,
+    /// S3 offload of large outbound messages (see [`offload`](crate::offload)): a
+    /// message above the threshold or the size budget goes to this bucket and the
+    /// queue or topic carries a pointer. `None` (the default) offloads nothing; a
+    /// message over the budget then goes in fragments when the peer takes them, or
+    /// fails with [`Unsendable::TooLarge`](crate::Unsendable::TooLarge).
+    pub offload: Option<crate::offload::OffloadConfig>,
 }
 
 impl Default for SharedConfig {
@@ -139,6 +145,7 @@ impl Default for SharedConfig {
             start_unix_millis: 0,
             receive_visibility: Some(Duration::from_secs(4)),
             undecodable: Disposition::Delete,
+            offload: None,
         }
     }
 }
@@ -170,6 +177,9 @@ impl SharedConfig {
                 field: "receive_visibility",
                 detail: format!("{v:?} is not between 1 s and 12 h (SQS's range)"),
             });
+        }
+        if let Some(offload) = &self.offload {
+            offload.validate()?;
         }
         if self.dedup_capacity == 0 {
             return Err(ConfigError::Invalid { field: "dedup_capacity", detail: "must be at least 1".into() });

@@ -92,6 +92,15 @@ pub enum DecodeError {
     /// has `Type` and `Message` strings): either reading could be the sender's.
     #[error("body is both a JSON-RPC message and an SNS envelope (it has jsonrpc, Type and Message)")]
     Ambiguous,
+    /// The message points at a payload in S3 (the `ExtendedPayloadSize` attribute of
+    /// AWS's extended clients) that the queue client did not put in its place.
+    #[error("offloaded payload {pointer} was not fetched: {reason}")]
+    Offloaded {
+        /// `s3://bucket/key`, or empty when the body is not a pointer.
+        pointer: String,
+        /// Why.
+        reason: crate::offload::FetchFailure,
+    },
 }
 
 /// A call of [`Client`](crate::Client), [`Server`](crate::Server) or

@@ -22,6 +22,10 @@ pub struct InboundMessage {
     pub receive_count: u32,
     /// The system attribute `SentTimestamp`, in Unix milliseconds, if requested.
     pub sent_timestamp_ms: Option<u64>,
+    /// Set by the queue client when the message came through S3 (see
+    /// [`offload`](crate::offload)): where the payload was, and why it is not the
+    /// body when it could not be fetched.
+    pub offload: Option<crate::offload::InboundOffload>,
 }
 
 impl InboundMessage {
@@ -34,6 +38,7 @@ impl InboundMessage {
             attributes: Attributes::new(),
             receive_count: 1,
             sent_timestamp_ms: None,
+            offload: None,
         }
     }
 }

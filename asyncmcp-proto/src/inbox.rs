@@ -9,6 +9,7 @@ use crate::cache::ResponseCache;
 use crate::codec::{self, Payload, WireMeta};
 use crate::config::{Disposition, SharedConfig};
 use crate::dedup::DedupWindow;
+use crate::error::DecodeError;
 use crate::event::{QueueOutcome, RejectReason, Rejection};
 use crate::inbound::InboundMessage;
 use crate::jsonrpc::{JsonRpcMessage, RequestId, error_codes};
@@ -197,6 +198,13 @@ impl Inbox {
         }
         let decoded = match codec::decode(&msg) {
             Ok(d) => d,
+            Err(DecodeError::Offloaded { pointer, reason }) if reason.is_transient() => {
+                // The object may be there on the next receive: leave the message.
+                self.seen.remove(&receipt.message_id);
+                let reason = RejectReason::Decode(DecodeError::Offloaded { pointer, reason });
+                out.push(InboxVerdict::Release(receipt, reason));
+                return;
+            }
             Err(e) => {
                 let reason = RejectReason::Decode(e);
                 match codec::recover_request(&msg) {

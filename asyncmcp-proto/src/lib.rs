@@ -168,6 +168,7 @@ pub mod handshake;
 mod inbound;
 mod inbox;
 mod jsonrpc;
+pub mod offload;
 mod op;
 mod ordering;
 mod outbound;

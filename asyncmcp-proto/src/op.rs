@@ -57,6 +57,10 @@ pub struct SendOp {
     pub group_id: Option<String>,
     /// `MessageDeduplicationId`, set for FIFO destinations; the same on every retry.
     pub dedup_id: Option<String>,
+    /// Set when the body is an S3 pointer ([`offload`](crate::offload)): the object
+    /// to write before sending (the same key on every retry, so a retry overwrites
+    /// it). The body and attributes are what goes to the queue or topic.
+    pub offload: Option<crate::offload::S3Put>,
 }
 
 /// How an operation ended.

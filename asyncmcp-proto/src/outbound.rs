@@ -8,6 +8,7 @@ use crate::codec::{self, WireMeta};
 use crate::config::SharedConfig;
 use crate::error::ApiError;
 use crate::jsonrpc::{JsonRpcMessage, MessageKind};
+use crate::offload;
 use crate::op::{OpKind, SendOp};
 use crate::rng::Rng;
 
@@ -59,9 +60,18 @@ impl Outbound {
         meta.custom = common.custom_attributes.clone();
         let mut limits = common.limits;
         limits.envelope = limits.envelope && to.is_topic();
+        let fifo = to.is_fifo();
+        // Above the budget: S3 first when configured, then fragments, then the sized error.
+        if let Some(send) = offload::send(common.offload.as_ref(), message, &meta, &limits, to, rng)? {
+            let dedup = fifo.then(|| rng.hex128());
+            return Ok(vec![OpKind::Send(SendOp {
+                group_id: fifo.then(|| fifo_group.to_owned()),
+                dedup_id: dedup,
+                ..send
+            })]);
+        }
         let group = (peer_takes_fragments || common.peer_takes_fragments).then(|| rng.hex128());
         let encoded = codec::encode(message, &meta, &limits, group.as_deref())?;
-        let fifo = to.is_fifo();
         let dedup = if fifo { rng.hex128() } else { String::new() };
         let many = encoded.len() > 1;
         Ok(encoded
@@ -77,6 +87,7 @@ impl Outbound {
                         _ => fifo_group.to_owned(),
                     }),
                     dedup_id: fifo.then(|| if many { format!("{dedup}-{i}") } else { dedup.clone() }),
+                    offload: None,
                 })
             })
             .collect())

@@ -50,6 +50,7 @@ impl Rig {
                 attributes: attributes.iter().map(|(k, v)| ((*k).to_owned(), AttributeValue::string(*v))).collect(),
                 group_id: None,
                 dedup_id: None,
+                offload: None,
             }),
         };
         let result = self.broker.handle_op(&op, self.now);

@@ -78,6 +78,8 @@
 //! - `rmcp` (default): the [`rmcp`] module.
 //! - `aws`: `AwsQueueClient` and `AwsAdmin`, real SQS and SNS through the AWS SDK
 //!   for Rust.
+//! - `s3`: `S3Offload` (with `aws`): large messages through S3, in the format of
+//!   AWS's extended client libraries.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
@@ -94,12 +96,14 @@ mod runtime;
 struct ReadmeDoctests;
 
 pub use asyncmcp_driver::{
-    BoxFuture, ClientEvents, ClientHandle, DriverConfig, DriverError, Events, MemoryQueue, QueueClient, ReceiveRequest,
-    RequestError, ServerEvents, ServerHandle, StatsSnapshot, unique_client_id,
+    BoxFuture, ClientEvents, ClientHandle, DriverConfig, DriverError, Events, MemoryQueue, ObjectCalls, QueueClient,
+    ReceiveRequest, RequestError, ServerEvents, ServerHandle, StatsSnapshot, unique_client_id,
 };
 pub use asyncmcp_proto as proto;
 pub use runtime::TokioRuntime;
 
+#[cfg(feature = "s3")]
+pub use asyncmcp_aws::S3Offload;
 #[cfg(feature = "aws")]
 pub use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, ReplyQueue, ReplyVia, local_config};
 

@@ -121,15 +121,36 @@ impl<R: Runtime + Clone> Rig<R> {
     /// Starts a server that allows the rig's reply addresses, with driver options
     /// `driver`.
     pub fn server_with(&self, driver: DriverConfig) -> (ServerHandle, ServerEvents) {
+        spawn_server(self.server_config(), self.runtime.clone(), Arc::clone(&self.queue), driver).unwrap()
+    }
+
+    /// The configuration of [`server`](Self::server): the rig's request queue, its
+    /// reply address allowed, its visibility timeout.
+    pub fn server_config(&self) -> ServerConfig {
         let mut config = ServerConfig::new(self.requests.clone(), AllowList::new().exact(self.client_address.as_str()));
         config.visibility_timeout = self.visibility;
-        spawn_server(config, self.runtime.clone(), Arc::clone(&self.queue), driver).unwrap()
+        config
     }
 
     /// Starts a server whose application answers every request like
     /// [`echo_responder`], after `delay`; returns its handle and what it saw.
     pub fn echo_server(&self, delay: Duration) -> (ServerHandle, Arc<Mutex<Seen>>) {
-        let (handle, mut events) = self.server();
+        self.echo_server_with(delay, |_| {})
+    }
+
+    /// [`echo_server`](Self::echo_server) with its configuration adjusted by `configure`.
+    ///
+    /// # Panics
+    /// If the driver refuses the configuration.
+    pub fn echo_server_with(
+        &self,
+        delay: Duration,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> (ServerHandle, Arc<Mutex<Seen>>) {
+        let mut config = self.server_config();
+        configure(&mut config);
+        let (handle, mut events) =
+            spawn_server(config, self.runtime.clone(), Arc::clone(&self.queue), fast_driver()).unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (h, s, rt) = (handle.clone(), Arc::clone(&seen), self.runtime.clone());
         self.runtime.spawn(Box::pin(async move {

@@ -62,9 +62,23 @@ impl MotoRig {
         runtime: R,
         queue: Arc<Q>,
     ) -> (ClientHandle, ClientEvents) {
+        self.client_with(runtime, queue, |_| {})
+    }
+
+    /// A client of the modern era on `queue`, its configuration adjusted by `configure`.
+    ///
+    /// # Panics
+    /// If the driver refuses the configuration.
+    pub fn client_with<R: Runtime, Q: asyncmcp_driver::QueueClient>(
+        &self,
+        runtime: R,
+        queue: Arc<Q>,
+        configure: impl FnOnce(&mut ClientConfig),
+    ) -> (ClientHandle, ClientEvents) {
         let mut config =
             ClientConfig::new(self.server_address.clone(), self.client_address.clone(), self.replies.clone(), "moto");
         config.era = Era::Modern;
+        configure(&mut config);
         asyncmcp_driver::spawn_client(config, runtime, queue, fast_driver()).expect("client configuration")
     }
 
@@ -79,8 +93,23 @@ impl MotoRig {
         queue: Arc<Q>,
         delay: Duration,
     ) -> (ServerHandle, Arc<Mutex<Seen>>) {
+        self.echo_server_with(runtime, queue, delay, |_| {})
+    }
+
+    /// [`echo_server`](Self::echo_server) with its configuration adjusted by `configure`.
+    ///
+    /// # Panics
+    /// If the driver refuses the configuration.
+    pub fn echo_server_with<R: Runtime + Clone, Q: asyncmcp_driver::QueueClient>(
+        &self,
+        runtime: R,
+        queue: Arc<Q>,
+        delay: Duration,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> (ServerHandle, Arc<Mutex<Seen>>) {
         let mut config = ServerConfig::new(self.requests.clone(), AllowList::new().exact(self.client_address.as_str()));
         config.visibility_timeout = self.visibility;
+        configure(&mut config);
         let (handle, mut events) =
             asyncmcp_driver::spawn_server(config, runtime.clone(), queue, fast_driver()).expect("server configuration");
         let seen = Arc::new(Mutex::new(Seen::default()));

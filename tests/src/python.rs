@@ -1,5 +1,6 @@
 //! The Python side of the interop tier: a virtualenv with Python asyncmcp 0.2.1 (and
-//! the official `mcp` SDK it brings), and the scripts in `tests/python/` run as child
+//! the official `mcp` SDK it brings) and AWS's SQS extended client
+//! (`amazon-sqs-extended-client`), and the scripts in `tests/python/` run as child
 //! processes.
 //!
 //! [`venv_python`] creates `$CARGO_TARGET_DIR/py-venv` (or `target/py-venv`) on first
@@ -81,7 +82,7 @@ fn find_or_install() -> PathBuf {
 
 fn imports_asyncmcp(python: &Path) -> bool {
     let check = format!(
-        "import asyncmcp, mcp, boto3; assert asyncmcp.__version__ == '{ASYNCMCP_VERSION}', asyncmcp.__version__"
+        "import asyncmcp, mcp, boto3, sqs_extended_client; assert asyncmcp.__version__ == '{ASYNCMCP_VERSION}', asyncmcp.__version__"
     );
     Command::new(python)
         .args(["-c", &check])

@@ -23,6 +23,7 @@ async fn private_server_resets_serves_local_clients_and_ends_on_drop() {
             attributes: Default::default(),
             group_id: None,
             dedup_id: None,
+            offload: None,
         }),
     };
     assert_eq!(client.execute(op).await, OpResult::Ok);

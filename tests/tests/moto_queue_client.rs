@@ -67,6 +67,7 @@ fn send(id: u64, to: Address, body: &str, attributes: Attributes) -> QueueOp {
             attributes,
             group_id: None,
             dedup_id: None,
+            offload: None,
         }),
     }
 }

@@ -446,6 +446,7 @@ async fn python_server_error_id_ends_the_oldest_pending_request() {
             attributes,
             group_id: None,
             dedup_id: None,
+            offload: None,
         }),
     };
     assert_eq!(queue.execute(op).await, OpResult::Ok);

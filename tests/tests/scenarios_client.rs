@@ -72,6 +72,7 @@ fn a_late_response_delivered_again_is_reported_once() {
             attributes: Attributes::new(),
             group_id: None,
             dedup_id: None,
+            offload: None,
         }),
     };
     assert_eq!(pair.broker.handle_op(&op, pair.now), OpResult::Ok);
@@ -188,6 +189,7 @@ fn inject_placeholder_error(pair: &mut Pair, session: Option<&str>) {
             attributes,
             group_id: None,
             dedup_id: None,
+            offload: None,
         }),
     };
     assert_eq!(pair.broker.handle_op(&op, pair.now), OpResult::Ok);

@@ -226,6 +226,7 @@ fn inject_garbage(pair: &mut Pair, queue_url: &str) {
             attributes: Attributes::new(),
             group_id: None,
             dedup_id: None,
+            offload: None,
         }),
     };
     assert_eq!(pair.broker.handle_op(&op, pair.now), OpResult::Ok);

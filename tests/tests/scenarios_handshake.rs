@@ -201,6 +201,7 @@ fn inject(pair: &mut Pair, queue_url: &str, body: &str, attributes: Attributes) 
             attributes,
             group_id: None,
             dedup_id: None,
+            offload: None,
         }),
     };
     assert_eq!(pair.broker.handle_op(&op, pair.now), OpResult::Ok);

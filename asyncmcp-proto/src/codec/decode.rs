@@ -27,8 +27,13 @@ use crate::{DecodeError, InboundMessage, RequestId};
 ///   `Notification` (such as `SubscriptionConfirmation`), or of the wrong shape.
 /// - [`DecodeError::BadAttribute`]: `MessageType` is not `jsonrpc`, or `Timestamp`,
 ///   `SessionId`, `ReplyTo` or `AsyncMcpExt` is malformed.
+/// - [`DecodeError::Offloaded`]: the message points at a payload in S3 that the
+///   queue client did not fetch (see [`offload`](crate::offload)).
 /// - Any error of [`JsonRpcMessage::parse`] for a whole message.
 pub fn decode(msg: &InboundMessage) -> Result<Decoded, DecodeError> {
+    if let Some((pointer, reason)) = crate::offload::refusal(msg) {
+        return Err(DecodeError::Offloaded { pointer, reason });
+    }
     let text = std::str::from_utf8(&msg.body).map_err(|e| DecodeError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
     check_xml_chars(text).map_err(|code_point| DecodeError::InvalidXmlChar { code_point })?;
     let (inner, meta, sns) = match sns::unwrap(text)? {

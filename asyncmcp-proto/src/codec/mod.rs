@@ -48,6 +48,7 @@ pub use ext::{Ext, FragmentHeader, MAX_FRAGMENTS};
 pub use size::{ENVELOPE_OVERHEAD, SNS_MAX_BYTES, SQS_MAX_BYTES, SizeLimits, encoded_size, json_escaped_len};
 pub use sns::SnsNotification;
 pub(crate) use sns::is_ambiguous;
+pub(crate) use sns::{Envelope as SnsEnvelope, unwrap as unwrap_sns};
 pub use xml::check_xml_chars;
 
 pub use crate::jsonrpc::MAX_NESTING_DEPTH;

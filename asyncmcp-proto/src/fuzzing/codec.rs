@@ -22,6 +22,31 @@ pub fn decode_inbound(data: &[u8]) {
     if let Ok(decoded) = &first {
         check_decoded(&msg, decoded);
     }
+    check_offload(msg);
+}
+
+/// The S3 offload functions on peer input: the pointer parser, the receipt-handle
+/// split, and a message marked as offloaded, resolved or not, never panic, and the
+/// core refuses an unresolved one with [`DecodeError::Offloaded`](crate::DecodeError::Offloaded).
+fn check_offload(mut msg: InboundMessage) {
+    use crate::attributes::AttributeValue;
+    use crate::offload::{self, FetchFailure, S3Pointer};
+    let _ = S3Pointer::parse(&msg.body);
+    let (_, original) = S3Pointer::split_receipt_handle(&msg.receipt_handle);
+    assert!(msg.receipt_handle.ends_with(original), "the split handle is not a suffix");
+    msg.attributes.insert(offload::SIZE_ATTRIBUTE.into(), AttributeValue::number(msg.body.len()));
+    let found = offload::find_pointer(&msg);
+    assert!(found.is_some(), "a message with the size attribute is an offloaded one");
+    assert!(matches!(decode(&msg), Err(crate::DecodeError::Offloaded { .. })), "an unresolved pointer decoded");
+    let pointer = found.and_then(|f| f.pointer);
+    let failed = offload::unresolved(msg.clone(), pointer.clone(), FetchFailure::NotFound { detail: String::new() });
+    assert!(matches!(decode(&failed), Err(crate::DecodeError::Offloaded { .. })));
+    let payload = msg.body.clone();
+    if let Some(pointer) = pointer {
+        let resolved = offload::resolved(msg, pointer.clone(), payload);
+        assert!(S3Pointer::split_receipt_handle(&resolved.receipt_handle).0.is_some(), "the pointer is in the handle");
+        let _ = decode(&resolved);
+    }
 }
 
 /// Decodes SNS-envelope-shaped JSON: a mutated real envelope or one built from

@@ -239,6 +239,7 @@ impl Broker {
                 attributes: stored.attributes.clone(),
                 receive_count: stored.receive_count,
                 sent_timestamp_ms: Some(stored.sent_timestamp_ms),
+                offload: None,
             };
             self.timers.set((qid, seq), now.checked_add(visibility).unwrap_or(now));
             self.stats.receives += 1;

@@ -79,6 +79,7 @@
 //!         attributes: Attributes::new(),
 //!         group_id: None,
 //!         dedup_id: None,
+//!         offload: None,
 //!     }),
 //! };
 //! assert_eq!(broker.handle_op(&send, start), OpResult::Ok);

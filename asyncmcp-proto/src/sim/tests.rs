@@ -34,6 +34,7 @@ fn send_with(to: Address, body: &str, attributes: Attributes, group: Option<&str
             attributes,
             group_id: group.map(str::to_owned),
             dedup_id: dedup.map(str::to_owned),
+            offload: None,
         }),
     }
 }
