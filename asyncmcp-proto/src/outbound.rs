@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::address::Address;
 use crate::codec::{self, WireMeta};
 use crate::config::SharedConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, Unsendable};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind};
 use crate::op::{OpKind, SendOp};
 use crate::rng::Rng;
@@ -15,11 +15,26 @@ use crate::rng::Rng;
 pub(crate) struct Outbound {
     start: Instant,
     start_unix_millis: u64,
+    /// What our own receive path accepts, advertised as `max=` on every message.
+    advertised: Option<usize>,
+}
+
+/// What one destination takes: its size budget (see `crate::budget::budget`) and
+/// whether the peer behind it takes fragments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Room {
+    pub(crate) budget: usize,
+    pub(crate) takes_fragments: bool,
 }
 
 impl Outbound {
     pub(crate) fn new(start: Instant, start_unix_millis: u64) -> Self {
-        Self { start, start_unix_millis }
+        Self { start, start_unix_millis, advertised: None }
+    }
+
+    /// Advertises `max` (the budget of what we receive) on every later message.
+    pub(crate) fn advertise(&mut self, max: Option<usize>) {
+        self.advertised = max;
     }
 
     /// Unix seconds at `now`, from the wall-clock anchor given at construction.
@@ -31,6 +46,10 @@ impl Outbound {
 
     /// Encodes `message` for `to`. `meta` carries the routing attributes the caller
     /// chose (session, client id, reply address); this fills in the rest.
+    ///
+    /// Within `room.budget` the message goes inline, as one message. Above it, the
+    /// order is: fragments when the peer takes them, else
+    /// [`Unsendable::TooLarge`] naming the size and the budget.
     ///
     /// `fifo_group` is the `MessageGroupId` for FIFO destinations. Fragments each get
     /// a group of their own (the fragment group and their index): SQS hands out
@@ -44,7 +63,7 @@ impl Outbound {
         mut meta: WireMeta,
         to: &Address,
         fifo_group: &str,
-        peer_takes_fragments: bool,
+        room: Room,
         rng: &mut Rng,
         now: Instant,
     ) -> Result<Vec<OpKind>, ApiError> {
@@ -56,11 +75,18 @@ impl Outbound {
             meta.method = message.method().map(str::to_owned);
         }
         meta.ext.takes_fragments = common.takes_fragments;
+        meta.ext.max_message_bytes = self.advertised;
         meta.custom = common.custom_attributes.clone();
-        let mut limits = common.limits;
-        limits.envelope = limits.envelope && to.is_topic();
-        let group = (peer_takes_fragments || common.peer_takes_fragments).then(|| rng.hex128());
-        let encoded = codec::encode(message, &meta, &limits, group.as_deref())?;
+        let limits = codec::SizeLimits { max_bytes: room.budget, envelope: common.limits.envelope && to.is_topic() };
+        let group = (room.takes_fragments || common.peer_takes_fragments).then(|| rng.hex128());
+        let encoded = match codec::encode(message, &meta, &limits, None) {
+            // Above the budget. (An offload to S3, when configured, comes first: here.)
+            Err(ApiError::Unsendable(Unsendable::TooLarge { .. })) if group.is_some() => {
+                // Fragments, each within the budget; a sized error when they cannot be.
+                codec::encode(message, &meta, &limits, group.as_deref())?
+            }
+            inline => inline?,
+        };
         let fifo = to.is_fifo();
         let dedup = if fifo { rng.hex128() } else { String::new() };
         let many = encoded.len() > 1;

@@ -31,9 +31,13 @@ pub(super) struct Envelope {
     pub(super) to: Address,
     pub(super) group: String,
     pub(super) takes_fragments: bool,
+    /// The largest message the peer said its reply address accepts.
+    pub(super) max_bytes: Option<usize>,
 }
 
-/// The error that answers a request whose response does not fit in one message.
+/// The error that answers a request whose response does not fit in one message:
+/// `limit` is the budget of one message to `to` (what it accepts, what the client
+/// advertised, what the configuration allows, whichever is least).
 pub(super) fn too_large(id: RequestId, size: usize, limit: usize, to: &Address) -> JsonRpcMessage {
     JsonRpcMessage::error(
         id,
@@ -91,6 +95,7 @@ impl Server {
                 }
                 let to = session.reply_to.clone();
                 let takes = session.takes_fragments;
+                let max_bytes = session.max_bytes;
                 let opening = session.opening.clone();
                 self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
                 let key = reply_id.and_then(|id| {
@@ -100,7 +105,7 @@ impl Server {
                     }
                     opening.filter(|k| k.1 == id && self.in_flight.contains_key(k))
                 });
-                let envelope = Envelope { meta, to, group: session_id.to_string(), takes_fragments: takes };
+                let envelope = Envelope { meta, to, group: session_id.to_string(), takes_fragments: takes, max_bytes };
                 match key {
                     Some(key) => self.answer(route, key, message, envelope, Some(session_id.clone()), now),
                     None => {
@@ -125,6 +130,7 @@ impl Server {
                     to: request.reply_to.clone(),
                     group: request.client_id.clone().unwrap_or_else(|| "asyncmcp".to_owned()),
                     takes_fragments: request.takes_fragments,
+                    max_bytes: request.max_bytes,
                 };
                 let key = request.key.clone();
                 if reply_id.as_ref() != Some(&key.1) {
@@ -174,6 +180,7 @@ impl Server {
             session,
             client_id: envelope.meta.client_id.clone(),
             takes_fragments: envelope.takes_fragments,
+            max_bytes: envelope.max_bytes,
         };
         self.cache.insert(key.clone(), cached, now);
         if let Some(flight) = self.in_flight.get_mut(&key) {
@@ -225,13 +232,17 @@ impl Server {
         envelope: &Envelope,
         now: Instant,
     ) -> Result<Vec<OpKind>, ApiError> {
+        let room = Room {
+            budget: budget(&self.config.common, self.budgets.resource(&envelope.to), envelope.max_bytes),
+            takes_fragments: envelope.takes_fragments,
+        };
         self.outbound.sends(
             &self.config.common,
             message,
             envelope.meta.clone(),
             &envelope.to,
             &envelope.group,
-            envelope.takes_fragments,
+            room,
             &mut self.rng,
             now,
         )
@@ -275,7 +286,8 @@ impl Server {
         let group = session_id.as_ref().map_or_else(|| "asyncmcp".to_owned(), SessionId::to_string);
         let reply_meta = WireMeta { session_id, client_id: meta.client_id.clone(), ..WireMeta::default() };
         let key = (Peer::Refused(first_message_id(&receipts)), id);
-        let envelope = Envelope { meta: reply_meta, to, group, takes_fragments: false };
+        let envelope =
+            Envelope { meta: reply_meta, to, group, takes_fragments: false, max_bytes: meta.ext.max_message_bytes };
         self.answer_held(key, receipts.clone(), &error, &envelope, now);
         // Deleted once the answer is sent; left for redelivery if it cannot be.
         for r in receipts {

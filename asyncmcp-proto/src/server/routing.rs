@@ -34,6 +34,7 @@ pub(super) struct ModernRequest {
     pub(super) reply_to: Address,
     pub(super) client_id: Option<String>,
     pub(super) takes_fragments: bool,
+    pub(super) max_bytes: Option<usize>,
     pub(super) key: InKey,
 }
 
@@ -115,6 +116,9 @@ impl Server {
         if d.meta.ext.takes_fragments {
             session.takes_fragments = true;
         }
+        if let Some(max) = d.meta.ext.max_message_bytes {
+            session.max_bytes = Some(max);
+        }
         self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
         if d.message.kind().is_reply() {
             let id = d.message.id().cloned().unwrap_or(RequestId::Null);
@@ -168,6 +172,7 @@ impl Server {
                 reply_to,
                 client_id: d.meta.client_id.clone(),
                 takes_fragments: d.meta.ext.takes_fragments,
+                max_bytes: d.meta.ext.max_message_bytes,
                 key,
             },
         );
