@@ -321,3 +321,43 @@ fn configuration_lowers_a_budget_but_never_raises_it() {
     assert_eq!(sent.len(), 1);
     assert_eq!(fragment_of(&sent[0]), None);
 }
+
+#[test]
+fn reassembly_past_the_configured_cap_is_rejected_naming_size_and_cap() {
+    // A client that fragments at 2 KiB sends a 30 KB request; the server takes at most
+    // 10 000 bytes of fragments from one peer.
+    let now = start();
+    let mut config = ClientConfig::sqs(REQUESTS, REPLIES, "c");
+    config.era = Era::Modern;
+    config.common.limits.max_bytes = 2 * KIB;
+    config.common.peer_takes_fragments = true;
+    let mut client = Client::new(config, now, [1; 32]).unwrap();
+    client.submit(JsonRpcMessage::request(RequestId::Number(1), "tools/call", Some(payload(30_000))), now).unwrap();
+    let fragments = sends(std::iter::from_fn(|| client.poll_op()).map(|op| op.kind));
+    assert!(fragments.len() > 10);
+
+    let mut config = ServerConfig::new(REQUESTS, AllowList::new().exact(REPLIES));
+    config.common.reassembly.max_bytes_per_peer = 10_000;
+    let mut server = Server::new(config, now, [2; 32]).unwrap();
+    for (i, f) in fragments.iter().enumerate() {
+        let mut inbound = InboundMessage::new(format!("m-{i}"), format!("r-{i}"), f.body.clone());
+        inbound.attributes = f.attributes.clone();
+        server.handle_inbound(inbound, now);
+    }
+
+    let events: Vec<ServerEvent> = std::iter::from_fn(|| server.poll_event()).collect();
+    let reasons: Vec<&RejectReason> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Rejected(r) => Some(&r.reason),
+            _ => None,
+        })
+        .collect();
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::Message { .. })), "{events:?}");
+    let Some(RejectReason::Reassembly(error)) = reasons.first() else { panic!("{events:?}") };
+    let asyncmcp_proto::ReassemblyError::PeerLimit { size, limit } = error else { panic!("{error:?}") };
+    assert_eq!(*limit, 10_000);
+    assert!(*size > 10_000 && *size < 10_000 + 3 * KIB, "{size}");
+    let text = error.to_string();
+    assert!(text.contains(&size.to_string()) && text.contains("10000"), "{text}");
+}
