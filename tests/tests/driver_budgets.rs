@@ -75,6 +75,9 @@ async fn a_900_kib_result_goes_inline_over_1_mib_queues() {
         .expect("a response");
 
     assert_eq!(text_of(&response), text);
+    // After shutdown every call has ended and been billed.
+    client.shutdown(Duration::from_secs(2)).await;
+    server.shutdown(Duration::from_secs(2)).await;
     let (c, sv) = (client.stats(), server.stats());
     assert_eq!(c.sends + c.send_batches, 1, "one request message: {c:?}");
     assert_eq!(sv.sends + sv.send_batches, 1, "one response message: {sv:?}");

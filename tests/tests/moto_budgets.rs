@@ -100,6 +100,9 @@ async fn a_900_kib_result_over_sqs_is_one_message_each_way() {
     let response = client.call("tools/call", echo(&text)).await.expect("a response");
 
     assert_eq!(text_of(&response), text);
+    // After shutdown every call has ended and been billed.
+    client.shutdown(Duration::from_secs(2)).await;
+    server.shutdown(Duration::from_secs(2)).await;
     for stats in [client.stats(), server.stats()] {
         assert_eq!(stats.sends + stats.send_batches, 1, "one message sent: {stats:?}");
         assert_eq!(stats.messages_received, 1, "one message received: {stats:?}");
@@ -108,8 +111,6 @@ async fn a_900_kib_result_over_sqs_is_one_message_each_way() {
         let others = (stats.receives - 1) + stats.deletes + stats.delete_batches;
         assert_eq!(stats.billed_units - others, 30, "{stats:?}");
     }
-    client.shutdown(Duration::from_secs(2)).await;
-    server.shutdown(Duration::from_secs(2)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
