@@ -45,11 +45,16 @@ fn fragment_of(send: &SendOp) -> Option<(u32, u32)> {
 
 /// What one outbound message became, checked against `budget`.
 fn check_outcome(result: Result<(), ApiError>, sent: &[SendOp], budget: usize, fragments: bool) {
+    check_outcome_in(result, sent, budget, fragments, false);
+}
+
+/// As [`check_outcome`]; `envelope`: sizes count the SNS envelope around each send.
+fn check_outcome_in(result: Result<(), ApiError>, sent: &[SendOp], budget: usize, fragments: bool, envelope: bool) {
     match result {
         Ok(()) => {
             assert!(!sent.is_empty());
             for s in sent {
-                let size = encoded_size(&s.body, &s.attributes, false);
+                let size = encoded_size(&s.body, &s.attributes, envelope);
                 assert!(size <= budget, "a send of {size} bytes over the budget of {budget}");
             }
             if sent.len() > 1 {
@@ -102,7 +107,7 @@ fn client(resource: Option<usize>, cap: usize, fragments: bool) -> (Client, Inst
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     /// A client's request to the server's queue stays within what the queue said
     /// (lowered by configuration, the fallback when it said nothing).
@@ -121,6 +126,34 @@ proptest! {
             let sent = sends(std::iter::from_fn(|| client.poll_op()).map(|op| op.kind));
             check_outcome(result, &sent, budget, fragments);
         }
+    }
+
+    /// Through a topic whose queue gets SNS envelopes, the budget counts the envelope:
+    /// the JSON-escaped body (quotes and backslashes double), attributes and envelope
+    /// fields.
+    #[test]
+    fn topic_sends_with_envelopes_stay_within_the_topic_budget(
+        resource in resource(),
+        fragments: bool,
+        size in near(256 * KIB),
+        quotes: bool,
+    ) {
+        let now = start();
+        let topic = "arn:aws:sns:us-east-1:123456789012:requests";
+        let mut config = ClientConfig::sns_sqs(topic, REPLY_TOPIC, REPLIES, "c");
+        config.era = Era::Modern;
+        config.common.limits.envelope = true;
+        config.common.peer_takes_fragments = fragments;
+        let mut client = Client::new(config, now, [1; 32]).unwrap();
+        if let Some(r) = resource {
+            client.handle_max_message_bytes(&Address::Topic(topic.into()), r);
+        }
+        let budget = resource.map_or(256 * KIB, |r| r.clamp(KIB, 1024 * KIB));
+        let text = if quotes { "\"".repeat(size / 2) } else { "q".repeat(size) };
+        let request = JsonRpcMessage::request(RequestId::Number(1), "tools/call", Some(serde_json::json!({ "text": text })));
+        let result = client.submit(request, now);
+        let sent = sends(std::iter::from_fn(|| client.poll_op()).map(|op| op.kind));
+        check_outcome_in(result, &sent, budget, fragments, true);
     }
 
     /// The same around each threshold with a size drawn near it.
