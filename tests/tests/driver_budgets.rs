@@ -147,3 +147,40 @@ async fn a_request_over_the_server_queue_budget_is_refused_before_sending() {
     }
     assert_eq!(client.stats().sends, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_sns_the_reply_budget_is_the_smaller_of_topic_and_queue() {
+    // The reply topic takes 256 KiB, the queue behind it 64 KiB: the server publishes
+    // fragments of at most 64 KiB (a 200 KiB publish would be accepted by the topic
+    // and dropped on the way to the queue).
+    let s = setup(1024 * KIB, 64 * KIB);
+    let server_topic = s.queue.create_topic("server");
+    let client_topic = s.queue.create_topic("client");
+    s.queue.subscribe(&server_topic, &s.requests, true).unwrap();
+    s.queue.subscribe(&client_topic, &s.replies, true).unwrap();
+    let config = ServerConfig::new(s.requests.clone(), AllowList::new().exact(client_topic.clone()));
+    let (server, mut events) = asyncmcp_tokio::spawn_server(config, Arc::clone(&s.queue)).expect("server");
+    let h = server.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let ServerEvent::Message { route, message } = &event
+                && let Some(answer) = echo_responder(route, message)
+            {
+                let _ = h.submit(route.clone(), answer).await;
+            }
+        }
+    });
+    let mut config = ClientConfig::sns_sqs(server_topic, client_topic, s.replies.clone(), "budgets");
+    config.era = Era::Modern;
+    let (client, _events) = asyncmcp_tokio::spawn_client(config, Arc::clone(&s.queue)).expect("client");
+    let text = "v".repeat(200 * KIB);
+
+    let response = tokio::time::timeout(Duration::from_secs(30), client.call("tools/call", echo(&text)))
+        .await
+        .expect("answered")
+        .expect("a response");
+
+    assert_eq!(text_of(&response), text);
+    assert_eq!(server.stats().publishes, 4, "{:?}", server.stats());
+    assert_eq!(s.queue.sim_stats().dropped_deliveries, 0);
+}
