@@ -16,7 +16,7 @@ use crate::inbound::InboundMessage;
 use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, Streams, rejections};
 use crate::jsonrpc::{Cancellation, JsonRpcMessage, MessageKind, RequestId};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
-use crate::outbound::{Outbound, Room};
+use crate::outbound::{Outbound, PeerTakes, Room};
 use crate::outbox::{OpEnded, Outbox};
 use crate::rng::Rng;
 use crate::session_id::SessionId;
@@ -82,9 +82,8 @@ pub struct Client {
     deadlines: Timers<RequestId>,
     ended: ResponseCache<RequestId, Ended>,
     server_requests: DedupWindow<RequestId>,
-    server_takes_fragments: bool,
-    /// The largest message the server said its queue accepts (`max=`).
-    server_max_bytes: Option<usize>,
+    /// What the server said it takes (fragments, `max=`, `reasm=`).
+    server_takes: PeerTakes,
     /// What the destinations read so far accept.
     budgets: Budgets,
     seq: u64,
@@ -119,8 +118,7 @@ impl Client {
             deadlines: Timers::default(),
             ended: ResponseCache::new(window, capacity),
             server_requests: DedupWindow::new(window, capacity),
-            server_takes_fragments: false,
-            server_max_bytes: None,
+            server_takes: PeerTakes::default(),
             budgets: Budgets::default(),
             seq: 0,
             closing: false,
@@ -292,8 +290,8 @@ impl Client {
         let group = self.session.as_ref().map_or_else(|| self.config.client_id.clone(), |s| s.as_str().to_owned());
         let server = self.config.server.clone();
         let room = Room {
-            budget: budget(&self.config.common, self.budgets.resource(&server), self.server_max_bytes),
-            takes_fragments: self.server_takes_fragments,
+            budget: budget(&self.config.common, self.budgets.resource(&server), self.server_takes.max_bytes),
+            peer: self.server_takes,
         };
         let kinds =
             self.outbound.sends(&self.config.common, message, meta, &server, &group, room, &mut self.rng, now)?;
@@ -513,12 +511,7 @@ impl Client {
             self.reject(receipts, RejectReason::WrongClient(theirs.clone()), Disposition::Delete);
             return;
         }
-        if meta.ext.takes_fragments {
-            self.server_takes_fragments = true;
-        }
-        if let Some(max) = meta.ext.max_message_bytes {
-            self.server_max_bytes = Some(max);
-        }
+        self.server_takes.update(&meta.ext);
         match message.kind() {
             MessageKind::Response | MessageKind::Error => self.route_reply(receipts, meta, message, now),
             _ => {

@@ -4,11 +4,12 @@
 use std::time::Instant;
 
 use crate::address::Address;
-use crate::codec::{self, WireMeta};
+use crate::codec::{self, Ext, WireMeta};
 use crate::config::SharedConfig;
 use crate::error::{ApiError, Unsendable};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind};
 use crate::op::{OpKind, SendOp};
+use crate::reassembly::fragment_charge;
 use crate::rng::Rng;
 
 #[derive(Debug)]
@@ -20,11 +21,38 @@ pub(crate) struct Outbound {
 }
 
 /// What one destination takes: its size budget (see `crate::budget::budget`) and
-/// whether the peer behind it takes fragments.
+/// what the peer behind it said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Room {
     pub(crate) budget: usize,
-    pub(crate) takes_fragments: bool,
+    pub(crate) peer: PeerTakes,
+}
+
+/// What a peer said it takes, in the `AsyncMcpExt` of its messages: `caps=frag`
+/// (once said, for good), `max=` and `reasm=` (the latest value counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PeerTakes {
+    pub(crate) fragments: bool,
+    pub(crate) max_bytes: Option<usize>,
+    pub(crate) reassembles: Option<usize>,
+}
+
+impl PeerTakes {
+    pub(crate) fn from_ext(ext: &Ext) -> Self {
+        let mut peer = Self::default();
+        peer.update(ext);
+        peer
+    }
+
+    pub(crate) fn update(&mut self, ext: &Ext) {
+        self.fragments |= ext.takes_fragments;
+        if ext.max_message_bytes.is_some() {
+            self.max_bytes = ext.max_message_bytes;
+        }
+        if ext.reassembles.is_some() {
+            self.reassembles = ext.reassembles;
+        }
+    }
 }
 
 impl Outbound {
@@ -48,8 +76,10 @@ impl Outbound {
     /// chose (session, client id, reply address); this fills in the rest.
     ///
     /// Within `room.budget` the message goes inline, as one message. Above it, the
-    /// order is: fragments when the peer takes them, else
-    /// [`Unsendable::TooLarge`] naming the size and the budget.
+    /// order is: fragments when the peer takes them (and can hold them all: within
+    /// the `reasm=` it advertised), else [`Unsendable::TooLarge`] naming the size
+    /// and the budget ([`Unsendable::TooLargeToReassemble`] for fragments over the
+    /// peer's reassembly cap).
     ///
     /// `fifo_group` is the `MessageGroupId` for FIFO destinations. Fragments each get
     /// a group of their own (the fragment group and their index): SQS hands out
@@ -76,14 +106,25 @@ impl Outbound {
         }
         meta.ext.takes_fragments = common.takes_fragments;
         meta.ext.max_message_bytes = self.advertised;
+        meta.ext.reassembles = common.takes_fragments.then_some(common.reassembly.max_bytes_per_peer);
         meta.custom = common.custom_attributes.clone();
         let limits = codec::SizeLimits { max_bytes: room.budget, envelope: common.limits.envelope && to.is_topic() };
-        let group = (room.takes_fragments || common.peer_takes_fragments).then(|| rng.hex128());
+        let group = (room.peer.fragments || common.peer_takes_fragments).then(|| rng.hex128());
         let encoded = match codec::encode(message, &meta, &limits, None) {
             // Above the budget. (An offload to S3, when configured, comes first: here.)
             Err(ApiError::Unsendable(Unsendable::TooLarge { .. })) if group.is_some() => {
                 // Fragments, each within the budget; a sized error when they cannot be.
-                codec::encode(message, &meta, &limits, group.as_deref())?
+                let fragments = codec::encode(message, &meta, &limits, group.as_deref())?;
+                let held =
+                    fragments.iter().map(|f| fragment_charge(group.as_deref().unwrap_or_default(), f.body.len()));
+                let held = held.fold(0usize, usize::saturating_add);
+                match room.peer.reassembles {
+                    // The peer would drop them, and its requester would wait for nothing.
+                    Some(cap) if held > cap => {
+                        return Err(ApiError::Unsendable(Unsendable::TooLargeToReassemble { size: held, limit: cap }));
+                    }
+                    _ => fragments,
+                }
             }
             inline => inline?,
         };

@@ -313,7 +313,7 @@ impl<P: Ord + Clone> Reassembly<P> {
 }
 
 /// What holding one fragment counts against the limits.
-fn fragment_charge(group: &str, payload: usize) -> usize {
+pub(crate) fn fragment_charge(group: &str, payload: usize) -> usize {
     payload.saturating_add(group.len()).saturating_add(FRAGMENT_OVERHEAD)
 }
 

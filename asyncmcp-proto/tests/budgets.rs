@@ -394,3 +394,47 @@ fn reassembly_past_the_configured_cap_is_rejected_naming_size_and_cap() {
     let text = error.to_string();
     assert!(text.contains(&size.to_string()) && text.contains("10000"), "{text}");
 }
+
+#[test]
+fn fragments_past_what_the_client_reassembles_become_a_sized_error() {
+    // The client takes fragments but holds at most 100 000 bytes of them.
+    let (mut server, now) = server(1024 * KIB);
+    let route = deliver(&mut server, now, "caps=frag;max=65536;reasm=100000");
+    let response = JsonRpcMessage::response(RequestId::Number(1), payload(300 * KIB));
+
+    let result = server.submit(&route, response, now);
+
+    let Err(ApiError::Unsendable(Unsendable::TooLargeToReassemble { size, limit })) = result else {
+        panic!("{result:?}")
+    };
+    assert_eq!(limit, 100_000);
+    assert!(size > 300 * KIB);
+    let replies = sends(std::iter::from_fn(|| server.poll_op()).map(|op| op.kind));
+    assert_eq!(replies.len(), 1, "the error alone goes, inline");
+    let error = JsonRpcMessage::parse(replies[0].body.clone()).unwrap().to_value();
+    assert_eq!(error["error"]["data"], serde_json::json!({"size": size, "limit": 100_000}));
+    assert!(error["error"]["message"].as_str().unwrap().contains("100000-byte limit"), "{error}");
+    // Within the cap, fragments go.
+    let (mut server, now) = self::server(1024 * KIB);
+    let route = deliver(&mut server, now, "caps=frag;max=65536;reasm=1000000");
+    server.submit(&route, JsonRpcMessage::response(RequestId::Number(1), payload(300 * KIB)), now).unwrap();
+    assert_eq!(sends(std::iter::from_fn(|| server.poll_op()).map(|op| op.kind)).len(), 5);
+}
+
+#[test]
+fn endpoints_advertise_their_reassembly_cap_when_they_take_fragments() {
+    let (mut c, now, _) = client(None, 1024 * KIB, false);
+    c.submit(JsonRpcMessage::request(RequestId::Number(1), "ping", None), now).unwrap();
+    let sent = sends(std::iter::from_fn(|| c.poll_op()).map(|op| op.kind));
+    let ext = Ext::parse(&sent[0].attributes["AsyncMcpExt"].value).unwrap();
+    assert_eq!(ext.reassembles, Some(4 << 20));
+
+    let mut config = ClientConfig::sqs(REQUESTS, REPLIES, "c");
+    config.era = Era::Modern;
+    config.common.takes_fragments = false;
+    let mut c = Client::new(config, now, [1; 32]).unwrap();
+    c.submit(JsonRpcMessage::request(RequestId::Number(1), "ping", None), now).unwrap();
+    let sent = sends(std::iter::from_fn(|| c.poll_op()).map(|op| op.kind));
+    let ext = sent[0].attributes.get("AsyncMcpExt").map(|a| Ext::parse(&a.value).unwrap()).unwrap_or_default();
+    assert_eq!(ext.reassembles, None);
+}

@@ -184,3 +184,46 @@ async fn with_sns_the_reply_budget_is_the_smaller_of_topic_and_queue() {
     assert_eq!(server.stats().publishes, 4, "{:?}", server.stats());
     assert_eq!(s.queue.sim_stats().dropped_deliveries, 0);
 }
+
+/// A server whose `tools/call` answers with `arguments.size` bytes of text.
+fn big_result_server(s: &Setup) -> asyncmcp_tokio::ServerHandle {
+    let config = ServerConfig::new(s.requests.clone(), AllowList::new().exact(s.replies.clone()));
+    let (handle, mut events) = asyncmcp_tokio::spawn_server(config, Arc::clone(&s.queue)).expect("server");
+    let h = handle.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let ServerEvent::Message { route, message } = &event
+                && let Some(id) = message.id().cloned()
+            {
+                let size = message.to_value()["params"]["arguments"]["size"].as_u64().unwrap_or(0) as usize;
+                let result = serde_json::json!({"content": [{"type": "text", "text": "r".repeat(size)}]});
+                let _ = h.submit(route.clone(), asyncmcp_proto::JsonRpcMessage::response(id, result)).await;
+            }
+        }
+    });
+    handle
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_5_mib_result_past_what_the_client_reassembles_is_an_error_naming_the_limit() {
+    // 1 MiB queues, no S3: the result would go in 5 fragments, over the 4 MiB the
+    // client holds for reassembly (it says so in `reasm=`).
+    let s = setup(1024 * KIB, 1024 * KIB);
+    let server = big_result_server(&s);
+    let client = client(&s, true);
+
+    let response = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.call("tools/call", Some(serde_json::json!({"name": "big", "arguments": {"size": 5 * 1024 * KIB}}))),
+    )
+    .await
+    .expect("answered before the request timeout")
+    .expect("a response");
+
+    let error = response.to_value()["error"].clone();
+    assert_eq!(error["code"], error_codes::INTERNAL_ERROR, "{error}");
+    assert_eq!(error["data"]["limit"], 4 * 1024 * KIB, "{error}");
+    assert!(error["data"]["size"].as_u64().unwrap() > 5 * 1024 * KIB as u64, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("4194304-byte limit"), "{error}");
+    assert_eq!(server.stats().sends, 1, "only the error was sent: {:?}", server.stats());
+}

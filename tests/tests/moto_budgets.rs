@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use asyncmcp_aws::{AwsAdmin, AwsQueueClient};
 use asyncmcp_driver::QueueClient;
-use asyncmcp_proto::{Address, ClientConfig, Era, error_codes};
+use asyncmcp_proto::{Address, AllowList, ClientConfig, Era, JsonRpcMessage, ServerConfig, ServerEvent, error_codes};
 use asyncmcp_tests::adapter::Transport;
 use asyncmcp_tests::moto::Moto;
 use asyncmcp_tests::moto_rig::MotoRig;
@@ -147,6 +147,45 @@ async fn without_fragments_the_client_gets_an_error_naming_the_limit() {
     assert_eq!(error["data"]["limit"], 64 * KIB, "{error}");
     assert!(error["data"]["size"].as_u64().unwrap() > 100 * KIB as u64, "{error}");
     assert!(error["message"].as_str().unwrap().contains("65536-byte limit"), "{error}");
+    client.shutdown(Duration::from_secs(2)).await;
+    server.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5_mib_result_without_s3_gives_the_client_an_error_naming_the_limit() {
+    let aws = aws();
+    let rig = MotoRig::create(&aws.admin, Transport::Sqs, Duration::from_secs(30)).await.expect("rig");
+    // A server whose tool answers with `size` bytes of text.
+    let config = ServerConfig::new(rig.requests.clone(), AllowList::new().exact(rig.client_address.as_str()));
+    let (server, mut events) = asyncmcp_driver::spawn_server(
+        config,
+        TokioRuntime::current(),
+        Arc::clone(&aws.queue),
+        asyncmcp_tests::adapter::fast_driver(),
+    )
+    .expect("server configuration");
+    let h = server.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let ServerEvent::Message { route, message } = &event
+                && let Some(id) = message.id().cloned()
+            {
+                let size = message.to_value()["params"]["arguments"]["size"].as_u64().unwrap_or(0) as usize;
+                let result = serde_json::json!({"content": [{"type": "text", "text": "r".repeat(size)}]});
+                let _ = h.submit(route.clone(), JsonRpcMessage::response(id, result)).await;
+            }
+        }
+    });
+    let client = client(&rig, &aws, true);
+
+    let params = serde_json::json!({"name": "big", "arguments": {"size": 5 * 1024 * KIB}});
+    let response = client.call("tools/call", Some(params)).await.expect("a response");
+
+    // Five fragments of 1 MiB would exceed the 4 MiB the client reassembles.
+    let error = response.to_value()["error"].clone();
+    assert_eq!(error["code"], error_codes::INTERNAL_ERROR, "{error}");
+    assert_eq!(error["data"]["limit"], 4 * 1024 * KIB, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("4194304-byte limit"), "{error}");
     client.shutdown(Duration::from_secs(2)).await;
     server.shutdown(Duration::from_secs(2)).await;
 }

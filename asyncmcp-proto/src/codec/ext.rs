@@ -2,7 +2,7 @@
 //! so they fit SQS's budget of 10 attributes per message.
 //!
 //! The value is `;`-separated `key=value` pairs, written in the order `seq`, `frag`,
-//! `caps`, `max`:
+//! `caps`, `max`, `reasm`:
 //! - `seq=<u64>`: per-session sequence number.
 //! - `frag=<group>/<index>/<count>`: this body is fragment `index` (0-based) of
 //!   `count` (1..=10 000) of the message identified by `group` (1 to 64 characters of
@@ -11,6 +11,9 @@
 //! - `max=<bytes>`: the largest message the sender's reply address accepts (its
 //!   queue's, and with SNS its topic's, `MaximumMessageSize`), as decimal digits. A
 //!   number outside 1 024..=1 048 576 is clamped into that range.
+//! - `reasm=<bytes>`: the most bytes of one peer's fragments the sender holds for
+//!   reassembly (its cap; a larger fragmented message would be rejected), as decimal
+//!   digits (a number too large for the platform saturates).
 //!
 //! Unknown keys and unknown capabilities are ignored, so later versions can add them.
 
@@ -41,6 +44,9 @@ pub struct Ext {
     /// The largest message the sender's reply address accepts (`max=`), in
     /// [`MIN_MESSAGE_BYTES`]`..=`[`SQS_MAX_BYTES`].
     pub max_message_bytes: Option<usize>,
+    /// The most bytes of one peer's fragments the sender reassembles (`reasm=`):
+    /// payloads plus 64 bytes and the group id per fragment.
+    pub reassembles: Option<usize>,
 }
 
 /// Which fragment of which message.
@@ -80,11 +86,12 @@ impl Ext {
     ///
     /// # Errors
     /// [`DecodeError::BadAttribute`] naming `AsyncMcpExt` when a known key (`seq`,
-    /// `frag`, `caps`, `max`) appears twice, lacks a value, or has a malformed value.
+    /// `frag`, `caps`, `max`, `reasm`) appears twice, lacks a value, or has a malformed value.
     /// Unknown keys and capabilities are ignored.
     pub fn parse(text: &str) -> Result<Ext, DecodeError> {
         let mut ext = Ext::default();
-        let (mut seen_seq, mut seen_frag, mut seen_caps, mut seen_max) = (false, false, false, false);
+        let (mut seen_seq, mut seen_frag, mut seen_caps, mut seen_max, mut seen_reasm) =
+            (false, false, false, false, false);
         for pair in text.split(';').filter(|p| !p.is_empty()) {
             let (key, value) = match pair.split_once('=') {
                 Some((k, v)) => (k, Some(v)),
@@ -95,6 +102,7 @@ impl Ext {
                 "frag" => &mut seen_frag,
                 "caps" => &mut seen_caps,
                 "max" => &mut seen_max,
+                "reasm" => &mut seen_reasm,
                 _ => continue,
             };
             if std::mem::replace(seen, true) {
@@ -113,6 +121,12 @@ impl Ext {
                             .ok_or_else(|| bad(format!("max={} is not a decimal number", clip_debug(&value))))?,
                     )
                 }
+                "reasm" => {
+                    ext.reassembles = Some(
+                        parse_saturating(value)
+                            .ok_or_else(|| bad(format!("reasm={} is not a decimal number", clip_debug(&value))))?,
+                    )
+                }
                 _ => ext.takes_fragments = value.split(',').any(|cap| cap == "frag"),
             }
         }
@@ -124,7 +138,7 @@ impl Ext {
         if self.is_empty() {
             return None;
         }
-        let mut parts = Vec::with_capacity(4);
+        let mut parts = Vec::with_capacity(5);
         if let Some(seq) = self.seq {
             parts.push(format!("seq={seq}"));
         }
@@ -137,12 +151,19 @@ impl Ext {
         if let Some(max) = self.max_message_bytes {
             parts.push(format!("max={max}"));
         }
+        if let Some(reasm) = self.reassembles {
+            parts.push(format!("reasm={reasm}"));
+        }
         Some(parts.join(";"))
     }
 
     /// True when no extension is set (the attribute is then not sent).
     pub fn is_empty(&self) -> bool {
-        self.seq.is_none() && self.fragment.is_none() && !self.takes_fragments && self.max_message_bytes.is_none()
+        self.seq.is_none()
+            && self.fragment.is_none()
+            && !self.takes_fragments
+            && self.max_message_bytes.is_none()
+            && self.reassembles.is_none()
     }
 }
 
@@ -195,11 +216,15 @@ fn parse_u64(text: &str) -> Option<u64> {
 /// Decimal digits only, clamped into `MIN_MESSAGE_BYTES..=SQS_MAX_BYTES` (a number too
 /// long for a `u64` is above the range, not an error).
 fn parse_budget(text: &str) -> Option<usize> {
+    parse_saturating(text).map(|n| n.clamp(MIN_MESSAGE_BYTES, SQS_MAX_BYTES))
+}
+
+/// Decimal digits only; a number too large for a `usize` saturates.
+fn parse_saturating(text: &str) -> Option<usize> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n = text.parse::<u64>().map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
-    Some(n.clamp(MIN_MESSAGE_BYTES, SQS_MAX_BYTES))
+    Some(text.parse::<u64>().map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX)))
 }
 
 fn bad(detail: String) -> DecodeError {
@@ -229,6 +254,7 @@ mod tests {
             fragment: Some(header("g-_9", 2, 3)),
             takes_fragments: true,
             max_message_bytes: None,
+            reassembles: None,
         };
         assert_eq!(ext.to_attribute().as_deref(), Some("seq=18446744073709551615;frag=g-_9/2/3;caps=frag"));
         assert_eq!(Ext { takes_fragments: true, ..Ext::default() }.to_attribute().as_deref(), Some("caps=frag"));
@@ -237,13 +263,20 @@ mod tests {
     #[test]
     fn round_trips() {
         let cases = [
-            Ext { seq: Some(0), fragment: None, takes_fragments: false, max_message_bytes: Some(1_024) },
+            Ext {
+                seq: Some(0),
+                fragment: None,
+                takes_fragments: false,
+                max_message_bytes: Some(1_024),
+                reassembles: Some(0),
+            },
             Ext { seq: None, fragment: Some(header(&"a".repeat(64), 9_999, 10_000)), ..Ext::default() },
             Ext {
                 seq: Some(42),
                 fragment: Some(header("x", 0, 1)),
                 takes_fragments: true,
                 max_message_bytes: Some(1_048_576),
+                reassembles: Some(usize::MAX),
             },
         ];
         for ext in cases {
@@ -281,8 +314,16 @@ mod tests {
         }
         let long = format!("max={}", "9".repeat(10_000));
         assert_eq!(Ext::parse(&long).unwrap().max_message_bytes, Some(1_048_576));
-        let ext = Ext { seq: Some(1), takes_fragments: true, max_message_bytes: Some(65_536), ..Ext::default() };
-        assert_eq!(ext.to_attribute().as_deref(), Some("seq=1;caps=frag;max=65536"));
+        let ext = Ext {
+            seq: Some(1),
+            takes_fragments: true,
+            max_message_bytes: Some(65_536),
+            reassembles: Some(4_194_304),
+            ..Ext::default()
+        };
+        assert_eq!(ext.to_attribute().as_deref(), Some("seq=1;caps=frag;max=65536;reasm=4194304"));
+        assert_eq!(Ext::parse("reasm=99999999999999999999999").unwrap().reassembles, Some(usize::MAX));
+        assert_eq!(Ext::parse("reasm=0").unwrap().reassembles, Some(0));
         assert!(!Ext { max_message_bytes: Some(2048), ..Ext::default() }.is_empty());
     }
 
@@ -316,6 +357,11 @@ mod tests {
             "max=1e6",
             "max= 1",
             "max=1;max=1",
+            "reasm",
+            "reasm=",
+            "reasm=4M",
+            "reasm=-1",
+            "reasm=1;reasm=1",
         ];
         let long_group = format!("frag={}/0/1", "a".repeat(65));
         for input in bad_inputs.iter().copied().chain([long_group.as_str()]) {

@@ -27,7 +27,7 @@ use crate::inbound::InboundMessage;
 use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, Streams, rejections};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
-use crate::outbound::{Outbound, Room};
+use crate::outbound::{Outbound, PeerTakes, Room};
 use crate::outbox::{OpEnded, Outbox};
 use crate::rng::Rng;
 use crate::session_id::SessionId;

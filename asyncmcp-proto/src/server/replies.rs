@@ -30,24 +30,45 @@ pub(super) struct Envelope {
     pub(super) meta: WireMeta,
     pub(super) to: Address,
     pub(super) group: String,
-    pub(super) takes_fragments: bool,
-    /// The largest message the peer said its reply address accepts.
-    pub(super) max_bytes: Option<usize>,
+    /// What the peer said it takes.
+    pub(super) peer: PeerTakes,
 }
 
-/// The error that answers a request whose response does not fit in one message:
-/// `limit` is the budget of one message to `to` (what it accepts, what the client
-/// advertised, what the configuration allows, whichever is least).
-pub(super) fn too_large(id: RequestId, size: usize, limit: usize, to: &Address) -> JsonRpcMessage {
-    JsonRpcMessage::error(
+/// The error that answers a request whose response cannot be sent: `limit` is the
+/// budget of one message to `to` (what it accepts, what the client advertised, what
+/// the configuration allows, whichever is least) for [`Unsendable::TooLarge`], the
+/// client's reassembly cap for [`Unsendable::TooLargeToReassemble`].
+pub(super) fn too_large(id: RequestId, why: &Unsendable, to: &Address) -> Option<JsonRpcMessage> {
+    let (size, limit, text) = match *why {
+        Unsendable::TooLarge { size, limit } => (
+            size,
+            limit,
+            format!(
+                "the response is {size} bytes, over the {limit}-byte limit of one message to {to}, \
+                 and the client takes no fragments"
+            ),
+        ),
+        Unsendable::TooLargeToReassemble { size, limit } => (
+            size,
+            limit,
+            format!(
+                "the response would hold {size} bytes in fragments, over the {limit}-byte limit of \
+                 what the client at {to} reassembles"
+            ),
+        ),
+        _ => return None,
+    };
+    Some(JsonRpcMessage::error(
         id,
         error_codes::INTERNAL_ERROR,
-        &format!(
-            "the response is {size} bytes, over the {limit}-byte limit of one message to {to}, \
-             and the client takes no fragments"
-        ),
+        &text,
         Some(serde_json::json!({ "size": size, "limit": limit })),
-    )
+    ))
+}
+
+/// Whether `e` says the message is too large to go (then an answer is replaced).
+fn is_too_large(e: &ApiError) -> bool {
+    matches!(e, ApiError::Unsendable(Unsendable::TooLarge { .. } | Unsendable::TooLargeToReassemble { .. }))
 }
 
 /// The `notifications/cancelled` the application gets when a request passes the
@@ -94,8 +115,7 @@ impl Server {
                     session.seq += 1;
                 }
                 let to = session.reply_to.clone();
-                let takes = session.takes_fragments;
-                let max_bytes = session.max_bytes;
+                let peer = session.peer;
                 let opening = session.opening.clone();
                 self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
                 let key = reply_id.and_then(|id| {
@@ -105,7 +125,7 @@ impl Server {
                     }
                     opening.filter(|k| k.1 == id && self.in_flight.contains_key(k))
                 });
-                let envelope = Envelope { meta, to, group: session_id.to_string(), takes_fragments: takes, max_bytes };
+                let envelope = Envelope { meta, to, group: session_id.to_string(), peer };
                 match key {
                     Some(key) => self.answer(route, key, message, envelope, Some(session_id.clone()), now),
                     None => {
@@ -129,8 +149,7 @@ impl Server {
                     meta: WireMeta { client_id: request.client_id.clone(), ..WireMeta::default() },
                     to: request.reply_to.clone(),
                     group: request.client_id.clone().unwrap_or_else(|| "asyncmcp".to_owned()),
-                    takes_fragments: request.takes_fragments,
-                    max_bytes: request.max_bytes,
+                    peer: request.peer,
                 };
                 let key = request.key.clone();
                 if reply_id.as_ref() != Some(&key.1) {
@@ -141,7 +160,7 @@ impl Server {
                 let result = self.answer(route, key, message, envelope, None, now);
                 // Answered (maybe by the error that replaced a response too large):
                 // the route ends. Refused otherwise: the application may answer again.
-                if matches!(result, Ok(()) | Err(ApiError::Unsendable(Unsendable::TooLarge { .. }))) {
+                if result.as_ref().map_or_else(is_too_large, |()| true) {
                     self.forget_request(token);
                 }
                 result
@@ -164,13 +183,11 @@ impl Server {
         let id = key.1.clone();
         let (kinds, sent, outcome) = match self.encode(&message, &envelope, now) {
             Ok(kinds) => (kinds, message, Ok(())),
-            Err(ApiError::Unsendable(Unsendable::TooLarge { size, limit })) => {
-                let error = too_large(id.clone(), size, limit, &envelope.to);
-                (
-                    self.encode(&error, &envelope, now)?,
-                    error,
-                    Err(ApiError::Unsendable(Unsendable::TooLarge { size, limit })),
-                )
+            Err(ApiError::Unsendable(why)) => {
+                let Some(error) = too_large(id.clone(), &why, &envelope.to) else {
+                    return Err(ApiError::Unsendable(why));
+                };
+                (self.encode(&error, &envelope, now)?, error, Err(ApiError::Unsendable(why)))
             }
             Err(e) => return Err(e),
         };
@@ -179,8 +196,7 @@ impl Server {
             to: envelope.to,
             session,
             client_id: envelope.meta.client_id.clone(),
-            takes_fragments: envelope.takes_fragments,
-            max_bytes: envelope.max_bytes,
+            peer: envelope.peer,
         };
         self.cache.insert(key.clone(), cached, now);
         if let Some(flight) = self.in_flight.get_mut(&key) {
@@ -233,8 +249,8 @@ impl Server {
         now: Instant,
     ) -> Result<Vec<OpKind>, ApiError> {
         let room = Room {
-            budget: budget(&self.config.common, self.budgets.resource(&envelope.to), envelope.max_bytes),
-            takes_fragments: envelope.takes_fragments,
+            budget: budget(&self.config.common, self.budgets.resource(&envelope.to), envelope.peer.max_bytes),
+            peer: envelope.peer,
         };
         self.outbound.sends(
             &self.config.common,
@@ -286,8 +302,7 @@ impl Server {
         let group = session_id.as_ref().map_or_else(|| "asyncmcp".to_owned(), SessionId::to_string);
         let reply_meta = WireMeta { session_id, client_id: meta.client_id.clone(), ..WireMeta::default() };
         let key = (Peer::Refused(first_message_id(&receipts)), id);
-        let envelope =
-            Envelope { meta: reply_meta, to, group, takes_fragments: false, max_bytes: meta.ext.max_message_bytes };
+        let envelope = Envelope { meta: reply_meta, to, group, peer: PeerTakes::from_ext(&meta.ext) };
         self.answer_held(key, receipts.clone(), &error, &envelope, now);
         // Deleted once the answer is sent; left for redelivery if it cannot be.
         for r in receipts {
