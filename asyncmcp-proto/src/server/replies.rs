@@ -90,9 +90,11 @@ impl Server {
     /// [`ApiError::UnknownRoute`] for a closed session, a finished request or
     /// [`Route::Detached`]; [`Misuse::RequestOnModernRoute`](crate::Misuse::RequestOnModernRoute) for a server request on
     /// a modern route; [`Unsendable::InvalidXmlChar`](crate::Unsendable::InvalidXmlChar) when it cannot be sent;
-    /// [`Unsendable::TooLarge`](crate::Unsendable::TooLarge) when it does not fit in a message (for an answer, the
-    /// requester then gets, in its place, a JSON-RPC error that names the size and
-    /// the limit, and the request is done).
+    /// [`Unsendable::TooLarge`](crate::Unsendable::TooLarge) when it does not fit in a message, or
+    /// [`Unsendable::TooLargeToReassemble`](crate::Unsendable::TooLargeToReassemble) when its fragments would
+    /// hold more than the client reassembles (for an answer, the requester then gets,
+    /// in its place, a JSON-RPC error that names the size and the limit, and the
+    /// request is done).
     pub fn submit(&mut self, route: &Route, message: JsonRpcMessage, now: Instant) -> Result<(), ApiError> {
         self.fire_timers(now);
         self.send_on(route, message, now)
