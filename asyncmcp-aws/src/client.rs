@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use asyncmcp_proto::offload::S3Pointer;
 use asyncmcp_proto::{Address, FailureKind, InboundMessage, OpFailure, OpId, OpKind, OpResult, QueueOp};
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use aws_types::SdkConfig;
 
 use crate::Clients;
@@ -252,7 +252,43 @@ impl QueueClient for AwsQueueClient {
         }
         asyncmcp_driver::ObjectCalls::default()
     }
+
+    /// `sqs:GetQueueAttributes` (`MaximumMessageSize`) for a queue,
+    /// `sns:GetTopicAttributes` for a topic; `Ok(None)` when the attribute is absent
+    /// or not a number (a topic created before SNS had it, an emulator without it).
+    fn max_message_bytes(&self, destination: &Address) -> BoxFuture<'static, Result<Option<usize>, OpFailure>> {
+        let clients = self.clients.clone();
+        let destination = destination.clone();
+        Box::pin(async move {
+            let value = match &destination {
+                Address::Queue(url) => clients
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(QueueAttributeName::MaximumMessageSize)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&e, Call::queue("sqs:GetQueueAttributes", url)))?
+                    .attributes
+                    .and_then(|mut a| a.remove(&QueueAttributeName::MaximumMessageSize)),
+                Address::Topic(arn) => clients
+                    .sns
+                    .get_topic_attributes()
+                    .topic_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&e, Call::topic("sns:GetTopicAttributes", arn)))?
+                    .attributes
+                    .and_then(|mut a| a.remove(MAXIMUM_MESSAGE_SIZE)),
+                _ => None,
+            };
+            Ok(value.and_then(|v| v.trim().parse::<usize>().ok()))
+        })
+    }
 }
+
+/// The topic attribute that holds the largest message a topic accepts.
+const MAXIMUM_MESSAGE_SIZE: &str = "MaximumMessageSize";
 
 /// A wait rounded up to whole seconds (SQS takes nothing finer; rounding down would
 /// turn a 500 ms long poll into a busy short poll).

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 
 use asyncmcp_proto::{
-    ApiError, Client, ClientConfig, ClientEvent, ConfigError, InboundMessage, JsonRpcMessage, MessageKind, OpFailure,
-    OpId, OpResult, QueueOp, RequestId,
+    Address, ApiError, Client, ClientConfig, ClientEvent, ConfigError, InboundMessage, JsonRpcMessage, MessageKind,
+    OpFailure, OpId, OpResult, QueueOp, RequestId,
 };
 
 use crate::control::{Control, ControlSender};
@@ -128,6 +128,15 @@ impl Machine for ClientMachine {
                 }
             }
         }
+    }
+    fn limit_destinations(&self) -> Vec<Address> {
+        self.client.limit_destinations()
+    }
+    fn handle_max_message_bytes(&mut self, destination: &Address, max_message_bytes: usize) {
+        self.client.handle_max_message_bytes(destination, max_message_bytes);
+    }
+    fn fallback_max_bytes(&self) -> usize {
+        self.client.config().common.fallback_max_bytes
     }
     fn gauges(&self) -> (usize, usize) {
         (usize::from(self.client.session_id().is_some()), self.client.pending_requests())

@@ -177,7 +177,7 @@ where
 /// its queue within its receive credit, fires its timers, takes commands and hands
 /// events to the application.
 async fn run<M, R, Q>(
-    machine: M,
+    mut machine: M,
     runtime: R,
     queue: Arc<Q>,
     control: mpsc::Receiver<Control<M::Command>>,
@@ -189,6 +189,7 @@ async fn run<M, R, Q>(
     R: Runtime,
     Q: QueueClient,
 {
+    read_budgets(&mut machine, &*queue).await;
     let mut driver = Driver {
         queue_url: machine.queue_url(),
         machine,
@@ -214,6 +215,34 @@ async fn run<M, R, Q>(
     };
     futures::future::poll_fn(|cx| driver.poll(cx)).await;
     tracing::debug!(queue = %driver.queue_url, "driver stopped");
+}
+
+/// Reads what each of the machine's destinations accepts (`MaximumMessageSize`), all
+/// at once, before the first command is taken, and hands it over. A destination that
+/// cannot be read keeps the configured fallback: one log line says so.
+async fn read_budgets<M: Machine, Q: QueueClient>(machine: &mut M, queue: &Q) {
+    let destinations = machine.limit_destinations();
+    let reads = futures::future::join_all(destinations.iter().map(|d| queue.max_message_bytes(d))).await;
+    for (destination, read) in destinations.iter().zip(reads) {
+        let fallback = machine.fallback_max_bytes();
+        match read {
+            Ok(Some(max)) => {
+                tracing::debug!(%destination, max_message_bytes = max, "size budget read");
+                machine.handle_max_message_bytes(destination, max);
+            }
+            Ok(None) => tracing::info!(
+                %destination,
+                fallback,
+                "MaximumMessageSize not reported for {destination}: its budget is the fallback of {fallback} bytes"
+            ),
+            Err(error) => tracing::info!(
+                %destination,
+                fallback,
+                %error,
+                "MaximumMessageSize of {destination} could not be read: its budget is the fallback of {fallback} bytes"
+            ),
+        }
+    }
 }
 
 /// The loop's state between turns. Each turn reads the clock once and runs the steps

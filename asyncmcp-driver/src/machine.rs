@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use asyncmcp_proto::{InboundMessage, OpId, OpResult, QueueOp};
+use asyncmcp_proto::{Address, InboundMessage, OpId, OpResult, QueueOp};
 
 /// A client or server state machine as the event loop drives it.
 ///
@@ -31,6 +31,12 @@ pub(crate) trait Machine: Send + 'static {
     /// The visibility timeout each receive asks for (`None`: the queue's).
     fn receive_visibility(&self) -> Option<Duration>;
     fn command(&mut self, command: Self::Command, now: Instant);
+    /// The queues and topics whose `MaximumMessageSize` the driver reads at start.
+    fn limit_destinations(&self) -> Vec<Address>;
+    /// What one of them accepts, as read.
+    fn handle_max_message_bytes(&mut self, destination: &Address, max_message_bytes: usize);
+    /// The budget of a destination whose size could not be read (for the log line).
+    fn fallback_max_bytes(&self) -> usize;
     /// (live sessions, requests in flight) for the stats snapshot.
     fn gauges(&self) -> (usize, usize);
     /// Shutdown begins: stop producing new work.

@@ -8,7 +8,7 @@ use futures::channel::oneshot;
 
 use asyncmcp_proto::offload::{self, FetchFailure, S3Pointer, S3Put};
 use asyncmcp_proto::sim::{Broker, QueueDepth, QueueOptions, SimConfig, SimStats};
-use asyncmcp_proto::{FailureKind, InboundMessage, OpFailure, OpKind, OpResult, QueueOp};
+use asyncmcp_proto::{Address, FailureKind, InboundMessage, OpFailure, OpKind, OpResult, QueueOp};
 
 use crate::queue_client::{QueueClient, ReceiveRequest};
 use crate::runtime::{BoxFuture, Runtime};
@@ -178,6 +178,18 @@ impl<R: Runtime> QueueClient for MemoryQueue<R> {
                 }
             }
         })
+    }
+
+    /// A queue's [`QueueOptions::max_message_bytes`]; 262 144 for a topic.
+    fn max_message_bytes(&self, destination: &Address) -> BoxFuture<'static, Result<Option<usize>, OpFailure>> {
+        let result = match self.lock().broker.max_message_bytes(destination.as_str()) {
+            Some(max) => Ok(Some(max)),
+            None => Err(OpFailure::new(
+                FailureKind::NotFound,
+                format!("{destination} does not exist in the in-memory broker: create it first"),
+            )),
+        };
+        Box::pin(async move { result })
     }
 
     fn execute(&self, mut op: QueueOp) -> BoxFuture<'static, OpResult> {

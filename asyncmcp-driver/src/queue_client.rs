@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use asyncmcp_proto::{InboundMessage, OpFailure, OpId, OpResult, QueueOp};
+use asyncmcp_proto::{Address, InboundMessage, OpFailure, OpId, OpResult, QueueOp};
 
 use crate::runtime::BoxFuture;
 use crate::stats::ObjectCalls;
@@ -59,6 +59,20 @@ pub trait QueueClient: Send + Sync + 'static {
             })
             .collect();
         Box::pin(futures::future::join_all(futures))
+    }
+
+    /// The largest message `destination` accepts: its `MaximumMessageSize`
+    /// (`GetQueueAttributes` for a queue, `GetTopicAttributes` for a topic), in bytes,
+    /// body and attributes counted. The drivers read it once per destination at
+    /// start (the machine's `limit_destinations`) and size messages by it.
+    ///
+    /// `Ok(None)`: the service does not say (the default, for a queue service that
+    /// has no such setting); `Err`: the read failed. Either way the driver uses
+    /// [`SharedConfig::fallback_max_bytes`](asyncmcp_proto::SharedConfig::fallback_max_bytes)
+    /// for it and says so in one log line.
+    fn max_message_bytes(&self, destination: &Address) -> BoxFuture<'static, Result<Option<usize>, OpFailure>> {
+        let _ = destination;
+        Box::pin(async { Ok(None) })
     }
 
     /// Whether [`execute_batch`](Self::execute_batch) makes one call per batch (true

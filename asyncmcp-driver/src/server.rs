@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 
 use asyncmcp_proto::{
-    ApiError, ConfigError, InboundMessage, JsonRpcMessage, OpFailure, OpId, OpResult, QueueOp, RequestId, Route,
-    Server, ServerConfig, ServerEvent, SessionId,
+    Address, ApiError, ConfigError, InboundMessage, JsonRpcMessage, OpFailure, OpId, OpResult, QueueOp, RequestId,
+    Route, Server, ServerConfig, ServerEvent, SessionId,
 };
 
 use crate::control::{Control, ControlSender};
@@ -75,6 +75,15 @@ impl Machine for ServerMachine {
                 let _ = reply.send(self.server.close_session(&id, now));
             }
         }
+    }
+    fn limit_destinations(&self) -> Vec<Address> {
+        self.server.limit_destinations()
+    }
+    fn handle_max_message_bytes(&mut self, destination: &Address, max_message_bytes: usize) {
+        self.server.handle_max_message_bytes(destination, max_message_bytes);
+    }
+    fn fallback_max_bytes(&self) -> usize {
+        self.server.config().common.fallback_max_bytes
     }
     fn gauges(&self) -> (usize, usize) {
         (self.server.sessions(), self.server.in_flight())

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use crate::address::Address;
+use crate::budget::{Budgets, budget};
 use crate::cache::ResponseCache;
 use crate::codec::WireMeta;
 use crate::config::{ClientConfig, Disposition, Era};
@@ -15,7 +16,7 @@ use crate::inbound::InboundMessage;
 use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, Streams, rejections};
 use crate::jsonrpc::{Cancellation, JsonRpcMessage, MessageKind, RequestId};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, PeerTakes, Room};
 use crate::outbox::{OpEnded, Outbox};
 use crate::rng::Rng;
 use crate::session_id::SessionId;
@@ -81,7 +82,10 @@ pub struct Client {
     deadlines: Timers<RequestId>,
     ended: ResponseCache<RequestId, Ended>,
     server_requests: DedupWindow<RequestId>,
-    server_takes_fragments: bool,
+    /// What the server said it takes (fragments, `max=`, `reasm=`).
+    server_takes: PeerTakes,
+    /// What the destinations read so far accept.
+    budgets: Budgets,
     seq: u64,
     /// [`close`](Client::close) was called: the session closes once nothing is pending.
     closing: bool,
@@ -114,7 +118,8 @@ impl Client {
             deadlines: Timers::default(),
             ended: ResponseCache::new(window, capacity),
             server_requests: DedupWindow::new(window, capacity),
-            server_takes_fragments: false,
+            server_takes: PeerTakes::default(),
+            budgets: Budgets::default(),
             seq: 0,
             closing: false,
             rng,
@@ -130,6 +135,55 @@ impl Client {
     /// The legacy session id, once the server's `initialize` response named one.
     pub fn session_id(&self) -> Option<&SessionId> {
         self.session.as_ref()
+    }
+
+    /// The queues and topics whose `MaximumMessageSize` sets this client's budgets:
+    /// the server's address (what requests may weigh), then this client's reply
+    /// address and the queue it receives from (what it advertises to the server),
+    /// without repeats. A driver reads them at start and hands each over with
+    /// [`handle_max_message_bytes`](Self::handle_max_message_bytes).
+    pub fn limit_destinations(&self) -> Vec<Address> {
+        let mut all = vec![self.config.server.clone()];
+        for a in self.reply_path() {
+            if !all.contains(&a) {
+                all.push(a);
+            }
+        }
+        all
+    }
+
+    /// Takes what `destination` accepts (its `MaximumMessageSize`, clamped into
+    /// 1 024..=1 048 576), as read from the service. For the server's address it
+    /// sets the budget of what this client sends (lowered by
+    /// [`SharedConfig::limits`](crate::SharedConfig::limits)); for the reply path it
+    /// sets the `max=` this client advertises to the server on every later message
+    /// (with sns-sqs the smaller of the reply topic's and the reply queue's).
+    /// Without it a destination's budget is
+    /// [`SharedConfig::fallback_max_bytes`](crate::SharedConfig::fallback_max_bytes).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use asyncmcp_proto::{Address, ApiError, Client, ClientConfig, Era, JsonRpcMessage, RequestId, Unsendable};
+    ///
+    /// let mut config = ClientConfig::sqs("https://sqs.us-east-1.amazonaws.com/1/requests", "https://sqs.us-east-1.amazonaws.com/1/replies", "c");
+    /// config.era = Era::Modern;
+    /// # #[allow(clippy::disallowed_methods)]
+    /// let now = Instant::now();
+    /// let mut client = Client::new(config, now, [0; 32]).unwrap();
+    /// client.handle_max_message_bytes(&Address::parse("https://sqs.us-east-1.amazonaws.com/1/requests"), 65_536);
+    /// let big = JsonRpcMessage::request(RequestId::Number(1), "tools/call", Some(serde_json::json!({"text": "x".repeat(70_000)})));
+    /// assert!(matches!(client.submit(big, now), Err(ApiError::Unsendable(Unsendable::TooLarge { limit: 65_536, .. }))));
+    /// ```
+    pub fn handle_max_message_bytes(&mut self, destination: &Address, max_message_bytes: usize) {
+        self.budgets.learn(destination, max_message_bytes);
+        let advertised = self.budgets.receiving(&self.config.common, &self.reply_path());
+        self.outbound.advertise(advertised);
+    }
+
+    /// The reply address and the queue behind it (one address with sqs).
+    fn reply_path(&self) -> Vec<Address> {
+        let queue = Address::Queue(self.config.receive_queue_url.clone());
+        if self.config.reply_to == queue { vec![queue] } else { vec![self.config.reply_to.clone(), queue] }
     }
 
     /// Requests sent and not yet answered, timed out, cancelled or failed.
@@ -235,16 +289,12 @@ impl Client {
         let meta = self.meta();
         let group = self.session.as_ref().map_or_else(|| self.config.client_id.clone(), |s| s.as_str().to_owned());
         let server = self.config.server.clone();
-        let kinds = self.outbound.sends(
-            &self.config.common,
-            message,
-            meta,
-            &server,
-            &group,
-            self.server_takes_fragments,
-            &mut self.rng,
-            now,
-        )?;
+        let room = Room {
+            budget: budget(&self.config.common, self.budgets.resource(&server), self.server_takes.max_bytes),
+            peer: self.server_takes,
+        };
+        let kinds =
+            self.outbound.sends(&self.config.common, message, meta, &server, &group, room, &mut self.rng, now)?;
         let purpose = OpPurpose::Message {
             id: (message.kind() == MessageKind::Request).then(|| message.id().cloned()).flatten(),
             method: message.method().map(str::to_owned),
@@ -461,9 +511,7 @@ impl Client {
             self.reject(receipts, RejectReason::WrongClient(theirs.clone()), Disposition::Delete);
             return;
         }
-        if meta.ext.takes_fragments {
-            self.server_takes_fragments = true;
-        }
+        self.server_takes.update(&meta.ext);
         match message.kind() {
             MessageKind::Response | MessageKind::Error => self.route_reply(receipts, meta, message, now),
             _ => {

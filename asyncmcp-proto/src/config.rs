@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::address::{Address, AllowList};
 use crate::attributes::{Attributes, MAX_CUSTOM_ATTRIBUTES, names};
 use crate::backoff::RetryPolicy;
-use crate::codec::SizeLimits;
+use crate::codec::{MIN_MESSAGE_BYTES, SNS_MAX_BYTES, SQS_MAX_BYTES, SizeLimits};
 use crate::error::ConfigError;
 use crate::reassembly::ReassemblyLimits;
 
@@ -72,7 +72,19 @@ pub enum Disposition {
 #[non_exhaustive]
 pub struct SharedConfig {
     /// Size budget of one outbound message (attributes and SNS escaping included).
+    ///
+    /// `limits.max_bytes` only lowers budgets (1 MiB, [`SQS_MAX_BYTES`], by
+    /// default): each destination's own budget is what the queue or topic accepts
+    /// (its `MaximumMessageSize`, which the drivers read at start and hand over with
+    /// `handle_max_message_bytes`), no more than the peer advertised (`max=` in
+    /// `AsyncMcpExt`), and [`fallback_max_bytes`](Self::fallback_max_bytes) when
+    /// neither is known.
     pub limits: SizeLimits,
+    /// The budget of a destination whose `MaximumMessageSize` is unknown (it could not
+    /// be read, or it is a peer's reply address and the peer advertised nothing, as
+    /// Python asyncmcp does): 262 144 bytes ([`SNS_MAX_BYTES`], SQS's and SNS's
+    /// default) unless set. At least 1 024.
+    pub fallback_max_bytes: usize,
     /// Accept fragmented messages, and say so to the peer (`caps=frag`).
     pub takes_fragments: bool,
     /// Send fragments even before the peer said it takes them.
@@ -133,7 +145,8 @@ pub struct SharedConfig {
 impl Default for SharedConfig {
     fn default() -> Self {
         Self {
-            limits: SizeLimits::default(),
+            limits: SizeLimits { max_bytes: SQS_MAX_BYTES, envelope: false },
+            fallback_max_bytes: SNS_MAX_BYTES,
             takes_fragments: true,
             peer_takes_fragments: false,
             reassembly: ReassemblyLimits::default(),
@@ -164,10 +177,16 @@ impl SharedConfig {
                 return Err(ConfigError::ReservedAttribute((*name).to_owned()));
             }
         }
-        if self.limits.max_bytes < 1024 {
+        if self.limits.max_bytes < MIN_MESSAGE_BYTES {
             return Err(ConfigError::Invalid {
                 field: "limits.max_bytes",
                 detail: format!("{} bytes is below the 1024-byte minimum", self.limits.max_bytes),
+            });
+        }
+        if self.fallback_max_bytes < MIN_MESSAGE_BYTES {
+            return Err(ConfigError::Invalid {
+                field: "fallback_max_bytes",
+                detail: format!("{} bytes is below the 1024-byte minimum", self.fallback_max_bytes),
             });
         }
         if let Some(v) = self.receive_visibility

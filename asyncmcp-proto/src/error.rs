@@ -184,6 +184,16 @@ pub enum Unsendable {
         /// The configured limit.
         limit: usize,
     },
+    /// The message would go in fragments, but they would hold more than the peer
+    /// reassembles (the `reasm=` it advertised in `AsyncMcpExt`): it would drop them.
+    #[error("message of {size} bytes in fragments exceeds the {limit} bytes the peer reassembles")]
+    TooLargeToReassemble {
+        /// What the fragments would hold at the peer (payloads plus 64 bytes and the
+        /// group id per fragment).
+        size: usize,
+        /// The peer's reassembly cap.
+        limit: usize,
+    },
     /// The message holds a character SQS does not allow in a body.
     #[error("message holds U+{code_point:04X}, which SQS does not allow in a body")]
     InvalidXmlChar {
@@ -326,7 +336,9 @@ impl OpFailure {
 impl From<ApiError> for OpFailure {
     fn from(e: ApiError) -> Self {
         let kind = match e {
-            ApiError::Unsendable(Unsendable::TooLarge { .. }) => FailureKind::TooLarge,
+            ApiError::Unsendable(Unsendable::TooLarge { .. } | Unsendable::TooLargeToReassemble { .. }) => {
+                FailureKind::TooLarge
+            }
             _ => FailureKind::Invalid,
         };
         Self::new(kind, e.to_string())

@@ -153,6 +153,7 @@
 mod address;
 pub mod attributes;
 mod backoff;
+mod budget;
 mod cache;
 mod client;
 mod client_id;

@@ -4,23 +4,66 @@
 use std::time::Instant;
 
 use crate::address::Address;
-use crate::codec::{self, WireMeta};
+use crate::codec::{self, Ext, WireMeta};
 use crate::config::SharedConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, Unsendable};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind};
 use crate::offload;
 use crate::op::{OpKind, SendOp};
+use crate::reassembly::fragment_charge;
 use crate::rng::Rng;
 
 #[derive(Debug)]
 pub(crate) struct Outbound {
     start: Instant,
     start_unix_millis: u64,
+    /// What our own receive path accepts, advertised as `max=` on every message.
+    advertised: Option<usize>,
+}
+
+/// What one destination takes: its size budget (see `crate::budget::budget`) and
+/// what the peer behind it said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Room {
+    pub(crate) budget: usize,
+    pub(crate) peer: PeerTakes,
+}
+
+/// What a peer said it takes, in the `AsyncMcpExt` of its messages: `caps=frag`
+/// (once said, for good), `max=` and `reasm=` (the latest value counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PeerTakes {
+    pub(crate) fragments: bool,
+    pub(crate) max_bytes: Option<usize>,
+    pub(crate) reassembles: Option<usize>,
+}
+
+impl PeerTakes {
+    pub(crate) fn from_ext(ext: &Ext) -> Self {
+        let mut peer = Self::default();
+        peer.update(ext);
+        peer
+    }
+
+    pub(crate) fn update(&mut self, ext: &Ext) {
+        self.fragments |= ext.takes_fragments;
+        if ext.max_message_bytes.is_some() {
+            self.max_bytes = ext.max_message_bytes;
+        }
+        if ext.reassembles.is_some() {
+            self.reassembles = ext.reassembles;
+        }
+    }
 }
 
 impl Outbound {
     pub(crate) fn new(start: Instant, start_unix_millis: u64) -> Self {
-        Self { start, start_unix_millis }
+        Self { start, start_unix_millis, advertised: None }
+    }
+
+    /// Advertises `max` (the budget of what we receive) on every later message.
+    pub(crate) fn advertise(&mut self, max: Option<usize>) {
+        self.advertised = max;
     }
 
     /// Unix seconds at `now`, from the wall-clock anchor given at construction.
@@ -32,6 +75,12 @@ impl Outbound {
 
     /// Encodes `message` for `to`. `meta` carries the routing attributes the caller
     /// chose (session, client id, reply address); this fills in the rest.
+    ///
+    /// Within `room.budget` the message goes inline, as one message. Above it, the
+    /// order is: fragments when the peer takes them (and can hold them all: within
+    /// the `reasm=` it advertised), else [`Unsendable::TooLarge`] naming the size
+    /// and the budget ([`Unsendable::TooLargeToReassemble`] for fragments over the
+    /// peer's reassembly cap).
     ///
     /// `fifo_group` is the `MessageGroupId` for FIFO destinations. Fragments each get
     /// a group of their own (the fragment group and their index): SQS hands out
@@ -45,7 +94,7 @@ impl Outbound {
         mut meta: WireMeta,
         to: &Address,
         fifo_group: &str,
-        peer_takes_fragments: bool,
+        room: Room,
         rng: &mut Rng,
         now: Instant,
     ) -> Result<Vec<OpKind>, ApiError> {
@@ -57,9 +106,10 @@ impl Outbound {
             meta.method = message.method().map(str::to_owned);
         }
         meta.ext.takes_fragments = common.takes_fragments;
+        meta.ext.max_message_bytes = self.advertised;
+        meta.ext.reassembles = common.takes_fragments.then_some(common.reassembly.max_bytes_per_peer);
         meta.custom = common.custom_attributes.clone();
-        let mut limits = common.limits;
-        limits.envelope = limits.envelope && to.is_topic();
+        let limits = codec::SizeLimits { max_bytes: room.budget, envelope: common.limits.envelope && to.is_topic() };
         let fifo = to.is_fifo();
         // Above the budget: S3 first when configured, then fragments, then the sized error.
         if let Some(send) = offload::send(common.offload.as_ref(), message, &meta, &limits, to, rng)? {
@@ -70,8 +120,24 @@ impl Outbound {
                 ..send
             })]);
         }
-        let group = (peer_takes_fragments || common.peer_takes_fragments).then(|| rng.hex128());
-        let encoded = codec::encode(message, &meta, &limits, group.as_deref())?;
+        let group = (room.peer.fragments || common.peer_takes_fragments).then(|| rng.hex128());
+        let encoded = match codec::encode(message, &meta, &limits, None) {
+            Err(ApiError::Unsendable(Unsendable::TooLarge { .. })) if group.is_some() => {
+                // Fragments, each within the budget; a sized error when they cannot be.
+                let fragments = codec::encode(message, &meta, &limits, group.as_deref())?;
+                let held =
+                    fragments.iter().map(|f| fragment_charge(group.as_deref().unwrap_or_default(), f.body.len()));
+                let held = held.fold(0usize, usize::saturating_add);
+                match room.peer.reassembles {
+                    // The peer would drop them, and its requester would wait for nothing.
+                    Some(cap) if held > cap => {
+                        return Err(ApiError::Unsendable(Unsendable::TooLargeToReassemble { size: held, limit: cap }));
+                    }
+                    _ => fragments,
+                }
+            }
+            inline => inline?,
+        };
         let dedup = if fifo { rng.hex128() } else { String::new() };
         let many = encoded.len() > 1;
         Ok(encoded

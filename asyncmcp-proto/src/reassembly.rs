@@ -49,20 +49,25 @@ impl Default for ReassemblyLimits {
 pub enum ReassemblyError {
     /// The peer's fragments would exceed [`ReassemblyLimits::max_bytes_per_peer`].
     #[error(
-        "fragments from this peer would hold more than {limit} bytes awaiting reassembly: \
-         the message is too large or the peer sends too many at once (check max_bytes_per_peer)"
+        "fragments from this peer would hold {size} bytes awaiting reassembly, over the cap of {limit}: \
+         the message is too large or the peer sends too many at once (check reassembly.max_bytes_per_peer)"
     )]
     PeerLimit {
-        /// The configured limit.
+        /// What the peer's fragments would hold with this one (payload, group ids and
+        /// 64 bytes of bookkeeping per fragment).
+        size: usize,
+        /// The configured cap.
         limit: usize,
     },
     /// All peers' fragments would exceed [`ReassemblyLimits::max_bytes_total`].
     #[error(
-        "fragments from all peers would hold more than {limit} bytes awaiting reassembly \
-         (check max_bytes_total)"
+        "fragments from all peers would hold {size} bytes awaiting reassembly, over the cap of {limit} \
+         (check reassembly.max_bytes_total)"
     )]
     TotalLimit {
-        /// The configured limit.
+        /// What all fragments held would come to with this one.
+        size: usize,
+        /// The configured cap.
         limit: usize,
     },
     /// The message is split into more fragments than allowed.
@@ -184,11 +189,13 @@ impl<P: Ord + Clone> Reassembly<P> {
         }
         let charge = fragment_charge(&header.group, data.len());
         let held_by_peer = self.held_by(&key.0);
-        if held_by_peer.saturating_add(charge) > self.limits.max_bytes_per_peer {
-            return self.reject(key, ReassemblyError::PeerLimit { limit: self.limits.max_bytes_per_peer }, now);
+        let size = held_by_peer.saturating_add(charge);
+        if size > self.limits.max_bytes_per_peer {
+            return self.reject(key, ReassemblyError::PeerLimit { size, limit: self.limits.max_bytes_per_peer }, now);
         }
-        if self.held_total.saturating_add(charge) > self.limits.max_bytes_total {
-            return self.reject(key, ReassemblyError::TotalLimit { limit: self.limits.max_bytes_total }, now);
+        let size = self.held_total.saturating_add(charge);
+        if size > self.limits.max_bytes_total {
+            return self.reject(key, ReassemblyError::TotalLimit { size, limit: self.limits.max_bytes_total }, now);
         }
         if count == 1 {
             self.recent.insert(key, None, now);
@@ -306,7 +313,7 @@ impl<P: Ord + Clone> Reassembly<P> {
 }
 
 /// What holding one fragment counts against the limits.
-fn fragment_charge(group: &str, payload: usize) -> usize {
+pub(crate) fn fragment_charge(group: &str, payload: usize) -> usize {
     payload.saturating_add(group.len()).saturating_add(FRAGMENT_OVERHEAD)
 }
 
@@ -453,7 +460,7 @@ mod tests {
         assert_eq!(r.push(2, &header("g", 0, 9), ten.clone(), t0), Pushed::Incomplete, "other peers unaffected");
         assert_eq!(
             r.push(1, &header("g", 2, 9), ten.clone(), t0),
-            Pushed::Rejected(ReassemblyError::PeerLimit { limit: per_peer })
+            Pushed::Rejected(ReassemblyError::PeerLimit { size: 4 * fragment_charge("g", 10), limit: per_peer })
         );
         assert_eq!(r.held_by(&1), fragment_charge("h", 10));
         assert_eq!(r.pending(), 2);
@@ -472,7 +479,7 @@ mod tests {
         assert_eq!(r.push(2, &header("g", 0, 5), ten.clone(), t0), Pushed::Incomplete);
         assert_eq!(
             r.push(3, &header("g", 0, 5), ten.clone(), t0),
-            Pushed::Rejected(ReassemblyError::TotalLimit { limit: total })
+            Pushed::Rejected(ReassemblyError::TotalLimit { size: 3 * fragment_charge("g", 10), limit: total })
         );
         assert_eq!(r.bytes_held(), total);
         // Empty fragments cost bookkeeping bytes too, so they cannot pile up.
@@ -538,8 +545,10 @@ mod tests {
 
     #[test]
     fn errors_explain_themselves() {
-        let text = ReassemblyError::PeerLimit { limit: 10 }.to_string();
-        assert!(text.contains("10") && text.contains("max_bytes_per_peer"), "{text}");
+        let text = ReassemblyError::PeerLimit { size: 12_345, limit: 10_000 }.to_string();
+        assert!(text.contains("12345") && text.contains("10000") && text.contains("max_bytes_per_peer"), "{text}");
+        let text = ReassemblyError::TotalLimit { size: 54_321, limit: 50_000 }.to_string();
+        assert!(text.contains("54321") && text.contains("50000") && text.contains("max_bytes_total"), "{text}");
         let text = ReassemblyError::Expired { received: 2, count: 5 }.to_string();
         assert!(text.contains("2 of 5"), "{text}");
     }

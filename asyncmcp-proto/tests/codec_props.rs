@@ -76,11 +76,19 @@ fn meta() -> impl Strategy<Value = WireMeta> {
             prop_oneof!["arn:aws:sns:[a-z0-9-]{1,12}:[0-9]{12}:[a-z.]{1,20}", "https?://[a-z0-9./:-]{1,40}"]
                 .prop_map(|s| Address::parse(&s)),
         ),
-        (prop::option::of(any::<u64>()), any::<bool>()).prop_map(|(seq, takes_fragments)| Ext {
-            seq,
-            fragment: None,
-            takes_fragments,
-        }),
+        (
+            prop::option::of(any::<u64>()),
+            any::<bool>(),
+            prop::option::of(1_024usize..=1_048_576),
+            prop::option::of(any::<usize>()),
+        )
+            .prop_map(|(seq, takes_fragments, max_message_bytes, reassembles)| Ext {
+                seq,
+                fragment: None,
+                takes_fragments,
+                max_message_bytes,
+                reassembles,
+            }),
         custom(),
     )
         .prop_map(|(timestamp, request_id, method, session_id, client_id, reply_to, ext, custom)| WireMeta {

@@ -119,6 +119,8 @@ fn client(budget: usize, offload: Option<OffloadConfig>, fragments: bool) -> (Cl
     let mut config = ClientConfig::new(Address::parse(SERVER), Address::parse(REPLIES), REPLIES, "client-1");
     config.era = Era::Modern;
     config.common.limits.max_bytes = budget;
+    // The destination reported no limit of its own: the budget is exactly `budget`.
+    config.common.fallback_max_bytes = budget;
     config.common.offload = offload;
     config.common.peer_takes_fragments = fragments;
     (Client::new(config, now, [3; 32]).unwrap(), now)

@@ -215,7 +215,10 @@ mod tests {
         assert_eq!(meta.client_id.as_deref(), Some("c"));
         assert_eq!(meta.protocol_version.as_deref(), Some("2025-11-25"));
         assert_eq!(meta.reply_to, Some(Address::Topic("arn:aws:sns:us-east-1:1:t".into())));
-        assert_eq!(meta.ext, Ext { seq: Some(4), fragment: None, takes_fragments: true });
+        assert_eq!(
+            meta.ext,
+            Ext { seq: Some(4), fragment: None, takes_fragments: true, max_message_bytes: None, reassembles: None }
+        );
         assert_eq!(meta.custom.len(), 2);
         assert!(decoded.sns.is_none());
     }

@@ -168,7 +168,13 @@ mod tests {
             client_id: Some("client".into()),
             protocol_version: Some("2025-11-25".into()),
             reply_to: Some(Address::parse("https://sqs.us-east-1.amazonaws.com/1/q")),
-            ext: Ext { seq: Some(3), fragment: None, takes_fragments: true },
+            ext: Ext {
+                seq: Some(3),
+                fragment: None,
+                takes_fragments: true,
+                max_message_bytes: None,
+                reassembles: None,
+            },
             custom: [("Team".to_owned(), AttributeValue::string("blue"))].into_iter().collect(),
         }
     }

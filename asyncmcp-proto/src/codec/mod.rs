@@ -44,7 +44,7 @@ mod xml;
 pub use decode::decode;
 pub(crate) use decode::{recover_request, request_id_of};
 pub use encode::{encode, encode_attributes};
-pub use ext::{Ext, FragmentHeader, MAX_FRAGMENTS};
+pub use ext::{Ext, FragmentHeader, MAX_FRAGMENTS, MIN_MESSAGE_BYTES};
 pub use size::{ENVELOPE_OVERHEAD, SNS_MAX_BYTES, SQS_MAX_BYTES, SizeLimits, encoded_size, json_escaped_len};
 pub use sns::SnsNotification;
 pub(crate) use sns::is_ambiguous;

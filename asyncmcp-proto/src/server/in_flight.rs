@@ -17,8 +17,8 @@ pub(super) struct Cached {
     pub(super) to: Address,
     pub(super) session: Option<SessionId>,
     pub(super) client_id: Option<String>,
-    /// The peer takes fragments: a replay may need them as the first send did.
-    pub(super) takes_fragments: bool,
+    /// What the peer said it takes: a replay may need fragments as the first send did.
+    pub(super) peer: PeerTakes,
 }
 
 impl Server {
@@ -94,7 +94,7 @@ impl Server {
         let group =
             cached.session.as_ref().map_or_else(|| cached.client_id.clone().unwrap_or_default(), |s| s.to_string());
         let id = key.1.clone();
-        let envelope = Envelope { meta, to: cached.to.clone(), group, takes_fragments: cached.takes_fragments };
+        let envelope = Envelope { meta, to: cached.to.clone(), group, peer: cached.peer };
         self.answer_held(key.clone(), receipts.to_vec(), &cached.message, &envelope, now);
         self.events.push_back(ServerEvent::ResponseReplayed { to: cached.to, id });
         true

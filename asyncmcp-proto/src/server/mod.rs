@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use crate::address::Address;
+use crate::budget::{Budgets, budget};
 use crate::cache::ResponseCache;
 use crate::codec::WireMeta;
 use crate::config::{AckPolicy, Disposition, ServerConfig};
@@ -26,7 +27,7 @@ use crate::inbound::InboundMessage;
 use crate::inbox::{Delivery, Inbox, InboxVerdict, Receipt, Streams, rejections};
 use crate::jsonrpc::{JsonRpcMessage, MessageKind, RequestId, error_codes};
 use crate::op::{OpId, OpKind, OpResult, QueueOp};
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, PeerTakes, Room};
 use crate::outbox::{OpEnded, Outbox};
 use crate::rng::Rng;
 use crate::session_id::SessionId;
@@ -67,6 +68,8 @@ pub struct Server {
     heartbeats: Timers<InKey>,
     deadlines: Timers<InKey>,
     cache: ResponseCache<InKey, Cached>,
+    /// What the destinations read so far accept.
+    budgets: Budgets,
     closed: bool,
 }
 
@@ -94,6 +97,7 @@ impl Server {
             heartbeats: Timers::default(),
             deadlines: Timers::default(),
             cache: ResponseCache::new(config.response_cache_window, config.response_cache_capacity),
+            budgets: Budgets::default(),
             closed: false,
             rng,
             config,
@@ -103,6 +107,30 @@ impl Server {
     /// The configuration.
     pub fn config(&self) -> &ServerConfig {
         &self.config
+    }
+
+    /// The queues whose `MaximumMessageSize` this server wants to know: its request
+    /// queue, whose budget it advertises (`max=` in `AsyncMcpExt`) so that clients
+    /// never send it more. A driver reads them at start and hands each over with
+    /// [`handle_max_message_bytes`](Self::handle_max_message_bytes).
+    pub fn limit_destinations(&self) -> Vec<Address> {
+        vec![Address::Queue(self.config.queue_url.clone())]
+    }
+
+    /// Takes what `destination` accepts (its `MaximumMessageSize`, clamped into
+    /// 1 024..=1 048 576), as read from the service. The request queue's sets the
+    /// `max=` this server advertises (lowered by
+    /// [`SharedConfig::limits`](crate::SharedConfig::limits)); any other address's
+    /// bounds what this server sends there.
+    ///
+    /// A reply goes out within the smallest of: what its destination accepts when
+    /// read here (else [`SharedConfig::fallback_max_bytes`](crate::SharedConfig::fallback_max_bytes)
+    /// when the client advertised nothing), what the client advertised, and
+    /// `limits.max_bytes`.
+    pub fn handle_max_message_bytes(&mut self, destination: &Address, max_message_bytes: usize) {
+        self.budgets.learn(destination, max_message_bytes);
+        let own = Address::Queue(self.config.queue_url.clone());
+        self.outbound.advertise(self.budgets.receiving(&self.config.common, std::slice::from_ref(&own)));
     }
 
     /// Live legacy sessions.

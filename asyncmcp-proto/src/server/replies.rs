@@ -30,20 +30,45 @@ pub(super) struct Envelope {
     pub(super) meta: WireMeta,
     pub(super) to: Address,
     pub(super) group: String,
-    pub(super) takes_fragments: bool,
+    /// What the peer said it takes.
+    pub(super) peer: PeerTakes,
 }
 
-/// The error that answers a request whose response does not fit in one message.
-pub(super) fn too_large(id: RequestId, size: usize, limit: usize, to: &Address) -> JsonRpcMessage {
-    JsonRpcMessage::error(
+/// The error that answers a request whose response cannot be sent: `limit` is the
+/// budget of one message to `to` (what it accepts, what the client advertised, what
+/// the configuration allows, whichever is least) for [`Unsendable::TooLarge`], the
+/// client's reassembly cap for [`Unsendable::TooLargeToReassemble`].
+pub(super) fn too_large(id: RequestId, why: &Unsendable, to: &Address) -> Option<JsonRpcMessage> {
+    let (size, limit, text) = match *why {
+        Unsendable::TooLarge { size, limit } => (
+            size,
+            limit,
+            format!(
+                "the response is {size} bytes, over the {limit}-byte limit of one message to {to}, \
+                 and the client takes no fragments"
+            ),
+        ),
+        Unsendable::TooLargeToReassemble { size, limit } => (
+            size,
+            limit,
+            format!(
+                "the response would hold {size} bytes in fragments, over the {limit}-byte limit of \
+                 what the client at {to} reassembles"
+            ),
+        ),
+        _ => return None,
+    };
+    Some(JsonRpcMessage::error(
         id,
         error_codes::INTERNAL_ERROR,
-        &format!(
-            "the response is {size} bytes, over the {limit}-byte limit of one message to {to}, \
-             and the client takes no fragments"
-        ),
+        &text,
         Some(serde_json::json!({ "size": size, "limit": limit })),
-    )
+    ))
+}
+
+/// Whether `e` says the message is too large to go (then an answer is replaced).
+fn is_too_large(e: &ApiError) -> bool {
+    matches!(e, ApiError::Unsendable(Unsendable::TooLarge { .. } | Unsendable::TooLargeToReassemble { .. }))
 }
 
 /// The `notifications/cancelled` the application gets when a request passes the
@@ -65,9 +90,11 @@ impl Server {
     /// [`ApiError::UnknownRoute`] for a closed session, a finished request or
     /// [`Route::Detached`]; [`Misuse::RequestOnModernRoute`](crate::Misuse::RequestOnModernRoute) for a server request on
     /// a modern route; [`Unsendable::InvalidXmlChar`](crate::Unsendable::InvalidXmlChar) when it cannot be sent;
-    /// [`Unsendable::TooLarge`](crate::Unsendable::TooLarge) when it does not fit in a message (for an answer, the
-    /// requester then gets, in its place, a JSON-RPC error that names the size and
-    /// the limit, and the request is done).
+    /// [`Unsendable::TooLarge`](crate::Unsendable::TooLarge) when it does not fit in a message, or
+    /// [`Unsendable::TooLargeToReassemble`](crate::Unsendable::TooLargeToReassemble) when its fragments would
+    /// hold more than the client reassembles (for an answer, the requester then gets,
+    /// in its place, a JSON-RPC error that names the size and the limit, and the
+    /// request is done).
     pub fn submit(&mut self, route: &Route, message: JsonRpcMessage, now: Instant) -> Result<(), ApiError> {
         self.fire_timers(now);
         self.send_on(route, message, now)
@@ -90,7 +117,7 @@ impl Server {
                     session.seq += 1;
                 }
                 let to = session.reply_to.clone();
-                let takes = session.takes_fragments;
+                let peer = session.peer;
                 let opening = session.opening.clone();
                 self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
                 let key = reply_id.and_then(|id| {
@@ -100,7 +127,7 @@ impl Server {
                     }
                     opening.filter(|k| k.1 == id && self.in_flight.contains_key(k))
                 });
-                let envelope = Envelope { meta, to, group: session_id.to_string(), takes_fragments: takes };
+                let envelope = Envelope { meta, to, group: session_id.to_string(), peer };
                 match key {
                     Some(key) => self.answer(route, key, message, envelope, Some(session_id.clone()), now),
                     None => {
@@ -124,7 +151,7 @@ impl Server {
                     meta: WireMeta { client_id: request.client_id.clone(), ..WireMeta::default() },
                     to: request.reply_to.clone(),
                     group: request.client_id.clone().unwrap_or_else(|| "asyncmcp".to_owned()),
-                    takes_fragments: request.takes_fragments,
+                    peer: request.peer,
                 };
                 let key = request.key.clone();
                 if reply_id.as_ref() != Some(&key.1) {
@@ -135,7 +162,7 @@ impl Server {
                 let result = self.answer(route, key, message, envelope, None, now);
                 // Answered (maybe by the error that replaced a response too large):
                 // the route ends. Refused otherwise: the application may answer again.
-                if matches!(result, Ok(()) | Err(ApiError::Unsendable(Unsendable::TooLarge { .. }))) {
+                if result.as_ref().map_or_else(is_too_large, |()| true) {
                     self.forget_request(token);
                 }
                 result
@@ -158,13 +185,11 @@ impl Server {
         let id = key.1.clone();
         let (kinds, sent, outcome) = match self.encode(&message, &envelope, now) {
             Ok(kinds) => (kinds, message, Ok(())),
-            Err(ApiError::Unsendable(Unsendable::TooLarge { size, limit })) => {
-                let error = too_large(id.clone(), size, limit, &envelope.to);
-                (
-                    self.encode(&error, &envelope, now)?,
-                    error,
-                    Err(ApiError::Unsendable(Unsendable::TooLarge { size, limit })),
-                )
+            Err(ApiError::Unsendable(why)) => {
+                let Some(error) = too_large(id.clone(), &why, &envelope.to) else {
+                    return Err(ApiError::Unsendable(why));
+                };
+                (self.encode(&error, &envelope, now)?, error, Err(ApiError::Unsendable(why)))
             }
             Err(e) => return Err(e),
         };
@@ -173,7 +198,7 @@ impl Server {
             to: envelope.to,
             session,
             client_id: envelope.meta.client_id.clone(),
-            takes_fragments: envelope.takes_fragments,
+            peer: envelope.peer,
         };
         self.cache.insert(key.clone(), cached, now);
         if let Some(flight) = self.in_flight.get_mut(&key) {
@@ -225,13 +250,17 @@ impl Server {
         envelope: &Envelope,
         now: Instant,
     ) -> Result<Vec<OpKind>, ApiError> {
+        let room = Room {
+            budget: budget(&self.config.common, self.budgets.resource(&envelope.to), envelope.peer.max_bytes),
+            peer: envelope.peer,
+        };
         self.outbound.sends(
             &self.config.common,
             message,
             envelope.meta.clone(),
             &envelope.to,
             &envelope.group,
-            envelope.takes_fragments,
+            room,
             &mut self.rng,
             now,
         )
@@ -275,7 +304,7 @@ impl Server {
         let group = session_id.as_ref().map_or_else(|| "asyncmcp".to_owned(), SessionId::to_string);
         let reply_meta = WireMeta { session_id, client_id: meta.client_id.clone(), ..WireMeta::default() };
         let key = (Peer::Refused(first_message_id(&receipts)), id);
-        let envelope = Envelope { meta: reply_meta, to, group, takes_fragments: false };
+        let envelope = Envelope { meta: reply_meta, to, group, peer: PeerTakes::from_ext(&meta.ext) };
         self.answer_held(key, receipts.clone(), &error, &envelope, now);
         // Deleted once the answer is sent; left for redelivery if it cannot be.
         for r in receipts {

@@ -33,7 +33,7 @@ pub(super) type CancelKey = (Option<String>, Address, RequestId);
 pub(super) struct ModernRequest {
     pub(super) reply_to: Address,
     pub(super) client_id: Option<String>,
-    pub(super) takes_fragments: bool,
+    pub(super) peer: PeerTakes,
     pub(super) key: InKey,
 }
 
@@ -112,9 +112,7 @@ impl Server {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return self.unknown_session(session_id, d, now);
         };
-        if d.meta.ext.takes_fragments {
-            session.takes_fragments = true;
-        }
+        session.peer.update(&d.meta.ext);
         self.idle.set(session_id.clone(), now + self.config.session_idle_timeout);
         if d.message.kind().is_reply() {
             let id = d.message.id().cloned().unwrap_or(RequestId::Null);
@@ -167,7 +165,7 @@ impl Server {
             ModernRequest {
                 reply_to,
                 client_id: d.meta.client_id.clone(),
-                takes_fragments: d.meta.ext.takes_fragments,
+                peer: PeerTakes::from_ext(&d.meta.ext),
                 key,
             },
         );

@@ -6,7 +6,8 @@ use super::*;
 pub(super) struct Session {
     pub(super) reply_to: Address,
     pub(super) client_id: Option<String>,
-    pub(super) takes_fragments: bool,
+    /// What the client said it takes (`caps=frag`, `max=`, `reasm=`).
+    pub(super) peer: PeerTakes,
     pub(super) seq: u64,
     /// The key of the `initialize` that opened it, while that request runs.
     pub(super) opening: Option<InKey>,
@@ -59,7 +60,7 @@ impl Server {
             Session {
                 reply_to: reply_to.clone(),
                 client_id: d.meta.client_id.clone(),
-                takes_fragments: d.meta.ext.takes_fragments,
+                peer: PeerTakes::from_ext(&d.meta.ext),
                 seq: 0,
                 opening: d.message.id().cloned().map(|id| (peer.clone(), id)),
                 awaiting: std::collections::BTreeSet::new(),
@@ -90,7 +91,7 @@ impl Server {
                 );
                 let meta = WireMeta { session_id: Some(session_id.clone()), ..WireMeta::default() };
                 let key = (Peer::Refused(first_message_id(&d.receipts)), id);
-                let envelope = Envelope { meta, to, group: session_id.to_string(), takes_fragments: false };
+                let envelope = Envelope { meta, to, group: session_id.to_string(), peer: PeerTakes::default() };
                 self.answer_held(key, d.receipts.clone(), &error, &envelope, now);
                 for r in d.receipts {
                     self.events.push_back(ServerEvent::Rejected(Rejection {
@@ -152,8 +153,12 @@ impl Server {
                 client_id: session.client_id.clone(),
                 ..WireMeta::default()
             };
-            let envelope =
-                Envelope { meta, to: session.reply_to.clone(), group: session_id.to_string(), takes_fragments: false };
+            let envelope = Envelope {
+                meta,
+                to: session.reply_to.clone(),
+                group: session_id.to_string(),
+                peer: PeerTakes::default(),
+            };
             self.answer_held(key, receipts, &error, &envelope, now);
         }
         self.events.push_back(ServerEvent::SessionClosed { session_id: session_id.clone(), reason });
@@ -194,7 +199,7 @@ impl Server {
         );
         let meta = WireMeta { client_id: d.meta.client_id.clone(), ..WireMeta::default() };
         let key = (Peer::Refused(first_message_id(&d.receipts)), id);
-        let envelope = Envelope { meta, to: reply_to, group: "asyncmcp".to_owned(), takes_fragments: false };
+        let envelope = Envelope { meta, to: reply_to, group: "asyncmcp".to_owned(), peer: PeerTakes::default() };
         self.answer_held(key, d.receipts.clone(), &error, &envelope, now);
         for r in d.receipts {
             self.events.push_back(ServerEvent::Rejected(Rejection {

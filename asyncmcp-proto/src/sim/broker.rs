@@ -289,6 +289,18 @@ impl Broker {
         [self.timers.next(), back].into_iter().flatten().min()
     }
 
+    /// The largest message `destination` accepts, as `GetQueueAttributes` or
+    /// `GetTopicAttributes` report `MaximumMessageSize`: a queue's
+    /// [`QueueOptions::max_message_bytes`], 262 144 for a topic. `None` for an
+    /// unknown queue or topic.
+    pub fn max_message_bytes(&self, destination: &str) -> Option<usize> {
+        if self.topics.contains_key(destination) {
+            return Some(MAX_PUBLISH_BYTES);
+        }
+        let qid = *self.queue_index.get(destination)?;
+        Some(self.queues.get(qid)?.options.max_message_bytes)
+    }
+
     /// How many messages the queue holds, by state, as of the last call that took
     /// `now`. `None` for an unknown queue.
     pub fn queue_depth(&self, queue_url: &str) -> Option<QueueDepth> {
