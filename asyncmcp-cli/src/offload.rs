@@ -16,37 +16,40 @@ use crate::error::{CliError, CliResult};
 /// `--name`, so that `infra down` deletes only buckets it made.
 pub(crate) const CREATED_BY_TAG: &str = "asyncmcp:infra";
 
+/// The help heading of these options.
+const HEADING: &str = "Large messages";
+
 /// How large messages travel.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Large messages")]
 pub(crate) struct OffloadArgs {
     /// Put each message too large for its queue or topic (and each above
     /// --offload-threshold) into this S3 bucket and send a pointer to it, in the
     /// format of AWS's extended client libraries. Pointers received are read with or
     /// without this option.
-    #[arg(long, value_name = "BUCKET")]
+    #[arg(long, value_name = "BUCKET", help_heading = HEADING)]
     pub(crate) s3_bucket: Option<String>,
     /// With --s3-bucket: put this before each object's key (letters, digits, `/`,
     /// `_`, `-`, `.`).
-    #[arg(long, value_name = "P", requires = "s3_bucket")]
+    #[arg(long, value_name = "P", requires = "s3_bucket", help_heading = HEADING)]
     s3_key_prefix: Option<String>,
     /// With --s3-bucket: offload every message above this many bytes (body and
     /// attributes), even when it would fit its queue or topic [default: 262144].
-    #[arg(long, value_name = "BYTES", requires = "s3_bucket")]
+    #[arg(long, value_name = "BYTES", requires = "s3_bucket", help_heading = HEADING)]
     offload_threshold: Option<usize>,
     /// Delete the S3 object of a received message once the message is deleted. Off by
     /// default: only one reader may delete an object (a topic fanned out to several
     /// queues has several); expire objects with a bucket lifecycle rule instead.
-    #[arg(long)]
+    #[arg(long, help_heading = HEADING)]
     s3_delete_on_consume: bool,
     /// Refuse a received S3 payload larger than this many bytes (without fetching it).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FETCH_BYTES,
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FETCH_BYTES, help_heading = HEADING,
           value_parser = clap::value_parser!(u64).range(1..))]
     max_fetch_bytes: u64,
     /// Send no message larger than this many bytes (1024 to 1048576), even when the
     /// queue or topic takes more; a larger one goes through S3 (with --s3-bucket), in
     /// fragments (to an asyncmcp peer), or is refused with an error naming the limit.
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..=1_048_576))]
+    #[arg(long, value_name = "BYTES", help_heading = HEADING,
+          value_parser = clap::value_parser!(u64).range(1024..=1_048_576))]
     max_message_bytes: Option<u64>,
 }
 

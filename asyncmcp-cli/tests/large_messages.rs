@@ -197,3 +197,22 @@ fn infra_up_creates_the_bucket_and_down_removes_only_what_it_created() {
     down(&format!("{name}-b"), &theirs, &["--delete-bucket"]);
     assert!(!bucket_exists(moto, &theirs), "--delete-bucket deletes any bucket");
 }
+
+#[test]
+fn a_bad_key_prefix_is_refused_naming_the_option() {
+    let moto = Moto::shared();
+    let infra = infra_up(moto, &unique_name("badprefix"), &[]);
+    let queue = infra["request_queue_url"].as_str().expect("a request queue");
+    let bucket = unique_name("prefix-check");
+    create_bucket(moto, &bucket);
+
+    let out = run(
+        asyncmcp(moto)
+            .args(["serve", "--queue-url", queue, "--s3-bucket", &bucket, "--s3-key-prefix", "../up", "--", "python3"])
+            .arg(fixture("large_server.py")),
+        Duration::from_secs(30),
+    );
+
+    assert!(!out.status.success(), "serve refuses to start:\n{}", out.stderr);
+    assert!(out.stderr.contains("--s3-key-prefix \"../up\""), "the error names the option:\n{}", out.stderr);
+}
