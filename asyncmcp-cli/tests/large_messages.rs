@@ -1,7 +1,8 @@
 //! Large messages end to end with the built binary on moto: `serve --s3-bucket` puts
 //! a 2 MiB result into S3, `call` prints it whole, the object is deleted after
-//! consumption when so configured, a missing bucket fails `serve` at start, and
-//! `infra up|down --s3-bucket` makes and removes the bucket.
+//! consumption when so configured, `proxy` sends a 2 MiB request through S3, a
+//! missing bucket fails `serve` at start, and `infra up|down --s3-bucket` makes and
+//! removes the bucket.
 #![cfg(unix)]
 
 mod common;
@@ -215,4 +216,90 @@ fn a_bad_key_prefix_is_refused_naming_the_option() {
 
     assert!(!out.status.success(), "serve refuses to start:\n{}", out.stderr);
     assert!(out.stderr.contains("--s3-key-prefix \"../up\""), "the error names the option:\n{}", out.stderr);
+}
+
+#[test]
+fn call_over_sns_sqs_gets_a_2_mib_result_through_s3() {
+    let moto = Moto::shared();
+    let bucket = unique_name("large-sns");
+    create_bucket(moto, &bucket);
+    let infra = infra_up(moto, &unique_name("large-sns"), &["--transport", "sns-sqs"]);
+    let queue = infra["request_queue_url"].as_str().expect("a request queue");
+    let topic = infra["topic_arn"].as_str().expect("a request topic");
+    let serve = Serve::start(
+        moto,
+        &["--transport", "sns-sqs", "--queue-url", queue, "--s3-bucket", &bucket],
+        &["python3", &fixture("large_server.py")],
+    );
+
+    let bytes = format!("bytes={TWO_MIB}");
+    let out = run(
+        asyncmcp(moto).args(["call", "--transport", "sns-sqs", "--server-topic-arn", topic, "large", &bytes]),
+        Duration::from_secs(90),
+    )
+    .ok();
+    let counters = stop(serve);
+
+    let printed = out.stdout.trim_end_matches('\n');
+    assert_eq!(printed.len(), TWO_MIB, "the whole result is printed; stderr:\n{}", out.stderr);
+    assert!(printed.ends_with("<end>"), "the result is intact");
+    assert!(count(&counters, "S3 puts") >= 1, "the result went through S3: {counters}");
+}
+
+#[test]
+fn proxy_with_s3_bucket_sends_a_2_mib_request_through_s3() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let moto = Moto::shared();
+    let bucket = unique_name("large-proxy");
+    create_bucket(moto, &bucket);
+    let (queue, serve) = serve_large(moto, &unique_name("large-proxy"), &["--s3-delete-on-consume"]);
+    let mut proxy = asyncmcp(moto)
+        .args(["proxy", "--server-queue-url", &queue, "--s3-bucket", &bucket])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start asyncmcp proxy");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = proxy.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let text = format!("{}<end>", "x".repeat(TWO_MIB - 5));
+    let call = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "large", "arguments": {"text": text}}});
+    let mut stdin = proxy.stdin.take().expect("stdin");
+    for message in [
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18",
+            "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}),
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        call,
+    ] {
+        writeln!(stdin, "{message}").expect("write to proxy");
+    }
+    stdin.flush().expect("flush");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answer = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).unwrap_or_else(|e| panic!("no answer to the large request: {e}"));
+        let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+        if value["id"] == 2 {
+            break value;
+        }
+    };
+    drop(stdin);
+    let exited = wait(&mut proxy, Duration::from_secs(20));
+    let counters = stop(serve);
+
+    assert_eq!(answer["result"]["content"][0]["text"], format!("got {TWO_MIB} ending <end>"), "{answer}");
+    assert!(exited.is_some_and(|s| s.success()), "proxy exits 0 when stdin closes");
+    let s3_calls = counters.split("; S3 ").nth(1).unwrap_or_else(|| panic!("no S3 counters: {counters}"));
+    assert!(count(s3_calls, "gets") >= 1, "serve fetched the request from S3: {counters}");
+    assert!(count(s3_calls, "deletes") >= 1, "and deleted it (--s3-delete-on-consume): {counters}");
+    assert!(wait_for_objects(moto, &bucket, 0).is_empty(), "no object is left");
 }
