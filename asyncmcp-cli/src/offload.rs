@@ -222,3 +222,28 @@ pub(crate) async fn delete_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> CliR
     s3.delete_bucket().bucket(bucket).send().await.map_err(|e| failed("deletion", &DisplayErrorContext(&e)))?;
     Ok(deleted)
 }
+
+/// `bucket` for `status`: whether it exists, its objects (from the first 1 000) and
+/// who made it. Never fails: a denial is reported on the line.
+pub(crate) async fn bucket_report(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
+    match bucket_state(s3, bucket).await {
+        Ok(true) => {}
+        Ok(false) => return format!("s3 bucket {bucket}\n  does not exist (large messages through it fail)\n"),
+        Err(BucketError::Denied(detail) | BucketError::Other(detail)) => {
+            return format!("s3 bucket {bucket}\n  cannot be read: {detail}\n");
+        }
+    }
+    let objects = match s3.list_objects_v2().bucket(bucket).send().await {
+        Ok(page) => {
+            let bytes: i64 = page.contents().iter().filter_map(aws_sdk_s3::types::Object::size).sum();
+            let more = if page.is_truncated() == Some(true) { "+" } else { "" };
+            format!("{}{more} objects, {bytes}{more} bytes", page.contents().len())
+        }
+        Err(e) => format!("cannot be listed: {}", DisplayErrorContext(&e)),
+    };
+    let made = match created_for(s3, bucket).await {
+        Some(name) => format!("made by `infra up --name {name}`"),
+        None => "not made by `infra up` (infra down keeps it)".to_owned(),
+    };
+    format!("s3 bucket {bucket}\n  objects       {objects}\n  created       {made}\n")
+}

@@ -182,6 +182,11 @@ fn infra_up_creates_the_bucket_and_down_removes_only_what_it_created() {
     assert_eq!(first["s3_bucket"], made.as_str());
     assert_eq!(first["s3_bucket_created"], true);
     assert_eq!(again["s3_bucket_created"], false, "up again keeps it");
+    let queue = first["request_queue_url"].as_str().expect("a request queue");
+    let status =
+        run(asyncmcp(moto).args(["status", "--queue-url", queue, "--s3-bucket", &made]), Duration::from_secs(30)).ok();
+    assert!(status.stdout.contains(&format!("s3 bucket {made}")), "status shows the bucket:\n{}", status.stdout);
+    assert!(status.stdout.contains(&format!("made by `infra up --name {name}`")), "{}", status.stdout);
 
     let down = |n: &str, bucket: &str, extra: &[&str]| {
         run(
