@@ -45,20 +45,20 @@ mod client;
 mod convert;
 mod errors;
 mod reply;
-#[cfg(feature = "dynamodb")]
-mod tasks;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "dynamodb")]
+mod tasks;
 
 pub use admin::{AwsAdmin, QueueCounts, QueueInfo, QueueSpec, SubscriptionInfo};
 /// The failure type of every call here, re-exported from `asyncmcp-proto`.
 pub use asyncmcp_proto::{FailureKind, OpFailure};
 pub use client::AwsQueueClient;
 pub use reply::{REPLY_QUEUE_TAG, ReplyQueue, ReplyVia};
-#[cfg(feature = "dynamodb")]
-pub use tasks::{DynamoTaskStore, TTL_ATTRIBUTE};
 #[cfg(feature = "s3")]
 pub use s3::{DEFAULT_MAX_FETCH_BYTES, S3Offload};
+#[cfg(feature = "dynamodb")]
+pub use tasks::{DynamoTaskStore, TTL_ATTRIBUTE};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;

@@ -29,7 +29,13 @@ impl From<asyncmcp_aws::OpFailure> for CliError {
 
 impl From<asyncmcp_tokio::proto::ConfigError> for CliError {
     fn from(e: asyncmcp_tokio::proto::ConfigError) -> Self {
-        Self(format!("invalid configuration: {e}"))
+        use asyncmcp_tokio::proto::ConfigError;
+        // Name the option the user gave rather than the configuration field.
+        match e {
+            ConfigError::Invalid { field: "offload.key_prefix", detail } => Self(format!("--s3-key-prefix {detail}")),
+            ConfigError::Invalid { field: "offload.bucket", detail } => Self(format!("--s3-bucket {detail}")),
+            e => Self(format!("invalid configuration: {e}")),
+        }
     }
 }
 

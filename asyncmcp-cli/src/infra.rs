@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::aws::AwsArgs;
 use crate::error::{CliError, CliResult};
+use crate::offload;
 
 /// How clients reach the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,8 +50,9 @@ Examples:
 
 Creates PREFIX-requests (the server's request queue), PREFIX-requests-dlq (its dead-letter
 queue; a message received --max-receives times moves there) and, for sns-sqs, the topic
-PREFIX-requests with a subscription and the queue policy that lets SNS deliver. Running it
-again is harmless: existing resources are kept and their settings converged.";
+PREFIX-requests with a subscription and the queue policy that lets SNS deliver. With
+--s3-bucket it also creates that bucket for large messages (kept as is when it exists).
+Running it again is harmless: existing resources are kept and their settings converged.";
 
 const DOWN_HELP: &str = "\
 Examples:
@@ -58,7 +60,8 @@ Examples:
   asyncmcp infra down --name weather --transport sns-sqs
 
 Deletes what `infra up` created: the queues and, whatever --transport is given, a topic
-PREFIX-requests with its subscriptions; what is already gone is skipped.";
+PREFIX-requests with its subscriptions; what is already gone is skipped. An --s3-bucket is
+deleted, with its objects, only if `infra up --name PREFIX` created it, or with --delete-bucket.";
 
 /// `infra up`, `infra down` or `infra gc`.
 #[derive(Debug, Subcommand)]
@@ -94,6 +97,15 @@ pub(crate) struct InfraArgs {
     /// Receives after which a message moves to the dead-letter queue.
     #[arg(long, default_value_t = 5, value_name = "N")]
     max_receives: u32,
+    /// An S3 bucket for large messages (`serve --s3-bucket`): `up` creates it unless it
+    /// exists; `down` deletes it, with its objects, only if `up` created it for this
+    /// --name (it tags what it creates), or with --delete-bucket.
+    #[arg(long, value_name = "BUCKET")]
+    s3_bucket: Option<String>,
+    /// `infra down`: delete the --s3-bucket and every object in it even if `infra up`
+    /// did not create it.
+    #[arg(long, requires = "s3_bucket")]
+    delete_bucket: bool,
     /// Print the addresses as text or as one JSON object.
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
@@ -143,7 +155,11 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
     if args.raw_delivery && args.transport == Transport::Sqs {
         return Err(CliError::new("--raw-delivery applies to --transport sns-sqs only"));
     }
-    let admin = AwsAdmin::new(&args.aws.sdk_config().await?);
+    if args.delete_bucket {
+        return Err(CliError::new("--delete-bucket applies to `infra down` only"));
+    }
+    let sdk = args.aws.sdk_config().await?;
+    let admin = AwsAdmin::new(&sdk);
     eprintln!("asyncmcp infra up: {} ({})", args.name, args.transport.as_str());
 
     progress(&format!("dead-letter queue {} ...", names.dlq));
@@ -173,6 +189,10 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
         subscription = Some(admin.subscribe_queue(&arn, &queue.arn, &queue.url, args.raw_delivery).await?);
         topic = Some(arn);
     }
+    let mut bucket_created = false;
+    if let Some(bucket) = &args.s3_bucket {
+        bucket_created = up_bucket(&sdk, bucket, &args.name).await?;
+    }
     eprintln!("  done");
 
     match args.output {
@@ -187,6 +207,8 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
                 "dead_letter_queue_arn": dlq.arn,
                 "topic_arn": topic,
                 "subscription_arn": subscription,
+                "s3_bucket": args.s3_bucket,
+                "s3_bucket_created": bucket_created,
             });
             println!("{value}");
         }
@@ -197,6 +219,9 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
                 println!("request topic      {topic}");
                 println!("subscription       {subscription}");
             }
+            if let Some(bucket) = &args.s3_bucket {
+                println!("s3 bucket          {bucket}");
+            }
             let transport = args.transport.as_str();
             let endpoint = args.aws.endpoint_url.as_deref().map(|e| format!(" --endpoint-url {e}")).unwrap_or_default();
             let target = match &topic {
@@ -205,8 +230,9 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
             };
             println!();
             println!("next:");
+            let s3 = args.s3_bucket.as_deref().map(|b| format!(" --s3-bucket {b}")).unwrap_or_default();
             println!(
-                "  asyncmcp serve{endpoint} --transport {transport} --queue-url {} -- YOUR-MCP-SERVER ARGS",
+                "  asyncmcp serve{endpoint} --transport {transport} --queue-url {}{s3} -- YOUR-MCP-SERVER ARGS",
                 queue.url
             );
             println!("  asyncmcp call{endpoint} --transport {transport} {target} TOOL key=value ...");
@@ -217,7 +243,8 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
 
 async fn down(args: &InfraArgs) -> CliResult<ExitCode> {
     let names = args.names()?;
-    let admin = AwsAdmin::new(&args.aws.sdk_config().await?);
+    let sdk = args.aws.sdk_config().await?;
+    let admin = AwsAdmin::new(&sdk);
     eprintln!("asyncmcp infra down: {} ({})", args.name, args.transport.as_str());
 
     // Queue URLs and ARNs are looked up; a missing queue is already gone.
@@ -251,6 +278,11 @@ async fn down(args: &InfraArgs) -> CliResult<ExitCode> {
             None => progress(&format!("{kind} {name}: not found, nothing to delete")),
         }
     }
+    if let Some(bucket) = &args.s3_bucket
+        && down_bucket(&sdk, bucket, &args.name, args.delete_bucket).await?
+    {
+        deleted.push(json!({"kind": "s3 bucket", "address": bucket}));
+    }
     eprintln!("  done");
     match args.output {
         Output::Json => println!("{}", json!({ "deleted": deleted })),
@@ -261,6 +293,41 @@ async fn down(args: &InfraArgs) -> CliResult<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates `bucket` unless it exists (tagged as made for `name`); whether it did.
+async fn up_bucket(sdk: &aws_config::SdkConfig, bucket: &str, name: &str) -> CliResult<bool> {
+    let s3 = offload::s3_client(sdk);
+    if offload::bucket_state(&s3, bucket).await? {
+        progress(&format!("S3 bucket {bucket}: exists, kept as it is"));
+        return Ok(false);
+    }
+    progress(&format!("S3 bucket {bucket} ..."));
+    let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
+    offload::create_bucket(&s3, bucket, region, name).await?;
+    Ok(true)
+}
+
+/// Deletes `bucket` and its objects when `infra up` made it for `name`, or when
+/// `force`; whether it did.
+async fn down_bucket(sdk: &aws_config::SdkConfig, bucket: &str, name: &str, force: bool) -> CliResult<bool> {
+    let s3 = offload::s3_client(sdk);
+    if !offload::bucket_state(&s3, bucket).await? {
+        progress(&format!("S3 bucket {bucket}: not found, nothing to delete"));
+        return Ok(false);
+    }
+    let ours = offload::created_for(&s3, bucket).await.as_deref() == Some(name);
+    if !ours && !force {
+        progress(&format!(
+            "S3 bucket {bucket}: kept (`infra up --name {name}` did not create it); pass --delete-bucket to delete it \
+             and every object in it"
+        ));
+        return Ok(false);
+    }
+    progress(&format!("S3 bucket {bucket} and its objects ..."));
+    let objects = offload::delete_bucket(&s3, bucket).await?;
+    tracing::info!("deleted {objects} objects of the S3 bucket {bucket}");
+    Ok(true)
 }
 
 /// The URL of queue `name`, or `None` when it does not exist (or cannot be read: the

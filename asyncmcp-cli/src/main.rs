@@ -25,6 +25,7 @@ mod error;
 mod gc;
 mod generate;
 mod infra;
+mod offload;
 mod proxy;
 mod reply;
 mod serve;

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::aws::AwsArgs;
 use crate::error::{CliError, CliResult};
 use crate::infra::Transport;
+use crate::offload::OffloadArgs;
 use crate::signal::Stop;
 
 /// Where the server is and where its replies come back.
@@ -45,6 +46,8 @@ pub(crate) struct ClientArgs {
     pub(crate) request_timeout: u64,
     #[command(flatten)]
     pub(crate) aws: AwsArgs,
+    #[command(flatten)]
+    pub(crate) offload: OffloadArgs,
 }
 
 /// A running client driver and its private reply queue, if it made one.
@@ -90,6 +93,7 @@ impl ClientArgs {
             (None, None) => return Err(CliError::new("give --server-queue-url or --server-topic-arn")),
         };
         let sdk = self.aws.sdk_config().await?;
+        self.offload.check_bucket(&sdk).await?;
         let client_id = asyncmcp_tokio::unique_client_id(client_id_prefix);
         let (reply_to, receive_queue, private) = match &self.reply_queue_url {
             Some(url) => {
@@ -119,7 +123,8 @@ impl ClientArgs {
         };
         config.era = if self.modern { Era::Modern } else { Era::Legacy };
         config.request_timeout = Duration::from_secs(self.request_timeout.max(1));
-        let queue = Arc::new(AwsQueueClient::new(&sdk));
+        self.offload.apply(&mut config.common);
+        let queue = Arc::new(self.offload.queue_client(&sdk, AwsQueueClient::new(&sdk)));
         let (handle, events) = match asyncmcp_tokio::spawn_client(config, queue) {
             Ok(pair) => pair,
             Err(e) => {

@@ -35,6 +35,7 @@ use clap::Args;
 use crate::aws::AwsArgs;
 use crate::error::{CliError, CliResult};
 use crate::infra::Transport;
+use crate::offload::OffloadArgs;
 use child::CommandSpec;
 use pool::PoolClient;
 pub(crate) use reaper::{SUBCOMMAND as REAPER_SUBCOMMAND, run as run_reaper};
@@ -100,6 +101,8 @@ pub(crate) struct ServeArgs {
     drain: u64,
     #[command(flatten)]
     aws: AwsArgs,
+    #[command(flatten)]
+    offload: OffloadArgs,
     /// The stdio MCP server to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<String>,
@@ -163,7 +166,8 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
         ),
         (OnReject::Delete, _) => tracing::info!("messages serve cannot use are deleted"),
     }
-    let queue = Arc::new(AwsQueueClient::new(&sdk));
+    args.offload.check_bucket(&sdk).await?;
+    let queue = Arc::new(args.offload.queue_client(&sdk, AwsQueueClient::new(&sdk)));
 
     let allow = allow_list(&args.allow_reply, &args.queue_url, &region)?;
     if allow.admits_nothing() {
@@ -177,10 +181,12 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     config.visibility_timeout = Duration::from_secs(args.visibility_timeout);
     config.max_in_flight = args.max_in_flight.max(1);
     config.common.undecodable = on_reject.disposition();
+    args.offload.apply(&mut config.common);
     let (handle, events) = asyncmcp_tokio::spawn_server(config, queue)?;
     tracing::info!("serving `{}` on {} ({})", spec.display(), args.queue_url, args.transport.as_str());
     tracing::info!("replies allowed to: {allowed}");
 
+    let offload = args.offload.s3_bucket.is_some();
     let (pool, pool_task) = pool::spawn(args.pool_size, spec.clone(), handle.clone());
     let mut limits = Limits::default();
     limits.max_sessions = args.max_sessions.max(1);
@@ -189,7 +195,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     tokio::select! {
         () = fanout.run() => {}
         () = on_signals(handle.clone(), Duration::from_secs(args.drain)) => {}
-        () = counters::on_usr1(handle.clone()) => {}
+        () = counters::on_usr1(handle.clone(), offload) => {}
     }
     // The pool's task ends, closing its children, once the fan-out has let go of it.
     let _ = pool_task.await;
@@ -201,7 +207,7 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
         // unreadable between the start-up check and the first receive).
         return Err(failure.into());
     }
-    eprintln!("asyncmcp serve: stopped; {}", counters::line(&stats));
+    eprintln!("asyncmcp serve: stopped; {}", counters::line(&stats, offload));
     Ok(ExitCode::SUCCESS)
 }
 

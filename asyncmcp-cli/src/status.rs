@@ -45,6 +45,10 @@ pub(crate) struct StatusArgs {
     /// Refresh every SECS seconds (2 when not given) until Ctrl-C.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
     watch: Option<u64>,
+    /// Also the S3 bucket of large messages (`serve --s3-bucket`): its objects and
+    /// whether `infra up` made it.
+    #[arg(long, value_name = "BUCKET")]
+    s3_bucket: Option<String>,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -54,7 +58,8 @@ pub(crate) async fn run(args: StatusArgs) -> CliResult<ExitCode> {
     let sdk = args.aws.sdk_config().await?;
     let admin = AwsAdmin::new(&sdk);
     let oldest = OldestAge::new(&sdk);
-    let sources = Sources { admin: &admin, oldest: &oldest };
+    let s3 = args.s3_bucket.as_ref().map(|_| crate::offload::s3_client(&sdk));
+    let sources = Sources { admin: &admin, oldest: &oldest, s3: s3.as_ref() };
     let Some(every) = args.watch else {
         crate::generate::write_stdout(report(&sources, &args).await?.as_bytes(), "the status")?;
         return Ok(ExitCode::SUCCESS);
@@ -89,6 +94,7 @@ fn unix_time_label() -> String {
 struct Sources<'a> {
     admin: &'a AwsAdmin,
     oldest: &'a OldestAge,
+    s3: Option<&'a aws_sdk_s3::Client>,
 }
 
 /// The whole report, as text.
@@ -118,6 +124,9 @@ async fn report(sources: &Sources<'_>, args: &StatusArgs) -> CliResult<String> {
     }
     if let Some(url) = &args.queue_url {
         out.push_str(&queue_report(sources, url).await?);
+    }
+    if let (Some(s3), Some(bucket)) = (sources.s3, &args.s3_bucket) {
+        out.push_str(&crate::offload::bucket_report(s3, bucket).await);
     }
     Ok(out)
 }

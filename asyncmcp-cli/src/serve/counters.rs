@@ -1,6 +1,6 @@
 //! What `serve` has done, printed on SIGUSR1 and at exit: the requests it answered
 //! (and how many with an error), and the SQS/SNS calls it made with what AWS bills
-//! for them.
+//! for them, and with S3 offload the S3 calls.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,11 +26,17 @@ pub(crate) fn sent(kind: MessageKind) {
     }
 }
 
-/// One line: requests answered, errors, API calls by kind and billed requests.
-pub(crate) fn line(stats: &StatsSnapshot) -> String {
+/// One line: requests answered, errors, API calls by kind and billed requests, and
+/// the S3 calls when `offload` is on or any were made.
+pub(crate) fn line(stats: &StatsSnapshot, offload: bool) -> String {
+    let s3 = if offload || stats.s3_puts + stats.s3_gets + stats.s3_deletes > 0 {
+        format!("; S3 puts {}, gets {}, deletes {}", stats.s3_puts, stats.s3_gets, stats.s3_deletes)
+    } else {
+        String::new()
+    };
     format!(
         "requests answered {} (errors {}); SQS/SNS calls {} (receives {}, sends {}, publishes {}, deletes {}, \
-         visibility changes {}, failed {}); billed requests {}; sessions {}, in flight {}",
+         visibility changes {}, failed {}); billed requests {}; sessions {}, in flight {}{s3}",
         ANSWERED.load(Ordering::Relaxed),
         ERRORS.load(Ordering::Relaxed),
         stats.total_calls(),
@@ -47,7 +53,7 @@ pub(crate) fn line(stats: &StatsSnapshot) -> String {
 }
 
 /// Prints the counters on stderr at every SIGUSR1, until the process ends.
-pub(crate) async fn on_usr1(handle: ServerHandle) {
+pub(crate) async fn on_usr1(handle: ServerHandle, offload: bool) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -56,12 +62,12 @@ pub(crate) async fn on_usr1(handle: ServerHandle) {
             return std::future::pending().await;
         };
         while usr1.recv().await.is_some() {
-            eprintln!("asyncmcp serve: {}", line(&handle.stats()));
+            eprintln!("asyncmcp serve: {}", line(&handle.stats(), offload));
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = handle;
+        let _ = (handle, offload);
         std::future::pending::<()>().await;
     }
 }
