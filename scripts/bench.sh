@@ -115,7 +115,7 @@ part_core() {
   local rate scale idle
   rate=$(awk '/^messages\/s\/core at 1k sessions/ { print $5 }' "$OUT/core.txt")
   scale=$(awk '/^cost at 100k \/ cost at 1k/ { print $8 }' "$OUT/core.txt")
-  idle=$(awk '/^bytes per idle legacy session/ { print $5 }' "$OUT/core.txt")
+  idle=$(awk '/^bytes per idle legacy session/ { print $6 }' "$OUT/core.txt")
   row "(4) absolute (no I/O, one core)" "core messages/s/core, 1k sessions" "$rate" ">= 1000000" "$(holds "$rate" ">=" 1000000)"
   row "(4) the same at 1k sessions" "core cost per message 100k / 1k sessions" "$scale" "<= 1.3" "$(holds "$scale" "<=" 1.3)"
   row "(4) absolute (resident set growth)" "bytes per idle legacy session" "$idle" "<= 1024" "$(holds "$idle" "<=" 1024)"
@@ -134,8 +134,8 @@ part_moto() {
     c64=$(field "$f" par64 calls_rt)
     r8=$(field "$f" par8 raw_calls_rt)
     r64=$(field "$f" par64 raw_calls_rt)
-    row "(3) absolute; raw SDK loop $r8" "API calls/round trip, 8 in flight, $name" "$c8" "<= 1.2" "$(holds "$c8" "<=" 1.2)"
-    row "(3) absolute; raw SDK loop $r64" "API calls/round trip, 64 in flight, $name" "$c64" "<= 0.8" "$(holds "$c64" "<=" 0.8)"
+    row "(3) absolute (raw SDK loop: $r8)" "API calls/round trip, 8 in flight, $name" "$c8" "<= 1.2" "$(holds "$c8" "<=" 1.2)"
+    row "(3) absolute (raw SDK loop: $r64)" "API calls/round trip, 64 in flight, $name" "$c64" "<= 0.8" "$(holds "$c64" "<=" 0.8)"
     p50=$(field "$f" seq p50)
     raw50=$(field "$f" seq raw_p50)
     row "(3) raw SDK loop p50 $raw50 ms" "sequential p50 ms ours (ratio to raw), $name" "$p50 ($(ratio "$p50" "$raw50"))" "ratio <= 1.1" "$(holds "$(ratio "$p50" "$raw50")" "<=" 1.1)"
@@ -221,8 +221,9 @@ part_shared() {
   # A Client owns its reply queue: it refuses and deletes a reply that carries another
   # ClientId or session (docs/binding.md, sections 8 and 9), and no type in the library
   # demultiplexes one reply queue to many sessions.
-  row "(6) -" "1,000 client sessions over one reply queue" "not measurable" "calls/rt, memory" \
-    "n/a: no shared-reply-queue client (a Client deletes replies for another ClientId)"
+  row "(6) -" "1,000 client sessions over one reply queue: calls/rt, memory" \
+    "not measurable: a Client owns its reply queue and deletes replies for another ClientId; nothing demultiplexes one" \
+    "-" "n/a"
 }
 
 for p in $PARTS; do

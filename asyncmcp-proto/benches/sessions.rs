@@ -21,6 +21,10 @@ fn main() {
         idle_session_bytes();
         return;
     }
+    if let Some(n) = std::env::args().skip_while(|a| a != "--profile-round-trips").nth(1) {
+        profile_round_trips(n.parse().expect("--profile-round-trips N"));
+        return;
+    }
     divan::main();
 }
 
@@ -153,6 +157,31 @@ fn round_trip(bencher: Bencher<'_, '_>, idle: usize) {
         let crossed = pump(&mut server, &mut client, &mut seq, now);
         black_box(crossed)
     });
+}
+
+/// `--profile-round-trips N`: N round trips with 1 k other sessions open, and little
+/// else, for a profiler (`perf record`) to see where a round trip's time goes.
+fn profile_round_trips(n: usize) {
+    let (mut server, mut client, mut seq, now) = setup(1_000);
+    let params = serde_json::json!({"name": "echo", "arguments": {"text": "ping"}});
+    #[allow(clippy::disallowed_methods)]
+    let started = Instant::now();
+    let cpu = on_cpu_ns();
+    for id in 1..=n {
+        let call = JsonRpcMessage::request(RequestId::Number(id as i64), "tools/call", Some(params.clone()));
+        client.submit(call, now).expect("the session is open");
+        black_box(pump(&mut server, &mut client, &mut seq, now));
+    }
+    let cpu_per = (on_cpu_ns() - cpu) as f64 / n as f64 / 1000.0;
+    let per = started.elapsed() / n as u32;
+    println!("profile_round_trips {n}: {per:?} wall, {cpu_per:.2} µs on CPU per round trip");
+}
+
+/// Nanoseconds this thread has run on a CPU (Linux `/proc/thread-self/schedstat`):
+/// unlike wall time, it does not count time other processes had the core.
+fn on_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("Linux schedstat");
+    stat.split_whitespace().next().and_then(|n| n.parse().ok()).expect("on-CPU nanoseconds")
 }
 
 /// Resident memory per idle session: the growth of this process's resident set while
