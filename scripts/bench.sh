@@ -141,6 +141,10 @@ part_moto() {
     row "(3) raw SDK loop p50 $raw50 ms" "sequential p50 ms ours (ratio to raw), $name" "$p50 ($(ratio "$p50" "$raw50"))" "ratio <= 1.1" "$(holds "$(ratio "$p50" "$raw50")" "<=" 1.1)"
     cpu=$(field "$f" par8 cpu_call_ratio)
     row "(2) raw SDK loop, same calls, same run" "CPU per API call ours/raw, 8 in flight, $name" "$cpu" "<= 1.5" "$(holds "$cpu" "<=" 1.5)"
+    # Context for (2): a batch call carries several messages, so CPU per call rises as
+    # calls per round trip fall; per round trip is what a user pays.
+    cpu=$(ratio "$(field "$f" par8 cpu_rt_ms)" "$(field "$f" par8 raw_cpu_rt_ms)")
+    row "(2) raw SDK loop: $(field "$f" par8 raw_cpu_rt_ms) ms" "CPU per round trip ours/raw, 8 in flight, $name (context)" "$cpu" "-" "-"
   done
 }
 

@@ -60,6 +60,31 @@ impl<K: Ord + Clone, V: Clone> ResponseCache<K, V> {
             self.compact();
             return;
         }
+        self.insert_absent(key, value, at, stamp);
+    }
+
+    /// Inserts `key` only if it is not remembered (after dropping expired entries);
+    /// true if it was inserted. One lookup fewer than `contains` then `insert`.
+    pub(crate) fn insert_new(&mut self, key: K, value: V, now: Instant) -> bool {
+        self.expire(now);
+        if self.entries.contains_key(&key) {
+            return false;
+        }
+        if self.capacity == 0 {
+            return true;
+        }
+        let stamp = self.next_stamp;
+        self.next_stamp = self.next_stamp.wrapping_add(1);
+        let mut at = deadline_after(now, self.window);
+        if let Some((last, _, _)) = self.order.back() {
+            at = at.max(*last);
+        }
+        self.insert_absent(key, value, at, stamp);
+        true
+    }
+
+    /// Inserts a key known to be absent, evicting the oldest entries while full.
+    fn insert_absent(&mut self, key: K, value: V, at: Instant, stamp: u64) {
         while self.entries.len() >= self.capacity {
             if !self.evict_oldest() {
                 break;

@@ -29,12 +29,7 @@ impl<K: Ord + Clone> DedupWindow<K> {
     /// is already remembered (its window is NOT extended). Keys whose window ended at
     /// or before `now` are forgotten first, so the answer is exact for `now`.
     pub(crate) fn insert(&mut self, key: K, now: Instant) -> bool {
-        self.seen.expire(now);
-        if self.seen.contains(&key) {
-            return false;
-        }
-        self.seen.insert(key, (), now);
-        true
+        self.seen.insert_new(key, (), now)
     }
 
     /// Whether `key` is remembered. Keys are only forgotten by
