@@ -55,10 +55,25 @@ stop_moto() {
   fi
 }
 trap stop_moto EXIT
+# As tests/src/moto.rs does: python3's moto, else moto[server]==5.2.1 in a venv under
+# the target directory (installed on first use, staged so a half install never counts).
+ensure_moto() {
+  local venv="$TARGET_DIR/moto-venv" staging
+  python3 -c "import moto.server" >/dev/null 2>&1 && return 0
+  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import moto.server" >/dev/null 2>&1 && return 0
+  staging="$venv.tmp-$$"
+  rm -rf "$staging"
+  echo "== installing moto[server]==5.2.1 into $venv"
+  python3 -m venv "$staging"
+  "$staging/bin/python" -m pip install --quiet --disable-pip-version-check --no-input 'moto[server]==5.2.1'
+  rm -rf "$venv"
+  mv "$staging" "$venv"
+}
 start_moto() {
   [ -n "$MOTO_PID" ] && return 0
+  ensure_moto
   # shellcheck source=scripts/find-moto.sh
-  source scripts/find-moto.sh
+  CARGO_TARGET_DIR="$TARGET_DIR" source scripts/find-moto.sh
   local port
   port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$PYTHON" -m moto.server -H 127.0.0.1 -p "$port" >"$OUT/moto.log" 2>&1 &
