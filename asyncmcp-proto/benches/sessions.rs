@@ -9,8 +9,8 @@
 use std::time::Instant;
 
 use asyncmcp_proto::{
-    AllowList, Client, ClientConfig, ClientEvent, InboundMessage, JsonRpcMessage, OpKind, OpResult, QueueOp, RequestId,
-    Route, Server, ServerConfig, ServerEvent,
+    AllowList, Client, ClientConfig, ClientEvent, InboundMessage, JsonRpcMessage, MessageKind, OpKind, OpResult,
+    QueueOp, RequestId, Route, Server, ServerConfig, ServerEvent,
 };
 use divan::{Bencher, black_box};
 
@@ -19,6 +19,10 @@ const SERVER_QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/ben
 fn main() {
     if std::env::args().any(|a| a == "--idle-session-bytes") {
         idle_session_bytes();
+        return;
+    }
+    if let Some(n) = std::env::args().skip_while(|a| a != "--profile-round-trips").nth(1) {
+        profile_round_trips(n.parse().expect("--profile-round-trips N"));
         return;
     }
     divan::main();
@@ -51,11 +55,12 @@ fn pump(server: &mut Server, client: &mut Client, seq: &mut u64, now: Instant) -
         let mut moved = false;
         while let Some(op) = client.poll_op() {
             moved = true;
-            if let Some(message) = deliver(&op, seq) {
+            let id = op.id;
+            if let Some(message) = deliver(op, seq) {
                 crossed += 1;
                 server.handle_inbound(message, now);
             }
-            client.handle_op_result(op.id, OpResult::Ok, now);
+            client.handle_op_result(id, OpResult::Ok, now);
         }
         while let Some(event) = server.poll_event() {
             moved = true;
@@ -65,16 +70,17 @@ fn pump(server: &mut Server, client: &mut Client, seq: &mut u64, now: Instant) -
         }
         while let Some(op) = server.poll_op() {
             moved = true;
-            if let Some(message) = deliver(&op, seq) {
+            let id = op.id;
+            if let Some(message) = deliver(op, seq) {
                 crossed += 1;
                 client.handle_inbound(message, now);
             }
-            server.handle_op_result(op.id, OpResult::Ok, now);
+            server.handle_op_result(id, OpResult::Ok, now);
         }
         while let Some(event) = client.poll_event() {
             moved = true;
             if let ClientEvent::Message(message) = &event {
-                assert!(message.to_value().get("error").is_none(), "an error came back: {}", message.to_value());
+                assert!(message.kind() != MessageKind::Error, "an error came back: {}", message.to_value());
             }
         }
         if !moved {
@@ -96,12 +102,13 @@ fn answer(server: &mut Server, route: &Route, message: &JsonRpcMessage, now: Ins
     server.submit(route, JsonRpcMessage::response(id, result), now).expect("the route is open");
 }
 
-/// The message a send op puts on its queue, as a receive would return it.
-fn deliver(op: &QueueOp, seq: &mut u64) -> Option<InboundMessage> {
-    let OpKind::Send(send) = &op.kind else { return None };
+/// The message a send op puts on its queue, as a receive would return it. The op is
+/// moved, as a driver moves it into its SDK call: the harness copies nothing.
+fn deliver(op: QueueOp, seq: &mut u64) -> Option<InboundMessage> {
+    let OpKind::Send(send) = op.kind else { return None };
     *seq += 1;
-    let mut message = InboundMessage::new(format!("m-{seq}"), format!("r-{seq}"), send.body.clone());
-    message.attributes = send.attributes.clone();
+    let mut message = InboundMessage::new(format!("m-{seq}"), format!("r-{seq}"), send.body);
+    message.attributes = send.attributes;
     Some(message)
 }
 
@@ -153,6 +160,31 @@ fn round_trip(bencher: Bencher<'_, '_>, idle: usize) {
         let crossed = pump(&mut server, &mut client, &mut seq, now);
         black_box(crossed)
     });
+}
+
+/// `--profile-round-trips N`: N round trips with 1 k other sessions open, and little
+/// else, for a profiler (`perf record`) to see where a round trip's time goes.
+fn profile_round_trips(n: usize) {
+    let (mut server, mut client, mut seq, now) = setup(1_000);
+    let params = serde_json::json!({"name": "echo", "arguments": {"text": "ping"}});
+    #[allow(clippy::disallowed_methods)]
+    let started = Instant::now();
+    let cpu = on_cpu_ns();
+    for id in 1..=n {
+        let call = JsonRpcMessage::request(RequestId::Number(id as i64), "tools/call", Some(params.clone()));
+        client.submit(call, now).expect("the session is open");
+        black_box(pump(&mut server, &mut client, &mut seq, now));
+    }
+    let cpu_per = (on_cpu_ns() - cpu) as f64 / n as f64 / 1000.0;
+    let per = started.elapsed() / n as u32;
+    println!("profile_round_trips {n}: {per:?} wall, {cpu_per:.2} µs on CPU per round trip");
+}
+
+/// Nanoseconds this thread has run on a CPU (Linux `/proc/thread-self/schedstat`):
+/// unlike wall time, it does not count time other processes had the core.
+fn on_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("Linux schedstat");
+    stat.split_whitespace().next().and_then(|n| n.parse().ok()).expect("on-CPU nanoseconds")
 }
 
 /// Resident memory per idle session: the growth of this process's resident set while

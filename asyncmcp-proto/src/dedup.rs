@@ -29,12 +29,7 @@ impl<K: Ord + Clone> DedupWindow<K> {
     /// is already remembered (its window is NOT extended). Keys whose window ended at
     /// or before `now` are forgotten first, so the answer is exact for `now`.
     pub(crate) fn insert(&mut self, key: K, now: Instant) -> bool {
-        self.seen.expire(now);
-        if self.seen.contains(&key) {
-            return false;
-        }
-        self.seen.insert(key, (), now);
-        true
+        self.seen.insert_new(key, (), now)
     }
 
     /// Whether `key` is remembered. Keys are only forgotten by
@@ -165,7 +160,8 @@ mod tests {
 
     proptest! {
         /// Against a naive reference model (a map of expiry instants, evicting the
-        /// smallest `(expiry, key)` by linear scan).
+        /// smallest `(expiry, insertion number)` by linear scan: of keys whose
+        /// windows end at once, the one inserted first is the oldest).
         #[test]
         fn matches_a_naive_model(
             window_ms in 1u64..3_000,
@@ -175,30 +171,32 @@ mod tests {
             let window = Duration::from_millis(window_ms);
             let mut now = t0();
             let mut d = DedupWindow::new(window, capacity);
-            let mut model: BTreeMap<u8, Instant> = BTreeMap::new();
+            let mut model: BTreeMap<u8, (Instant, u64)> = BTreeMap::new();
+            let mut inserted = 0u64;
             for op in ops {
                 match op {
                     Op::Insert { key, advance_ms } => {
                         now += Duration::from_millis(advance_ms);
-                        model.retain(|_, until| *until > now);
+                        model.retain(|_, (until, _)| *until > now);
                         let remembered = model.contains_key(&key);
                         let new = d.insert(key, now);
                         // Inserted within the window and not evicted: a duplicate.
                         prop_assert_eq!(new, !remembered);
                         if new && capacity > 0 {
                             if model.len() >= capacity {
-                                let oldest = model.iter().map(|(k, until)| (*until, *k)).min();
-                                if let Some((_, k)) = oldest {
+                                let oldest = model.iter().map(|(k, (until, n))| (*until, *n, *k)).min();
+                                if let Some((_, _, k)) = oldest {
                                     model.remove(&k);
                                 }
                             }
-                            model.insert(key, now + window);
+                            model.insert(key, (now + window, inserted));
+                            inserted += 1;
                         }
                     }
                     Op::Expire { advance_ms } => {
                         now += Duration::from_millis(advance_ms);
                         d.expire(now);
-                        model.retain(|_, until| *until > now);
+                        model.retain(|_, (until, _)| *until > now);
                     }
                     Op::Remove { key } => {
                         d.remove(&key);
@@ -210,7 +208,7 @@ mod tests {
                 for key in model.keys() {
                     prop_assert!(d.contains(key));
                 }
-                prop_assert_eq!(d.poll_timeout(), model.values().min().copied());
+                prop_assert_eq!(d.poll_timeout(), model.values().map(|(until, _)| *until).min());
             }
         }
     }

@@ -179,9 +179,13 @@ impl Inbox {
     }
 
     /// Takes one received message; appends what it produced to `out`.
-    pub(crate) fn handle(&mut self, msg: InboundMessage, now: Instant, out: &mut Vec<InboxVerdict>) {
-        let receipt = Receipt { message_id: msg.message_id.clone(), receipt_handle: msg.receipt_handle.clone() };
-        if let Some(slot) = self.held_ids.get(&msg.message_id) {
+    pub(crate) fn handle(&mut self, mut msg: InboundMessage, now: Instant, out: &mut Vec<InboxVerdict>) {
+        // The ids move into the receipt (decoding reads only the body and attributes).
+        let receipt = Receipt {
+            message_id: std::mem::take(&mut msg.message_id),
+            receipt_handle: std::mem::take(&mut msg.receipt_handle),
+        };
+        if let Some(slot) = self.held_ids.get(&receipt.message_id) {
             // A held fragment came back: redelivered after its visibility ran out, or a
             // second stored copy. Keep this receipt beside the first so that every copy
             // is deleted with the message (an outdated handle deletes nothing, harmlessly).
@@ -190,7 +194,7 @@ impl Inbox {
             }
             return;
         }
-        if !self.seen.insert(msg.message_id.clone(), now) {
+        if !self.seen.insert(receipt.message_id.clone(), now) {
             if let Some(receipt) = self.join_buffered(receipt) {
                 out.push(InboxVerdict::Duplicate(receipt));
             }

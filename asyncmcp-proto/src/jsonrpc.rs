@@ -197,6 +197,13 @@ pub struct JsonRpcMessage {
     too_deep: Option<Arc<serde_json::Value>>,
 }
 
+/// What [`JsonRpcMessage::check`] found in a body it accepted.
+pub(crate) struct Checked {
+    kind: MessageKind,
+    id: Option<RequestId>,
+    method: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct Shape<'a> {
     #[serde(borrow)]
@@ -239,13 +246,28 @@ impl JsonRpcMessage {
     pub fn parse(body: impl Into<Bytes>) -> Result<Self, DecodeError> {
         let body = body.into();
         let text = std::str::from_utf8(&body).map_err(|e| DecodeError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
+        let checked = Self::check(text, true)?;
+        Ok(Self::from_checked(body, checked))
+    }
+
+    /// What [`parse`](Self::parse) checks, on text already known to be UTF-8; the
+    /// envelope look-alike check only when `check_ambiguous` (the decoder already
+    /// knows a body that was not an SNS envelope is not one). Each skipped check is a
+    /// scan of the whole body saved.
+    pub(crate) fn check(text: &str, check_ambiguous: bool) -> Result<Checked, DecodeError> {
         let (kind, id, method) = Self::classify(text)?;
         check_whole(text)?;
         // Also inside an envelope's `Message`: sent on as a raw body, it would be refused.
-        if crate::codec::is_ambiguous(text) {
+        if check_ambiguous && crate::codec::is_ambiguous(text) {
             return Err(DecodeError::Ambiguous);
         }
-        Ok(Self { body, kind, id, method, too_deep: None })
+        Ok(Checked { kind, id, method })
+    }
+
+    /// The message whose text `body` holds and [`check`](Self::check) accepted.
+    pub(crate) fn from_checked(body: Bytes, checked: Checked) -> Self {
+        let Checked { kind, id, method } = checked;
+        Self { body, kind, id, method, too_deep: None }
     }
 
     fn classify(text: &str) -> Result<(MessageKind, Option<RequestId>, Option<String>), DecodeError> {

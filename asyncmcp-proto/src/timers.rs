@@ -1,7 +1,7 @@
 //! A deadline index: the earliest deadline in O(log n), keyed timers that can be
 //! re-armed or cancelled.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// `now + after`, saturating instead of panicking when the sum is not representable
@@ -25,42 +25,55 @@ pub(crate) fn deadline_after(now: Instant, after: Duration) -> Instant {
 }
 
 /// Timers by key; each key has at most one deadline.
+///
+/// The deadline index is keyed by `(deadline, stamp)`, a fresh stamp per `set`, not
+/// by `(deadline, key)`: ordering it then compares integers instead of keys (often
+/// strings; the profile showed `memcmp` on top), and each `set` clones the key once.
+/// Keys due at the same instant fire in the order they were set.
 #[derive(Debug, Clone)]
 pub(crate) struct Timers<K: Ord + Clone> {
-    by_deadline: BTreeSet<(Instant, K)>,
-    by_key: BTreeMap<K, Instant>,
+    by_deadline: BTreeMap<(Instant, u64), K>,
+    by_key: BTreeMap<K, (Instant, u64)>,
+    next_stamp: u64,
 }
 
 impl<K: Ord + Clone> Default for Timers<K> {
     fn default() -> Self {
-        Self { by_deadline: BTreeSet::new(), by_key: BTreeMap::new() }
+        Self { by_deadline: BTreeMap::new(), by_key: BTreeMap::new(), next_stamp: 0 }
     }
 }
 
 impl<K: Ord + Clone> Timers<K> {
     /// Arms `key` for `at`, replacing any earlier deadline of the same key.
     pub(crate) fn set(&mut self, key: K, at: Instant) {
-        if let Some(old) = self.by_key.insert(key.clone(), at) {
-            self.by_deadline.remove(&(old, key.clone()));
+        let stamp = self.next_stamp;
+        self.next_stamp = self.next_stamp.wrapping_add(1);
+        if let Some(slot) = self.by_key.get_mut(&key) {
+            let old = std::mem::replace(slot, (at, stamp));
+            if let Some(key) = self.by_deadline.remove(&old) {
+                self.by_deadline.insert((at, stamp), key);
+            }
+            return;
         }
-        self.by_deadline.insert((at, key));
+        self.by_key.insert(key.clone(), (at, stamp));
+        self.by_deadline.insert((at, stamp), key);
     }
 
     /// Disarms `key`; harmless if it is not armed.
     pub(crate) fn cancel(&mut self, key: &K) {
         if let Some(old) = self.by_key.remove(key) {
-            self.by_deadline.remove(&(old, key.clone()));
+            self.by_deadline.remove(&old);
         }
     }
 
     /// The earliest deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.by_deadline.first().map(|(at, _)| *at)
+        self.by_deadline.first_key_value().map(|((at, _), _)| *at)
     }
 
     /// Removes and returns the earliest key whose deadline is at or before `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<K> {
-        let (at, _) = self.by_deadline.first()?;
+        let ((at, _), _) = self.by_deadline.first_key_value()?;
         if *at > now {
             return None;
         }
@@ -72,7 +85,7 @@ impl<K: Ord + Clone> Timers<K> {
     /// The deadline of `key`, if armed.
     #[cfg_attr(not(test), allow(dead_code))] // used by the state machines
     pub(crate) fn get(&self, key: &K) -> Option<Instant> {
-        self.by_key.get(key).copied()
+        self.by_key.get(key).map(|(at, _)| *at)
     }
 
     /// How many timers are armed.

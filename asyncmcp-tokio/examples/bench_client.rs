@@ -10,7 +10,12 @@
 //! SDK's own cost per call is the floor under ours.
 //!
 //! `bench_client --endpoint-url http://127.0.0.1:PORT --transport sqs|sns-sqs [--raw]
-//! [--modern] [--seq 200] [--par 400] [--in-flight 8] [--server-bin PATH]`
+//! [--modern] [--seq 200] [--par 400] [--in-flight 8[,64...]] [--server-bin PATH]`
+//!
+//! `--in-flight` takes a list: one concurrent phase per entry. Besides the prose, each
+//! phase prints one machine-readable line for `scripts/bench.sh`:
+//! `BENCH phase=<seq|parN> rate=.. p50=.. p99=.. calls_rt=.. cpu_rt_ms=.. raw_rate=..
+//! raw_calls_rt=.. raw_cpu_rt_ms=.. cpu_call_ratio=..`.
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -99,6 +104,12 @@ impl ServerProcess {
         Ok(self.child.id().ok_or("server exited")?)
     }
 
+    /// How many times the server's `echo` tool ran (the last field of its STATS line).
+    async fn echoes(&mut self) -> Result<u64, Error> {
+        let (_, line) = self.stats().await?;
+        Ok(line.split_whitespace().nth(13).ok_or("no echo count in STATS")?.parse()?)
+    }
+
     /// (total calls, the whole line) from the server's driver.
     async fn stats(&mut self) -> Result<(u64, String), Error> {
         self.stdin.write_all(b"stats\n").await?;
@@ -175,6 +186,8 @@ struct PhaseResult {
     rate: f64,
     calls_rt: f64,
     cpu_rt: f64,
+    p50: f64,
+    p99: f64,
 }
 
 impl PhaseResult {
@@ -228,7 +241,13 @@ async fn phase(
     );
     println!("  {:<14} client {}", "", breakdown(&client_before, &client_after));
     println!("  {:<14} server {}", "", server_breakdown(&server_line_before, &server_line_after));
-    Ok(PhaseResult { rate, calls_rt: client_rt + server_rt, cpu_rt: cpu_client + cpu_server })
+    Ok(PhaseResult {
+        rate,
+        calls_rt: client_rt + server_rt,
+        cpu_rt: cpu_client + cpu_server,
+        p50: percentile(&latencies, 50.0),
+        p99: percentile(&latencies, 99.0),
+    })
 }
 
 fn breakdown(a: &StatsSnapshot, b: &StatsSnapshot) -> String {
@@ -264,6 +283,40 @@ fn server_breakdown(before: &str, after: &str) -> String {
         d(9),
         d(10) + d(11),
     )
+}
+
+/// `--scale-out K`: `calls` echo calls with `in_flight` at once against K server
+/// processes on one request queue; prints how many times the tool ran in each (each
+/// request must run once in all), as `SPLIT answered=N split=a/b/c`.
+async fn split(
+    peer: &Peer<RoleClient>,
+    mut servers: Vec<ServerProcess>,
+    calls: usize,
+    in_flight: usize,
+    text: &str,
+) -> Result<(), Error> {
+    let mut before = Vec::new();
+    for s in &mut servers {
+        before.push(s.echoes().await?);
+    }
+    let (_, elapsed) = echo_calls(peer, calls, in_flight, text).await?;
+    let mut counts = Vec::new();
+    for (s, b) in servers.iter_mut().zip(before) {
+        counts.push(s.echoes().await? - b);
+    }
+    let answered: u64 = counts.iter().sum();
+    let split: Vec<String> = counts.iter().map(u64::to_string).collect();
+    println!(
+        "  {} server processes, {calls} calls with {in_flight} in flight: {:.1} rt/s, echo ran {answered} times ({})",
+        servers.len(),
+        calls as f64 / elapsed.as_secs_f64(),
+        split.join(" / ")
+    );
+    println!("SPLIT answered={answered} split={}", split.join("/"));
+    for s in servers {
+        s.quit().await?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- set-up
@@ -446,19 +499,24 @@ async fn baseline(
         let share = calls / in_flight + usize::from(w < calls % in_flight);
         let (raw, to, waiters, text) = (raw.clone(), t.to_server.clone(), Arc::clone(&waiters), text.to_owned());
         workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(share);
             for i in 0..share {
                 let id = (w * 1_000_000 + i) as u64;
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 waiters.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+                let t = Instant::now();
                 raw.send(&to, format!("{id}:{text}")).await?;
                 tokio::time::timeout(Duration::from_secs(30), rx).await.map_err(|_| "baseline reply timed out")??;
+                latencies.push(t.elapsed());
             }
-            Ok::<_, Error>(())
+            Ok::<_, Error>(latencies)
         }));
     }
+    let mut latencies = Vec::with_capacity(calls);
     for w in workers {
-        w.await??;
+        latencies.extend(w.await??);
     }
+    latencies.sort();
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     server.await?;
@@ -468,6 +526,8 @@ async fn baseline(
         rate: n / elapsed.as_secs_f64(),
         calls_rt: (raw.calls.load(Ordering::Relaxed) - calls_before) as f64 / n,
         cpu_rt: (cpu_secs(me, ticks)? - cpu_before) * 1000.0 / n,
+        p50: percentile(&latencies, 50.0),
+        p99: percentile(&latencies, 99.0),
     })
 }
 
@@ -486,7 +546,13 @@ async fn main() -> Result<(), Error> {
     let modern = flag("--modern");
     let seq = number("--seq", 200)?;
     let par = number("--par", 400)?;
-    let in_flight = number("--in-flight", 8)?.max(1);
+    let in_flights: Vec<usize> = match arg("--in-flight") {
+        Some(list) => list
+            .split(',')
+            .map(|n| n.trim().parse::<usize>().map(|n| n.max(1)).map_err(|e| format!("--in-flight {list}: {e}")))
+            .collect::<Result<_, _>>()?,
+        None => vec![8],
+    };
     let server_bin = match arg("--server-bin") {
         Some(bin) => bin,
         None => std::env::current_exe()?.with_file_name("bench_server").to_string_lossy().into_owned(),
@@ -503,7 +569,11 @@ async fn main() -> Result<(), Error> {
 
     let admin = AwsAdmin::with_endpoint(&endpoint, REGION);
     let t = create(&admin, "mcp", sns, raw_delivery).await?;
-    let mut server = ServerProcess::start(&server_bin, &endpoint, &t.requests, &t.reply_to).await?;
+    let scale_out = number("--scale-out", 0)?;
+    let mut servers = Vec::new();
+    for _ in 0..scale_out.max(1) {
+        servers.push(ServerProcess::start(&server_bin, &endpoint, &t.requests, &t.reply_to).await?);
+    }
 
     let queue = Arc::new(AwsQueueClient::with_endpoint(&endpoint, REGION));
     let mut config = ClientConfig::new(
@@ -524,8 +594,17 @@ async fn main() -> Result<(), Error> {
     let peer = client.peer().clone();
     echo_calls(&peer, 10, 1, &text).await?; // warm-up: connections, handler caches
 
-    let ours_seq = phase("sequential", &peer, &handle, &mut server, seq, 1, &text, ticks).await?;
-    let ours_par = phase("concurrent", &peer, &handle, &mut server, par, in_flight, &text, ticks).await?;
+    if scale_out > 0 {
+        return split(&peer, servers, par, in_flights.first().copied().unwrap_or(8), &text).await;
+    }
+    let mut server = servers.pop().ok_or("no server")?;
+
+    let mut ours =
+        vec![("seq".to_owned(), 1, phase("sequential", &peer, &handle, &mut server, seq, 1, &text, ticks).await?)];
+    for &in_flight in &in_flights {
+        let result = phase("concurrent", &peer, &handle, &mut server, par, in_flight, &text, ticks).await?;
+        ours.push((format!("par{in_flight}"), in_flight, result));
+    }
 
     client.cancel().await?;
     server.quit().await?;
@@ -533,22 +612,31 @@ async fn main() -> Result<(), Error> {
     let raw = Raw::new(&endpoint);
     let b = create(&admin, "raw", sns, raw_delivery).await?;
     baseline(&raw, &b, 10, 1, &text, ticks).await?; // warm-up
-    let raw_seq = baseline(&raw, &b, seq, 1, &text, ticks).await?;
-    let raw_par = baseline(&raw, &b, par, in_flight, &text, ticks).await?;
-    println!(
-        "  raw SDK loop   sequential {:.1} rt/s, {in_flight} in flight {:.1} rt/s   ->  asyncmcp/raw: {:.2} sequential, {:.2} concurrent",
-        raw_seq.rate,
-        raw_par.rate,
-        ours_seq.rate / raw_seq.rate,
-        ours_par.rate / raw_par.rate
-    );
-    for (label, ours, raw) in [("sequential", &ours_seq, &raw_seq), ("concurrent", &ours_par, &raw_par)] {
+    for (label, in_flight, ours) in &ours {
+        let calls = if *in_flight == 1 { seq } else { par };
+        let raw = baseline(&raw, &b, calls, *in_flight, &text, ticks).await?;
         println!(
-            "  {label:<14} raw SDK: API calls/rt {:.2}, CPU/rt {:.3} ms; CPU per API call: asyncmcp {:.0} us, raw SDK {:.0} us (ratio {:.2})",
+            "  raw SDK loop   {in_flight:>2} in flight: {:.1} rt/s (asyncmcp/raw {:.2}), API calls/rt {:.2}, CPU/rt {:.3} ms; CPU per API call: asyncmcp {:.0} us, raw SDK {:.0} us (ratio {:.2})",
+            raw.rate,
+            ours.rate / raw.rate,
             raw.calls_rt,
             raw.cpu_rt,
             ours.cpu_per_call_us(),
             raw.cpu_per_call_us(),
+            ours.cpu_per_call_us() / raw.cpu_per_call_us()
+        );
+        println!(
+            "BENCH phase={label} rate={:.2} p50={:.2} p99={:.2} calls_rt={:.3} cpu_rt_ms={:.4} raw_rate={:.2} raw_p50={:.2} raw_p99={:.2} raw_calls_rt={:.3} raw_cpu_rt_ms={:.4} cpu_call_ratio={:.3}",
+            ours.rate,
+            ours.p50,
+            ours.p99,
+            ours.calls_rt,
+            ours.cpu_rt,
+            raw.rate,
+            raw.p50,
+            raw.p99,
+            raw.calls_rt,
+            raw.cpu_rt,
             ours.cpu_per_call_us() / raw.cpu_per_call_us()
         );
     }

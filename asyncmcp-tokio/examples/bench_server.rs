@@ -3,12 +3,13 @@
 //!
 //! It prints `READY` once its driver runs, then reads commands on stdin: `stats`
 //! prints one line `STATS <calls> <receives> <empty> <messages> <sends> <send_batches>
-//! <publishes> <publish_batches> <deletes> <delete_batches> <visibility> <visibility_batches>`
-//! (the driver's call counts; each batch call counts once); `quit` (or end of input)
-//! shuts down and exits.
+//! <publishes> <publish_batches> <deletes> <delete_batches> <visibility> <visibility_batches>
+//! <echoes>` (the driver's call counts, each batch call counting once, then how many
+//! times the tool ran); `quit` (or end of input) shuts down and exits.
 //!
 //! `bench_server --endpoint-url URL --queue-url URL --allow REPLY_ADDRESS`
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use asyncmcp_tokio::proto::{AllowList, ServerConfig};
@@ -28,10 +29,15 @@ struct EchoArgs {
 #[derive(Clone, Default)]
 struct Echo;
 
+/// How many times `echo` ran: `scripts/bench.sh scaleout` checks that several server
+/// processes on one queue answer each request once.
+static ECHOES: AtomicU64 = AtomicU64::new(0);
+
 #[tool_router]
 impl Echo {
     #[tool(description = "Echo the text back")]
     fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
+        ECHOES.fetch_add(1, Ordering::Relaxed);
         text
     }
 }
@@ -51,7 +57,7 @@ fn required(name: &str) -> Result<String, String> {
 /// One line of counters, in the order the module docs give.
 fn stats_line(s: &StatsSnapshot) -> String {
     format!(
-        "STATS {} {} {} {} {} {} {} {} {} {} {} {}\n",
+        "STATS {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
         s.total_calls(),
         s.receives,
         s.empty_receives,
@@ -63,7 +69,8 @@ fn stats_line(s: &StatsSnapshot) -> String {
         s.deletes,
         s.delete_batches,
         s.visibility_changes,
-        s.visibility_batches
+        s.visibility_batches,
+        ECHOES.load(Ordering::Relaxed)
     )
 }
 

@@ -37,13 +37,30 @@ pub fn decode(msg: &InboundMessage) -> Result<Decoded, DecodeError> {
     let text = std::str::from_utf8(&msg.body).map_err(|e| DecodeError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
     check_xml_chars(text).map_err(|code_point| DecodeError::InvalidXmlChar { code_point })?;
     let (inner, meta, sns) = match sns::unwrap(text)? {
-        None => (msg.body.clone(), read_meta(msg.attributes.iter())?, None),
+        None => {
+            let meta = read_meta(msg.attributes.iter())?;
+            if meta.ext.fragment.is_none() {
+                // UTF-8 and not an SNS envelope look-alike, both checked above: parse
+                // without scanning the body for them again.
+                let checked = JsonRpcMessage::check(text, false)?;
+                let message = JsonRpcMessage::from_checked(msg.body.clone(), checked);
+                return Ok(Decoded { payload: Payload::Message(message), meta, sns: None });
+            }
+            (msg.body.clone(), meta, None)
+        }
         Some(envelope) => {
             // `\u0000` escapes inside `Message` decode to characters SQS would refuse.
             check_xml_chars(&envelope.message).map_err(|code_point| DecodeError::InvalidXmlChar { code_point })?;
             let mut attributes = envelope.attributes;
             attributes.extend(msg.attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
-            (Bytes::from(envelope.message), read_meta(attributes.iter())?, Some(envelope.notification))
+            let meta = read_meta(attributes.iter())?;
+            if meta.ext.fragment.is_none() {
+                // `Message` is a `String`: UTF-8 already.
+                let checked = JsonRpcMessage::check(&envelope.message, true)?;
+                let message = JsonRpcMessage::from_checked(Bytes::from(envelope.message), checked);
+                return Ok(Decoded { payload: Payload::Message(message), meta, sns: Some(envelope.notification) });
+            }
+            (Bytes::from(envelope.message), meta, Some(envelope.notification))
         }
     };
     let payload = match &meta.ext.fragment {
