@@ -7,6 +7,7 @@
 //! (composing and sending answers and the server's own messages) and `sessions`
 //! (opening, ending and idle expiry of legacy sessions).
 
+mod held;
 mod in_flight;
 mod replies;
 mod routing;
@@ -32,6 +33,8 @@ use crate::rng::Rng;
 use crate::session_id::SessionId;
 use crate::timers::{Timers, deadline_after};
 
+pub use held::HeldRequest;
+use held::Hold;
 use in_flight::*;
 use replies::*;
 use routing::*;
@@ -169,12 +172,16 @@ impl Server {
         self.closed = true;
         let flights = std::mem::take(&mut self.in_flight);
         for (key, flight) in flights {
-            if flight.answered {
+            // A held request's task will not be finished here: another worker takes it.
+            if flight.answered && flight.hold == Hold::No {
                 self.in_flight.insert(key, flight);
                 continue;
             }
             self.heartbeats.cancel(&key);
             self.deadlines.cancel(&key);
+            if flight.hold != Hold::No {
+                self.cache.remove(&key);
+            }
             if flight.acked {
                 continue;
             }
@@ -198,6 +205,9 @@ impl Server {
             | Some(OpEnded::Succeeded(OpPurpose::Delete { .. } | OpPurpose::Visibility | OpPurpose::Message { .. })) => {
             }
             Some(OpEnded::Succeeded(OpPurpose::Response { key, .. })) => {
+                if self.keep_held(&key) {
+                    return;
+                }
                 self.heartbeats.cancel(&key);
                 self.deadlines.cancel(&key);
                 if let Some(flight) = self.in_flight.remove(&key)
