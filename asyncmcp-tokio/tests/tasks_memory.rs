@@ -232,3 +232,65 @@ async fn plain_calls_and_unknown_or_unoffered_task_methods() {
     assert_eq!(refused["error"]["code"], -32601, "{refused}");
     rig.server.shutdown(Duration::ZERO).await;
 }
+
+/// An rmcp client that declares the tasks extension (SEP-2663).
+#[derive(Debug, Clone, Default)]
+struct TaskClient;
+
+impl rmcp::ClientHandler for TaskClient {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        rmcp::model::InitializeRequestParams::new(
+            rmcp::model::ClientCapabilities::builder().enable_tasks().build(),
+            rmcp::model::Implementation::default(),
+        )
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_rmcp_client_with_tasks_creates_a_task_and_a_new_rmcp_client_fetches_it_by_id() {
+    use rmcp::model::{CallToolRequestParams, CallToolResponse, GetTaskParams, ProtocolVersion};
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+
+    // Arrange
+    let mut rig = Rig::new();
+    let discover = || ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let transport = |rig: &mut Rig| {
+        rig.clients += 1;
+        let replies = rig.queue.create_queue(&format!("rmcp-replies-{}", rig.clients), QueueOptions::default());
+        let mut config = ClientConfig::new(
+            Address::Queue(rig.requests.clone()),
+            Address::Queue(replies.clone()),
+            replies,
+            format!("rmcp-{}", rig.clients),
+        );
+        config.era = Era::Modern;
+        asyncmcp_tokio::rmcp::QueueClientTransport::spawn(config, Arc::clone(&rig.queue)).unwrap()
+    };
+    let first = TaskClient.serve_with_lifecycle(transport(&mut rig), discover()).await.unwrap();
+
+    // Act: call as a task, then leave.
+    let params =
+        CallToolRequestParams::new("countdown").with_arguments(json!({"from": 3}).as_object().unwrap().clone());
+    let created = first.call_tool_once(params).await.unwrap();
+    first.cancel().await.unwrap();
+    let CallToolResponse::Task(created) = created else { panic!("not a task: {created:?}") };
+
+    // Act: a new rmcp client process polls by id.
+    let second = TaskClient.serve_with_lifecycle(transport(&mut rig), discover()).await.unwrap();
+    let mut got = None;
+    for _ in 0..100 {
+        let task = second.get_task(GetTaskParams::new(created.task.task_id.clone())).await.unwrap();
+        let value = serde_json::to_value(&task).unwrap();
+        if value["status"] == "completed" {
+            got = Some(value);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Assert
+    let got = got.expect("the task never completed");
+    assert_eq!(text_of(&got["result"]), "liftoff", "{got}");
+    second.cancel().await.unwrap();
+    rig.server.shutdown(Duration::ZERO).await;
+}
