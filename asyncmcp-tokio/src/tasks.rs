@@ -34,7 +34,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asyncmcp_driver::{ApplyError, MemoryTaskStore, ServerHandle, StoreError, TaskStore, apply, new_task_id};
+use asyncmcp_driver::{
+    ApplyError, MemoryTaskStore, ServerHandle, StoreError, TaskStore, Versioned, apply, new_task_id,
+};
 use asyncmcp_proto::tasks::{
     Outcome, TaskDecision, TaskId, TaskLimits, TaskRecord, TaskRefusal, TaskRequest, TaskSupport,
     already_terminal_error, decide, methods, not_found_error, server_capabilities, wire,
@@ -298,7 +300,8 @@ impl Tasks {
             }
         };
         let task_id = stored.record.id.clone();
-        let claim = apply(store, &task_id, now, |r| r.claim(&self.worker, limits, now)).await;
+        let mut current = stored.clone();
+        let claim = write(store, &mut current, |r| r.claim(&self.worker, limits, now), now).await;
         // The durability rule: the task is answered only once the store has it.
         let answer = match era {
             Era::Legacy => to_value(wire::legacy::CreateTaskResult::from_record(&stored.record)),
@@ -337,11 +340,11 @@ impl Tasks {
         let plain = JsonRpcMessage::request(id.clone(), "tools/call", params);
         let cancelled = Arc::new(Notify::new());
         self.lock().insert(task_id.clone(), Arc::clone(&cancelled));
-        let outcome = self.run_tool(&handle, &route, &task_id, plain, &cancelled, run).await;
+        let outcome = self.run_tool(&handle, &route, &mut current, plain, &cancelled, run).await;
         self.lock().remove(&task_id);
         if let Some(outcome) = outcome {
             let now = now_ms();
-            if let Err(e) = apply(store, &task_id, now, |r| r.complete(&self.worker, outcome.clone(), now)).await {
+            if let Err(e) = write(store, &mut current, |r| r.complete(&self.worker, outcome.clone(), now), now).await {
                 // Cancel wins over a late completion; anything else is logged.
                 tracing::debug!(task = %task_id, %e, "task outcome not recorded");
             }
@@ -356,7 +359,7 @@ impl Tasks {
         &self,
         handle: &ServerHandle,
         route: &Route,
-        task_id: &TaskId,
+        current: &mut Versioned,
         plain: JsonRpcMessage,
         cancelled: &Notify,
         run: F,
@@ -366,6 +369,7 @@ impl Tasks {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let id = plain.id().cloned().unwrap_or(RequestId::Null);
+        let task_id = current.record.id.clone();
         let (answers, mut answer) = mpsc::unbounded_channel();
         let (cancel, cancel_rx) = oneshot::channel();
         let request = Request::captured(route.clone(), plain, handle.clone(), answers, cancel_rx);
@@ -390,7 +394,7 @@ impl Tasks {
                 }
                 () = tokio::time::sleep(renew_every) => {
                     let now = now_ms();
-                    match apply(&*self.options.store, task_id, now, |r| r.renew(&self.worker, limits, now)).await {
+                    match write(&*self.options.store, current, |r| r.renew(&self.worker, limits, now), now).await {
                         Ok(_) => {}
                         Err(ApplyError::Refused(refusal)) => {
                             tracing::debug!(task = %task_id, %refusal, "lease renewal refused: stopping the tool");
@@ -415,6 +419,31 @@ impl Tasks {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Arc<Notify>>> {
         self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Applies `rule` to the record this worker wrote last and writes it back at its
+/// version: one store call when nobody else wrote meanwhile. Otherwise (a
+/// conflict, or a refusal that may come from the stale copy) it re-reads and
+/// re-applies ([`apply`]).
+async fn write<T, F>(store: &dyn TaskStore, current: &mut Versioned, mut rule: F, now: u64) -> Result<T, ApplyError>
+where
+    F: FnMut(&mut TaskRecord) -> Result<T, TaskRefusal>,
+{
+    let mut record = current.record.clone();
+    if let Ok(out) = rule(&mut record) {
+        match store.update(current.version, record, now).await {
+            Ok(written) => {
+                *current = written;
+                return Ok(out);
+            }
+            Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let id = current.record.id.clone();
+    let (out, written) = apply(store, &id, now, rule).await?;
+    *current = written;
+    Ok(out)
 }
 
 /// The era of a route: sessions are 2025-11-25 and earlier, stateless requests 2026-07-28.
