@@ -314,27 +314,32 @@ impl Tasks {
                 return;
             }
         };
-        match claim {
-            Ok(_) => {}
-            Err(ApplyError::Refused(TaskRefusal::Claimed { until_ms, worker })) => {
-                // Another worker runs it: keep the message hidden until its lease
-                // ends, then let whoever receives it next look again.
-                tracing::debug!(task = %task_id, %worker, "task claimed elsewhere: its request is left for later");
-                tokio::time::sleep(Duration::from_millis(until_ms.saturating_sub(now_ms()))).await;
-                let _ = handle.release_held(held).await;
-                return;
-            }
-            Err(
-                ApplyError::Refused(TaskRefusal::Terminal(_) | TaskRefusal::Expired)
-                | ApplyError::Store(StoreError::NotFound),
-            ) => {
-                let _ = handle.finish_held(held).await;
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(task = %task_id, %e, "could not claim a task: its request is left for redelivery");
-                let _ = handle.release_held(held).await;
-                return;
+        let mut claim = claim;
+        loop {
+            match claim {
+                Ok(_) => break,
+                Err(ApplyError::Refused(TaskRefusal::Claimed { until_ms, worker })) => {
+                    // Another worker holds a live lease: it runs the task, or it died
+                    // after its last renew. Keep the message hidden and look again when
+                    // the lease ends (a finished task then ends the hold).
+                    tracing::debug!(task = %task_id, %worker, until_ms, "task claimed elsewhere: waiting for its lease");
+                    tokio::time::sleep(Duration::from_millis(until_ms.saturating_sub(now_ms()).saturating_add(50)))
+                        .await;
+                    let now = now_ms();
+                    claim = write(store, &mut current, |r| r.claim(&self.worker, limits, now), now).await;
+                }
+                Err(
+                    ApplyError::Refused(TaskRefusal::Terminal(_) | TaskRefusal::Expired)
+                    | ApplyError::Store(StoreError::NotFound),
+                ) => {
+                    let _ = handle.finish_held(held).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(task = %task_id, %e, "could not claim a task: its request is left for redelivery");
+                    let _ = handle.release_held(held).await;
+                    return;
+                }
             }
         }
         let plain = JsonRpcMessage::request(id.clone(), "tools/call", params);

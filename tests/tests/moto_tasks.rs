@@ -326,3 +326,25 @@ async fn extra_calls_of_a_task_over_a_plain_call() {
     assert_eq!(task_ddb, 4, "create, claim, complete: one write each; the get: one read");
     server.shutdown(Duration::ZERO).await;
 }
+
+/// A task lives until its TTL (the client's wish, 2025-11-25 `task.ttl`), then reads
+/// as gone: `-32602`.
+#[tokio::test]
+async fn a_task_past_its_ttl_is_gone() {
+    let mut rig = Rig::new(Topology::Sqs, 30).await;
+    let tools = DemoTools::new().with_step(Duration::from_millis(50));
+    let server = rig.serve(&tools);
+    let client = rig.client(Era::Legacy).await;
+    let params = json!({"name": "countdown", "arguments": {"from": 1}, "task": {"ttl": 2_000}});
+    let created = call(&client, "tools/call", params).await;
+    let view = TaskView::parse(&created["result"]).unwrap_or_else(|| panic!("not a task: {created}"));
+    assert_eq!(view.ttl_ms, Some(2_000));
+
+    let result = call(&client, "tasks/result", json!({"taskId": view.task_id})).await;
+    assert_eq!(text_of(&result["result"]), "liftoff", "{result}");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let gone = call(&client, "tasks/get", json!({"taskId": view.task_id})).await;
+
+    assert_eq!(gone["error"]["code"], -32602, "{gone}");
+    server.shutdown(Duration::ZERO).await;
+}
