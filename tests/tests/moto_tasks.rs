@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asyncmcp_aws::DynamoTaskStore;
+use asyncmcp_driver::TaskStore;
 use asyncmcp_tests::moto::{Moto, unique_name};
 use asyncmcp_tokio::proto::tasks::wire::TaskView;
 use asyncmcp_tokio::proto::tasks::{TASKS_EXTENSION, TaskStatus, TaskSupport};
@@ -347,4 +348,44 @@ async fn a_task_past_its_ttl_is_gone() {
 
     assert_eq!(gone["error"]["code"], -32602, "{gone}");
     server.shutdown(Duration::ZERO).await;
+}
+
+/// A real worker process is killed (SIGKILL) mid-task: its request stays in
+/// flight and its lease live. A second server on the same queue receives the
+/// request after the visibility timeout, finds the task by origin, claims it once
+/// the lease ended, and completes it; the first attempt never finished.
+#[tokio::test]
+async fn a_worker_process_killed_mid_task_is_taken_over_by_a_second_server() {
+    use std::io::BufRead;
+
+    let mut rig = Rig::new(Topology::Sqs, 3).await;
+    let table = rig.store.table().to_owned();
+    let account = &rig.requests[..=rig.requests.rfind('/').expect("a queue URL")];
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_task_worker"))
+        .args([&Moto::shared().endpoint, &rig.requests, &table, &format!("{account}tr-"), "3", "500"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the worker process");
+    let mut ready = String::new();
+    std::io::BufReader::new(worker.stdout.take().expect("stdout")).read_line(&mut ready).expect("worker output");
+    assert_eq!(ready.trim(), "ready");
+    let client = rig.client(Era::Modern).await;
+    let created = call(&client, "tools/call", task_call(Era::Modern, 10)).await;
+    let view = TaskView::parse(&created["result"]).unwrap_or_else(|| panic!("not a task: {created}"));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    worker.kill().expect("kill -9 the worker");
+    worker.wait().expect("reap the worker");
+    let tools = DemoTools::new().with_step(Duration::from_millis(100));
+    let second = rig.serve(&tools);
+    let done = wait_terminal(&client, &view.task_id).await;
+
+    assert_eq!(done.status, TaskStatus::Completed);
+    let id = asyncmcp_tokio::proto::tasks::TaskId::parse(&view.task_id).expect("a task id");
+    let record = rig.store.get(&id, asyncmcp_tests::task_store_contract::now_ms()).await.expect("the record").record;
+    assert_eq!(record.attempts, 2, "claimed by the killed worker, then by the second server");
+    assert_eq!(tools.countdowns().finished, 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rig.in_flight().await, 0);
+    second.shutdown(Duration::ZERO).await;
 }
