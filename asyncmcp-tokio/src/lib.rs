@@ -86,6 +86,7 @@ pub mod fanout;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 mod runtime;
+pub mod task_client;
 pub mod tasks;
 
 /// The repository README's Rust snippets, compiled and run by `cargo test --doc -p

@@ -294,3 +294,52 @@ async fn an_rmcp_client_with_tasks_creates_a_task_and_a_new_rmcp_client_fetches_
     second.cancel().await.unwrap();
     rig.server.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_plain_client_helpers_create_wait_and_cancel_in_both_eras() {
+    use asyncmcp_tokio::proto::tasks::Outcome;
+    use asyncmcp_tokio::task_client::{CallAnswer, call_as_task, cancel_task, wait_task};
+
+    for era in [Era::Modern, Era::Legacy] {
+        let mut rig = Rig::new();
+        let client = match era {
+            Era::Legacy => rig.session().await.0,
+            _ => rig.client(era),
+        };
+
+        // Create, then a new client waits for the outcome, watching the status.
+        let CallAnswer::Task(task) = call_as_task(&client, era, "countdown", json!({"from": 2}), None).await.unwrap()
+        else {
+            panic!("{era:?}: not a task")
+        };
+        let later = match era {
+            Era::Legacy => rig.session().await.0,
+            _ => rig.client(era),
+        };
+        let mut seen = Vec::new();
+        let (view, outcome) = wait_task(&later, &task.task_id, |v| seen.push(v.status)).await.unwrap();
+        assert_eq!(view.status, TaskStatus::Completed, "{era:?}");
+        let Outcome::Result(result) = outcome else { panic!("{era:?}: {outcome:?}") };
+        assert_eq!(text_of(&result), "liftoff");
+        assert_eq!(seen.last(), Some(&TaskStatus::Completed));
+
+        // A tool that is not a task answers at once.
+        let echo = call_as_task(&client, era, "echo", json!({"text": "x"}), None).await;
+        match era {
+            Era::Legacy => assert!(echo.is_err(), "2025-11-25: -32601 for a task of a tool that forbids one"),
+            _ => assert!(matches!(echo, Ok(CallAnswer::Done(_))), "{echo:?}"),
+        }
+
+        // Cancel a long one.
+        let CallAnswer::Task(long) = call_as_task(&client, era, "countdown", json!({"from": 100}), None).await.unwrap()
+        else {
+            panic!("{era:?}: not a task")
+        };
+        cancel_task(&later, &long.task_id).await.unwrap();
+        let (view, outcome) = wait_task(&later, &long.task_id, |_| {}).await.unwrap();
+        assert_eq!(view.status, TaskStatus::Cancelled, "{era:?}");
+        let Outcome::Error(error) = outcome else { panic!("{era:?}: {outcome:?}") };
+        assert_eq!(error["code"], -32603, "{era:?}: {error}");
+        rig.server.shutdown(Duration::ZERO).await;
+    }
+}
