@@ -143,13 +143,14 @@ impl Tasks {
     }
 
     /// Adds the task capabilities and tool `execution` to a server's own answers:
-    /// the `initialize` result and `tools/list` results.
+    /// the `initialize` and `server/discover` results and `tools/list` results.
     pub(crate) fn decorate(&self, message: JsonRpcMessage, era: Era) -> JsonRpcMessage {
         let mut value = message.to_value();
         let Some(result) = value.get_mut("result").and_then(Value::as_object_mut) else { return message };
         let mut changed = false;
-        if result.contains_key("protocolVersion")
-            && result.contains_key("serverInfo")
+        // `initialize` (2025-11-25) or `server/discover` (2026-07-28).
+        let announces = result.contains_key("protocolVersion") || result.contains_key("supportedVersions");
+        if announces
             && let Some(caps) = result.get_mut("capabilities").and_then(Value::as_object_mut)
             && let Value::Object(add) = server_capabilities(era)
         {

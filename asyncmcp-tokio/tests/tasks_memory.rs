@@ -267,6 +267,8 @@ async fn an_rmcp_client_with_tasks_creates_a_task_and_a_new_rmcp_client_fetches_
         asyncmcp_tokio::rmcp::QueueClientTransport::spawn(config, Arc::clone(&rig.queue)).unwrap()
     };
     let first = TaskClient.serve_with_lifecycle(transport(&mut rig), discover()).await.unwrap();
+    let announced = serde_json::to_value(&first.peer_info().unwrap().capabilities).unwrap();
+    assert!(announced["extensions"][TASKS_EXTENSION].is_object(), "{announced}");
 
     // Act: call as a task, then leave.
     let params =
