@@ -389,3 +389,27 @@ async fn a_worker_process_killed_mid_task_is_taken_over_by_a_second_server() {
     assert_eq!(rig.in_flight().await, 0);
     second.shutdown(Duration::ZERO).await;
 }
+
+/// Two servers on one queue, one store: every task runs exactly once (the claim is a
+/// conditional write) and each completes.
+#[tokio::test]
+async fn two_servers_on_one_queue_run_each_task_once() {
+    let mut rig = Rig::new(Topology::Sqs, 30).await;
+    let tools = DemoTools::new().with_step(Duration::from_millis(100));
+    let (a, b) = (rig.serve(&tools), rig.serve(&tools));
+    let client = rig.client(Era::Modern).await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let created = call(&client, "tools/call", task_call(Era::Modern, 3)).await;
+        ids.push(TaskView::parse(&created["result"]).unwrap_or_else(|| panic!("not a task: {created}")).task_id);
+    }
+
+    for id in &ids {
+        assert_eq!(wait_terminal(&client, id).await.status, TaskStatus::Completed);
+    }
+
+    assert_eq!(tools.countdowns().started, 6, "each task runs once");
+    assert_eq!(tools.countdowns().finished, 6);
+    a.shutdown(Duration::ZERO).await;
+    b.shutdown(Duration::ZERO).await;
+}
