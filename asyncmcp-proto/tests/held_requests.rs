@@ -196,3 +196,32 @@ fn a_released_request_is_delivered_again_and_a_closing_server_hands_held_ones_ba
     let depth = pair.broker.queue_depth(&pair.server_queue).unwrap();
     assert_eq!((depth.visible, depth.in_flight), (1, 0));
 }
+
+#[test]
+fn held_requests_do_not_take_the_room_of_new_requests() {
+    // Arrange: room for one request at a time, and that one held for a task.
+    #[allow(clippy::disallowed_methods)]
+    let start = Instant::now();
+    let mut pair =
+        Pair::builder()
+            .era(Era::Modern)
+            .server(|config| config.max_in_flight = 1)
+            .responder(Box::new(|route, request| {
+                if request.method() == Some("tools/call") { None } else { echo_responder(route, request) }
+            }))
+            .build(start)
+            .unwrap();
+    pair.request("tools/call", Some(serde_json::json!({"name": "slow", "arguments": {}})));
+    pair.drive_until(1_000, |p| !calls(p).is_empty()).unwrap();
+    let (route, delivered) = calls(&pair).remove(0);
+    let answer = JsonRpcMessage::response(delivered, serde_json::json!({}));
+    pair.server.submit_and_hold(&route, answer, pair.now).unwrap();
+
+    // Act: a poll arrives while the task runs.
+    let ping = pair.request("ping", None);
+    pair.run_for(Duration::from_secs(10), 10_000).unwrap();
+
+    // Assert: it was taken and answered.
+    assert!(pair.response(&ping).is_some(), "a held task must not block the next request");
+    assert_eq!(pair.server.held(), 1);
+}

@@ -58,6 +58,11 @@ pub struct TaskOptions {
     /// What a tool not named with [`tool`](Self::tool) supports (default
     /// [`TaskSupport::Forbidden`]).
     pub default_support: TaskSupport,
+    /// Tasks this process runs at once (default 256). A task call past it is
+    /// answered with [`SERVER_BUSY`](crate::fanout::SERVER_BUSY). Requests held for
+    /// tasks do not count against the server's `max_in_flight`, so polls are still
+    /// taken while tasks run.
+    pub max_running: usize,
 }
 
 impl std::fmt::Debug for TaskOptions {
@@ -69,7 +74,13 @@ impl std::fmt::Debug for TaskOptions {
 impl TaskOptions {
     /// Tasks kept in `store` (DynamoDB for a fleet: `asyncmcp_aws::DynamoTaskStore`).
     pub fn new(store: Arc<dyn TaskStore>) -> Self {
-        Self { store, limits: TaskLimits::default(), tools: HashMap::new(), default_support: TaskSupport::Forbidden }
+        Self {
+            store,
+            limits: TaskLimits::default(),
+            tools: HashMap::new(),
+            default_support: TaskSupport::Forbidden,
+            max_running: 256,
+        }
     }
 
     /// Tasks kept in this process's memory ([`MemoryTaskStore`]): one replica only.
@@ -103,6 +114,8 @@ pub(crate) struct Tasks {
     worker: String,
     /// Tasks running here, to stop at once when a cancel is served here.
     running: Mutex<HashMap<TaskId, Arc<Notify>>>,
+    /// Task calls being served (creating, waiting for a lease, or running).
+    calls: std::sync::atomic::AtomicUsize,
 }
 
 /// What the task layer does with one request.
@@ -117,7 +130,12 @@ pub(crate) enum Intercept {
 
 impl Tasks {
     pub(crate) fn new(options: TaskOptions) -> Self {
-        Self { options, worker: asyncmcp_driver::unique_client_id("worker"), running: Mutex::new(HashMap::new()) }
+        Self {
+            options,
+            worker: asyncmcp_driver::unique_client_id("worker"),
+            running: Mutex::new(HashMap::new()),
+            calls: std::sync::atomic::AtomicUsize::new(0),
+        }
     }
 
     /// Whether request `message` in `era` is the task layer's.
@@ -278,6 +296,11 @@ impl Tasks {
             }
             _ => None,
         };
+        let Some(_slot) = CallSlot::take(&self.calls, self.options.max_running) else {
+            let text = format!("the server is running {} tasks, its most; try again later", self.options.max_running);
+            let _ = handle.submit(route, JsonRpcMessage::error(id, crate::fanout::SERVER_BUSY, &text, None)).await;
+            return;
+        };
         let era = era_of(&route);
         let mut params = message.to_value().get("params").cloned();
         if let Some(p) = params.as_mut().and_then(Value::as_object_mut) {
@@ -424,6 +447,25 @@ impl Tasks {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Arc<Notify>>> {
         self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One of the `max_running` places for a task call, given back on drop.
+struct CallSlot<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> CallSlot<'a> {
+    fn take(calls: &'a std::sync::atomic::AtomicUsize, max: usize) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        calls
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Self(calls))
+    }
+}
+
+impl Drop for CallSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

@@ -345,3 +345,33 @@ async fn the_plain_client_helpers_create_wait_and_cancel_in_both_eras() {
         rig.server.shutdown(Duration::ZERO).await;
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn past_max_running_a_task_call_is_refused_busy_and_polls_still_flow() {
+    // Arrange: one task at a time, and the server's in-flight room for one request.
+    let queue = Arc::new(asyncmcp_tokio::memory_queue());
+    let requests = queue.create_queue("requests", QueueOptions::default());
+    let account = &requests[..=requests.rfind('/').unwrap()];
+    let mut config = ServerConfig::new(requests.clone(), AllowList::new().try_prefix(account).unwrap());
+    config.max_in_flight = 1;
+    let tools = DemoTools::new().with_step(Duration::from_millis(100));
+    let mut options = TaskOptions::in_memory().tool("countdown", TaskSupport::Optional);
+    options.max_running = 1;
+    let server = QueueServer::start(move || tools.clone(), config, Arc::clone(&queue)).unwrap().with_tasks(options);
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    let mut rig = Rig { queue, requests, tools: DemoTools::new(), server: handle, clients: 0 };
+    let client = rig.client(Era::Modern);
+
+    // Act
+    let first = call(&client, "tools/call", modern_call("countdown", json!({"from": 50}))).await;
+    let second = call(&client, "tools/call", modern_call("countdown", json!({"from": 50}))).await;
+    let task_id = first["result"]["taskId"].as_str().unwrap();
+    let polled = call(&client, "tasks/get", json!({"taskId": task_id})).await;
+
+    // Assert
+    assert_eq!(first["result"]["resultType"], "task", "{first}");
+    assert_eq!(second["error"]["code"], -32000, "{second}");
+    assert_eq!(polled["result"]["status"], "working", "{polled}");
+    rig.server.shutdown(Duration::ZERO).await;
+}

@@ -120,11 +120,15 @@ impl Server {
 
     /// How many messages the driver may ask for in its next receive (0..=10): the
     /// room left under `max_in_flight`; 0 once closed or while events pile up.
+    /// Requests [held](Self::submit_and_hold) for tasks do not count: they were
+    /// answered, and a server running many tasks must still take their polls (the
+    /// application bounds how many tasks it runs).
     pub fn receive_credit(&self) -> usize {
         if self.closed || self.events.len() >= MAX_QUEUED_EVENTS {
             return 0;
         }
-        self.config.max_in_flight.saturating_sub(self.in_flight.len()).min(10)
+        let running = self.in_flight.len().saturating_sub(self.held());
+        self.config.max_in_flight.saturating_sub(running).min(10)
     }
 
     /// Takes one message `ReceiveMessage` returned from the request queue.
