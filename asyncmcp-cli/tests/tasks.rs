@@ -1,0 +1,83 @@
+//! `asyncmcp call --task` and `asyncmcp task get|wait|cancel` on moto, against a
+//! task-serving rmcp server (the demo tools, `countdown` as a task) in this test
+//! process: every command is its own process, so the task outlives the client that
+//! created it. Both eras.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use asyncmcp_tokio::proto::tasks::TaskSupport;
+use asyncmcp_tokio::proto::{AllowList, ServerConfig};
+use asyncmcp_tokio::rmcp::QueueServer;
+use asyncmcp_tokio::rmcp::demo::DemoTools;
+use asyncmcp_tokio::tasks::TaskOptions;
+use asyncmcp_tokio::{AwsQueueClient, DriverConfig};
+use common::{Moto, asyncmcp, infra_up, run, unique_name};
+
+/// A task server on `queue`, on its own runtime (dropped with the returned value).
+fn task_server(moto: &Moto, queue: &str) -> tokio::runtime::Runtime {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let account = &queue[..=queue.rfind('/').expect("a queue URL")];
+    let config = ServerConfig::new(queue, AllowList::new().try_prefix(account).expect("prefix"));
+    let tools = DemoTools::new().with_step(Duration::from_millis(100));
+    let options = TaskOptions::in_memory().tool("countdown", TaskSupport::Optional);
+    let sqs = Arc::new(AwsQueueClient::new(&moto.sdk_config()));
+    let mut driver = DriverConfig::default();
+    driver.long_poll = Duration::from_secs(1);
+    runtime.block_on(async {
+        let server =
+            QueueServer::start_with(move || tools.clone(), config, sqs, driver).expect("server").with_tasks(options);
+        tokio::spawn(server.run());
+    });
+    runtime
+}
+
+fn detached(modern: bool) {
+    let moto = Moto::shared();
+    let infra = infra_up(moto, &unique_name("tasks"), &[]);
+    let queue = infra["request_queue_url"].as_str().expect("queue URL").to_owned();
+    let _server = task_server(moto, &queue);
+    let limit = Duration::from_secs(60);
+    let era: &[&str] = if modern { &["--modern"] } else { &[] };
+    let target = ["--server-queue-url", queue.as_str()];
+
+    // call --task prints the id and exits while the task runs.
+    let created =
+        run(asyncmcp(moto).args(["call", "--task"]).args(target).args(era).args(["countdown", "from=20"]), limit).ok();
+    let id = created.stdout.trim().to_owned();
+    assert!(id.contains('.'), "a task id: {created:?}");
+    let got = run(asyncmcp(moto).args(["task", "get", &id]).args(target).args(era), limit).ok();
+    assert_eq!(got.stdout.trim(), "working", "{got:?}");
+
+    // wait, from another process, prints the outcome.
+    let waited = run(asyncmcp(moto).args(["task", "wait", &id]).args(target).args(era), limit).ok();
+    assert_eq!(waited.stdout.trim(), "liftoff", "{waited:?}");
+    assert!(waited.stderr.contains("task completed"), "{waited:?}");
+
+    // cancel a long one; waiting for it then fails.
+    let long =
+        run(asyncmcp(moto).args(["call", "--task"]).args(target).args(era).args(["countdown", "from=600"]), limit).ok();
+    let long = long.stdout.trim().to_owned();
+    run(asyncmcp(moto).args(["task", "cancel", &long]).args(target).args(era), limit).ok();
+    let cancelled = run(asyncmcp(moto).args(["task", "wait", &long]).args(target).args(era), limit);
+    assert!(!cancelled.status.success(), "{cancelled:?}");
+    assert!(cancelled.stderr.contains("cancelled"), "{cancelled:?}");
+
+    // An unknown id is an error that says so.
+    let unknown = "nope.0123456789abcdef0123456789abcdef";
+    let missing = run(asyncmcp(moto).args(["task", "get", unknown]).args(target).args(era), limit);
+    assert!(!missing.status.success());
+    assert!(missing.stderr.contains("task not found or expired"), "{missing:?}");
+}
+
+#[test]
+fn modern_call_task_then_task_get_wait_cancel_from_other_processes() {
+    detached(true);
+}
+
+#[test]
+fn legacy_call_task_then_task_get_wait_cancel_from_other_processes() {
+    detached(false);
+}
