@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use asyncmcp_aws::{AwsAdmin, QueueSpec};
+use asyncmcp_aws::{AwsAdmin, DynamoTaskStore, QueueSpec};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
@@ -49,8 +49,9 @@ Examples:
 
 Creates PREFIX-requests (the server's request queue), PREFIX-requests-dlq (its dead-letter
 queue; a message received --max-receives times moves there) and, for sns-sqs, the topic
-PREFIX-requests with a subscription and the queue policy that lets SNS deliver. Running it
-again is harmless: existing resources are kept and their settings converged.";
+PREFIX-requests with a subscription and the queue policy that lets SNS deliver; with
+--tasks, the DynamoDB table PREFIX-tasks for MCP tasks. Running it again is harmless:
+existing resources are kept and their settings converged.";
 
 const DOWN_HELP: &str = "\
 Examples:
@@ -97,6 +98,10 @@ pub(crate) struct InfraArgs {
     /// Print the addresses as text or as one JSON object.
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
+    /// Also the DynamoDB table PREFIX-tasks that servers serving MCP tasks share
+    /// (on-demand, TTL on `expiresAt`): created by `up`, deleted by `down`.
+    #[arg(long)]
+    tasks: bool,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -106,6 +111,7 @@ struct Names {
     queue: String,
     dlq: String,
     topic: String,
+    tasks: String,
 }
 
 impl InfraArgs {
@@ -121,6 +127,7 @@ impl InfraArgs {
             queue: format!("{}-requests{suffix}", self.name),
             dlq: format!("{}-requests-dlq{suffix}", self.name),
             topic: format!("{}-requests{suffix}", self.name),
+            tasks: format!("{}-tasks", self.name),
         })
     }
 }
@@ -143,7 +150,8 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
     if args.raw_delivery && args.transport == Transport::Sqs {
         return Err(CliError::new("--raw-delivery applies to --transport sns-sqs only"));
     }
-    let admin = AwsAdmin::new(&args.aws.sdk_config().await?);
+    let sdk = args.aws.sdk_config().await?;
+    let admin = AwsAdmin::new(&sdk);
     eprintln!("asyncmcp infra up: {} ({})", args.name, args.transport.as_str());
 
     progress(&format!("dead-letter queue {} ...", names.dlq));
@@ -173,6 +181,12 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
         subscription = Some(admin.subscribe_queue(&arn, &queue.arn, &queue.url, args.raw_delivery).await?);
         topic = Some(arn);
     }
+    let mut tasks = None;
+    if args.tasks {
+        progress(&format!("task table {} (DynamoDB, on-demand, TTL on expiresAt) ...", names.tasks));
+        DynamoTaskStore::new(&sdk, &names.tasks).create_table().await?;
+        tasks = Some(names.tasks.clone());
+    }
     eprintln!("  done");
 
     match args.output {
@@ -187,6 +201,7 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
                 "dead_letter_queue_arn": dlq.arn,
                 "topic_arn": topic,
                 "subscription_arn": subscription,
+                "tasks_table": tasks,
             });
             println!("{value}");
         }
@@ -196,6 +211,9 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
             if let (Some(topic), Some(subscription)) = (&topic, &subscription) {
                 println!("request topic      {topic}");
                 println!("subscription       {subscription}");
+            }
+            if let Some(tasks) = &tasks {
+                println!("task table         {tasks}");
             }
             let transport = args.transport.as_str();
             let endpoint = args.aws.endpoint_url.as_deref().map(|e| format!(" --endpoint-url {e}")).unwrap_or_default();
@@ -217,7 +235,8 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
 
 async fn down(args: &InfraArgs) -> CliResult<ExitCode> {
     let names = args.names()?;
-    let admin = AwsAdmin::new(&args.aws.sdk_config().await?);
+    let sdk = args.aws.sdk_config().await?;
+    let admin = AwsAdmin::new(&sdk);
     eprintln!("asyncmcp infra down: {} ({})", args.name, args.transport.as_str());
 
     // Queue URLs and ARNs are looked up; a missing queue is already gone.
@@ -249,6 +268,14 @@ async fn down(args: &InfraArgs) -> CliResult<ExitCode> {
                 deleted.push(json!({"kind": kind, "address": url}));
             }
             None => progress(&format!("{kind} {name}: not found, nothing to delete")),
+        }
+    }
+    if args.tasks {
+        progress(&format!("task table {} ...", names.tasks));
+        match DynamoTaskStore::new(&sdk, &names.tasks).delete_table().await {
+            Ok(()) => deleted.push(json!({"kind": "task table", "address": names.tasks})),
+            // Already gone (or not ours to delete): said, not fatal, as for queues.
+            Err(e) => progress(&format!("task table {}: not deleted: {}", names.tasks, e.detail)),
         }
     }
     eprintln!("  done");

@@ -81,3 +81,26 @@ fn modern_call_task_then_task_get_wait_cancel_from_other_processes() {
 fn legacy_call_task_then_task_get_wait_cancel_from_other_processes() {
     detached(false);
 }
+
+#[test]
+fn infra_up_tasks_creates_the_task_table_and_down_tasks_deletes_it() {
+    let moto = Moto::shared();
+    let name = unique_name("tasks-infra");
+
+    let infra = infra_up(moto, &name, &["--tasks"]);
+    let table = infra["tasks_table"].as_str().expect("the task table's name").to_owned();
+    let store = asyncmcp_aws::DynamoTaskStore::new(&moto.sdk_config(), &table);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let ttl = runtime.block_on(store.ttl_attribute()).expect("the table exists");
+    let down = run(
+        asyncmcp(moto).args(["infra", "down", "--tasks", "--output", "json", "--name", &name]),
+        Duration::from_secs(60),
+    )
+    .ok();
+    let gone = runtime.block_on(store.ttl_attribute());
+
+    assert_eq!(table, format!("{name}-tasks"));
+    assert_eq!(ttl.as_deref(), Some(asyncmcp_aws::TTL_ATTRIBUTE));
+    assert!(down.stdout.contains("task table"), "{down:?}");
+    assert!(gone.is_err(), "the table must be gone: {gone:?}");
+}
