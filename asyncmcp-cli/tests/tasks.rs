@@ -104,3 +104,52 @@ fn infra_up_tasks_creates_the_task_table_and_down_tasks_deletes_it() {
     assert!(down.stdout.contains("task table"), "{down:?}");
     assert!(gone.is_err(), "the table must be gone: {gone:?}");
 }
+
+/// `asyncmcp serve --task-tool sleep --task-table T`: the bridge offers tasks for a
+/// stdio server's tool, both eras; the serve process is then killed (SIGKILL)
+/// mid-task and a second serve on the same queue and table finishes the task.
+#[test]
+fn serve_offers_tasks_for_a_stdio_tool_and_a_second_serve_takes_over_a_killed_ones_task() {
+    let moto = Moto::shared();
+    let name = unique_name("tasks-serve");
+    let infra = infra_up(moto, &name, &["--tasks", "--visibility-timeout", "4"]);
+    let queue = infra["request_queue_url"].as_str().expect("queue URL").to_owned();
+    let table = infra["tasks_table"].as_str().expect("table").to_owned();
+    let serve_args =
+        ["--queue-url", queue.as_str(), "--visibility-timeout", "4", "--task-tool", "sleep", "--task-table"];
+    let fixture = common::fixture("sleepy_server.py");
+    let cmd = ["python3", fixture.as_str()];
+    let first = common::Serve::start(moto, &[&serve_args[..], &[table.as_str()]].concat(), &cmd);
+    let limit = Duration::from_secs(60);
+    let target = ["--server-queue-url", queue.as_str()];
+
+    // Both eras: a task id at once, the outcome later from another process.
+    for era in [&["--modern"][..], &[][..]] {
+        let created =
+            run(asyncmcp(moto).args(["call", "--task"]).args(target).args(era).args(["sleep", "seconds=1"]), limit)
+                .ok();
+        let id = created.stdout.trim().to_owned();
+        assert!(id.contains('.'), "a task id: {created:?}");
+        let waited = run(asyncmcp(moto).args(["task", "wait", &id]).args(target).args(era), limit).ok();
+        assert_eq!(waited.stdout.trim(), "slept", "{waited:?}");
+    }
+    // A tool without --task-tool runs plain even when asked for a task (2026-07-28).
+    let plain =
+        run(asyncmcp(moto).args(["call", "--task", "--modern"]).args(target).args(["echo", "text=hi"]), limit).ok();
+    assert_eq!(plain.stdout.trim(), "sleepy echo: hi", "{plain:?}");
+
+    // Killed mid-task: the second serve finishes it.
+    let created =
+        run(asyncmcp(moto).args(["call", "--task", "--modern"]).args(target).args(["sleep", "seconds=3"]), limit).ok();
+    let id = created.stdout.trim().to_owned();
+    // Its third `sleep` has started in a pool process.
+    let deadline = std::time::Instant::now() + limit;
+    while common::text(&first.log).matches("sleepy: server pid").count() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the third sleep never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(first);
+    let _second = common::Serve::start(moto, &[&serve_args[..], &[table.as_str()]].concat(), &cmd);
+    let waited = run(asyncmcp(moto).args(["task", "wait", &id, "--modern"]).args(target), limit).ok();
+    assert_eq!(waited.stdout.trim(), "slept", "{waited:?}");
+}

@@ -266,6 +266,14 @@ impl Request {
         self.outlet().submit(message).await
     }
 
+    /// Where this request's answer and notifications go, detached from the request:
+    /// for handlers that answer from another task (a process pool). Use it in place
+    /// of [`ServerHandle::submit`] on [`route`](Self::route), so the answer of a
+    /// task's call becomes the task's outcome.
+    pub fn replier(&self) -> Replier {
+        Replier(self.outlet())
+    }
+
     /// Waits for the client's `notifications/cancelled` for this request and returns
     /// it; `None` when the driver stopped first. Once it has returned, it waits
     /// forever (so it can sit in a `select!` loop). Cancel-safe: dropping the
@@ -275,6 +283,35 @@ impl Request {
         let note = cancel.await.ok();
         self.cancel = None;
         note
+    }
+}
+
+/// Sends a request's answer and notifications (see [`Request::replier`]).
+#[derive(Clone)]
+pub struct Replier(Outlet);
+
+impl fmt::Debug for Replier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replier").field("route", &self.0.route).finish_non_exhaustive()
+    }
+}
+
+impl Replier {
+    /// Sends `message` as [`Request::send`] does.
+    ///
+    /// # Errors
+    /// As [`ServerHandle::submit`].
+    pub async fn send(&self, message: JsonRpcMessage) -> Result<(), DriverError> {
+        self.0.submit(message).await
+    }
+
+    /// Ends request `id` unanswered (a cancelled request), as
+    /// [`ServerHandle::abandon`] does; nothing for a task's call, which its task ends.
+    ///
+    /// # Errors
+    /// As [`ServerHandle::abandon`].
+    pub async fn abandon(&self, id: RequestId) -> Result<(), DriverError> {
+        self.0.abandon(id).await
     }
 }
 
