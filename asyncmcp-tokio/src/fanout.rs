@@ -232,7 +232,7 @@ impl Request {
     }
 
     /// Where the request's messages go: the driver, or for a task's call the task
-    /// (its answer becomes the task's outcome; notifications are dropped).
+    /// (its answer becomes the task's outcome, its progress the status message).
     pub(crate) fn outlet(&self) -> Outlet {
         Outlet {
             handle: self.handle.clone(),
@@ -329,9 +329,8 @@ impl Outlet {
     /// Sends `message` (see [`Request::send`]).
     pub(crate) async fn submit(&self, message: JsonRpcMessage) -> Result<(), DriverError> {
         if let Some(capture) = &self.capture {
-            if message.kind().is_reply() {
-                let _ = capture.send(message);
-            }
+            // The answer becomes the task's outcome, progress its status message.
+            let _ = capture.send(message);
             return Ok(());
         }
         let message = match &self.tasks {

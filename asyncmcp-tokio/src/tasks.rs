@@ -38,7 +38,7 @@ use asyncmcp_driver::{
     ApplyError, MemoryTaskStore, ServerHandle, StoreError, TaskStore, Versioned, apply, new_task_id,
 };
 use asyncmcp_proto::tasks::{
-    Outcome, TaskDecision, TaskId, TaskLimits, TaskRecord, TaskRefusal, TaskRequest, TaskSupport,
+    Outcome, TaskDecision, TaskId, TaskLimits, TaskRecord, TaskRefusal, TaskRequest, TaskStatus, TaskSupport,
     already_terminal_error, decide, methods, not_found_error, server_capabilities, wire,
 };
 use asyncmcp_proto::{Era, JsonRpcMessage, MessageKind, RequestId, Route, error_codes};
@@ -366,6 +366,13 @@ impl Tasks {
                 }
             }
         }
+        // Ask the tool for progress: it becomes the task's status message.
+        if let Some(p) = params.as_mut().and_then(Value::as_object_mut) {
+            let meta = p.entry("_meta").or_insert_with(|| serde_json::json!({}));
+            if let Some(meta) = meta.as_object_mut() {
+                meta.entry("progressToken").or_insert_with(|| Value::String(task_id.to_string()));
+            }
+        }
         let plain = JsonRpcMessage::request(id.clone(), "tools/call", params);
         let cancelled = Arc::new(Notify::new());
         self.lock().insert(task_id.clone(), Arc::clone(&cancelled));
@@ -405,10 +412,25 @@ impl Tasks {
         let mut tool = tokio::spawn(run(request));
         let limits = &self.options.limits;
         let renew_every = Duration::from_millis((limits.lease_ms / 3).max(100));
+        // The tool's latest progress, written with the next renew (or at once when
+        // the last write is a second old): `tasks/get` shows it as the status message.
+        let mut progress: Option<String> = None;
+        let mut last_write = tokio::time::Instant::now();
         let stop = loop {
+            let renew_at = match progress {
+                Some(_) => last_write + Duration::from_secs(1),
+                None => last_write + renew_every,
+            };
             tokio::select! {
                 biased;
-                Some(reply) = answer.recv() => return Some(outcome_of(&reply)),
+                Some(message) = answer.recv() => {
+                    if message.kind().is_reply() {
+                        return Some(outcome_of(&message));
+                    }
+                    if let Some(text) = progress_text(&message) {
+                        progress = Some(text);
+                    }
+                }
                 () = cancelled.notified() => break "cancelled",
                 ended = &mut tool => {
                     // The handler ended: its answer may still be in the channel.
@@ -421,9 +443,18 @@ impl Tasks {
                     };
                     return Some(Outcome::error(error_codes::INTERNAL_ERROR, detail));
                 }
-                () = tokio::time::sleep(renew_every) => {
+                () = tokio::time::sleep_until(renew_at) => {
                     let now = now_ms();
-                    match write(&*self.options.store, current, |r| r.renew(&self.worker, limits, now), now).await {
+                    let note = progress.take();
+                    let rule = |r: &mut TaskRecord| {
+                        let until = r.renew(&self.worker, limits, now)?;
+                        if let Some(note) = &note {
+                            r.progress(&self.worker, TaskStatus::Working, Some(note.clone()), now)?;
+                        }
+                        Ok(until)
+                    };
+                    last_write = tokio::time::Instant::now();
+                    match write(&*self.options.store, current, rule, now).await {
                         Ok(_) => {}
                         Err(ApplyError::Refused(refusal)) => {
                             tracing::debug!(task = %task_id, %refusal, "lease renewal refused: stopping the tool");
@@ -500,6 +531,24 @@ pub(crate) fn era_of(route: &Route) -> Era {
         Route::Session(_) => Era::Legacy,
         _ => Era::Modern,
     }
+}
+
+/// A `notifications/progress` as a status message: its `message`, else
+/// `progress/total`.
+fn progress_text(note: &JsonRpcMessage) -> Option<String> {
+    if note.method() != Some("notifications/progress") {
+        return None;
+    }
+    let value = note.to_value();
+    let params = value.get("params")?;
+    if let Some(message) = params.get("message").and_then(Value::as_str) {
+        return Some(message.to_owned());
+    }
+    let done = params.get("progress").and_then(Value::as_f64)?;
+    Some(match params.get("total").and_then(Value::as_f64) {
+        Some(total) => format!("{done}/{total}"),
+        None => format!("{done}"),
+    })
 }
 
 fn outcome_of(reply: &JsonRpcMessage) -> Outcome {

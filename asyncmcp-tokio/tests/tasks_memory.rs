@@ -375,3 +375,23 @@ async fn past_max_running_a_task_call_is_refused_busy_and_polls_still_flow() {
     assert_eq!(polled["result"]["status"], "working", "{polled}");
     rig.server.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_tools_progress_becomes_the_tasks_status_message() {
+    use asyncmcp_tokio::task_client::{CallAnswer, call_as_task, wait_task};
+
+    let mut rig = Rig::new();
+    let client = rig.client(Era::Modern);
+    let CallAnswer::Task(task) =
+        call_as_task(&client, Era::Modern, "countdown", json!({"from": 30}), None).await.unwrap()
+    else {
+        panic!("not a task")
+    };
+
+    let mut notes = Vec::new();
+    let (view, _) = wait_task(&client, &task.task_id, |v| notes.extend(v.status_message.clone())).await.unwrap();
+
+    assert_eq!(view.status, TaskStatus::Completed);
+    assert!(notes.iter().any(|n| n.starts_with("T-")), "no progress in {notes:?}");
+    rig.server.shutdown(Duration::ZERO).await;
+}
