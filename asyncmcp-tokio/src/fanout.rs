@@ -401,12 +401,21 @@ impl<H: Handler> Fanout<H> {
             handle,
             handler: Arc::new(handler),
             limits,
-            task_layer: tasks.map(|options| Arc::new(Tasks::new(options))),
+            task_layer: None,
             sessions: HashMap::new(),
             requests: HashMap::new(),
             tasks: JoinSet::new(),
             owners: HashMap::new(),
         };
+        if let Some(options) = tasks {
+            let layer = Arc::new(Tasks::new(options));
+            let handler = Arc::clone(&dispatch.handler);
+            layer.set_runner(Arc::new(move |request: Request| {
+                let handler = Arc::clone(&handler);
+                Box::pin(async move { handler.request(request).await })
+            }));
+            dispatch.task_layer = Some(layer);
+        }
         loop {
             tokio::select! {
                 biased;

@@ -107,7 +107,6 @@ impl TaskOptions {
 }
 
 /// The running task layer of one server process.
-#[derive(Debug)]
 pub(crate) struct Tasks {
     options: TaskOptions,
     /// This process as a claimant.
@@ -116,6 +115,17 @@ pub(crate) struct Tasks {
     running: Mutex<HashMap<TaskId, Arc<Notify>>>,
     /// Task calls being served (creating, waiting for a lease, or running).
     calls: std::sync::atomic::AtomicUsize,
+    /// Starts the handler on a plain call: to adopt a stale task (see [`Tasks::adopt`]).
+    runner: std::sync::OnceLock<Runner>,
+}
+
+/// The handler, started on a request.
+pub(crate) type Runner = Arc<dyn Fn(Request) -> asyncmcp_driver::BoxFuture<'static, ()> + Send + Sync>;
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks").field("options", &self.options).field("worker", &self.worker).finish_non_exhaustive()
+    }
 }
 
 /// What the task layer does with one request.
@@ -135,7 +145,13 @@ impl Tasks {
             worker: asyncmcp_driver::unique_client_id("worker"),
             running: Mutex::new(HashMap::new()),
             calls: std::sync::atomic::AtomicUsize::new(0),
+            runner: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets how the handler is started, for adopting stale tasks.
+    pub(crate) fn set_runner(&self, runner: Runner) {
+        let _ = self.runner.set(runner);
     }
 
     /// Whether request `message` in `era` is the task layer's.
@@ -203,7 +219,7 @@ impl Tasks {
     pub(crate) async fn serve_method(self: Arc<Self>, handle: ServerHandle, route: Route, message: JsonRpcMessage) {
         let Some(id) = message.id().cloned() else { return };
         let era = era_of(&route);
-        let answer = self.method_answer(&message, era).await;
+        let answer = self.method_answer(&handle, &message, era).await;
         let reply = match answer {
             Ok(result) => JsonRpcMessage::response(id.clone(), result),
             Err(error) => error_message(id.clone(), &error),
@@ -213,7 +229,12 @@ impl Tasks {
         }
     }
 
-    async fn method_answer(&self, message: &JsonRpcMessage, era: Era) -> Result<Value, Value> {
+    async fn method_answer(
+        self: &Arc<Self>,
+        handle: &ServerHandle,
+        message: &JsonRpcMessage,
+        era: Era,
+    ) -> Result<Value, Value> {
         let method = message.method().unwrap_or("");
         let offered = match era {
             Era::Legacy => matches!(method, methods::GET | methods::CANCEL | methods::RESULT),
@@ -236,6 +257,7 @@ impl Tasks {
         match method {
             methods::GET => {
                 let record = store.get(&task_id, now_ms()).await.map_err(store_error)?.record;
+                self.adopt(handle, &record);
                 Ok(match era {
                     Era::Legacy => to_value(wire::legacy::Task::from_record(&record)),
                     _ => to_value(wire::modern::GetTaskResult::from_record(&record)),
@@ -262,6 +284,7 @@ impl Tasks {
             _ => loop {
                 // tasks/result: blocks until the task is terminal.
                 let record = store.get(&task_id, now_ms()).await.map_err(store_error)?.record;
+                self.adopt(handle, &record);
                 if let Some(outcome) = wire::legacy::result_of(&record) {
                     return match outcome {
                         Outcome::Result(result) => Ok(result),
@@ -387,6 +410,52 @@ impl Tasks {
         }
         let finished = handle.finish_held(held).await;
         tracing::debug!(task = %task_id, ?finished, "task ended: its request message is deleted");
+    }
+
+    /// A task whose worker's lease ended more than a lease ago, and that nobody took
+    /// over, is adopted here: claimed and run from the request the record keeps. This
+    /// finishes a 2025-11-25 task whose worker died (its redelivered request finds no
+    /// session and is refused), and any task whose request message was lost. Called
+    /// when a client reads the task; a race with a redelivery is settled by the claim.
+    fn adopt(self: &Arc<Self>, handle: &ServerHandle, record: &TaskRecord) {
+        let now = now_ms();
+        let lease = self.options.limits.lease_ms;
+        let stale = !record.status.is_terminal()
+            && record.claim.as_ref().is_some_and(|c| c.until_ms.saturating_add(lease) < now)
+            && record.request.method == "tools/call";
+        let Some(runner) = self.runner.get().cloned().filter(|_| stale) else { return };
+        let (this, handle, record) = (Arc::clone(self), handle.clone(), record.clone());
+        tokio::spawn(async move {
+            let Some(_slot) = CallSlot::take(&this.calls, this.options.max_running) else { return };
+            let store = &*this.options.store;
+            let now = now_ms();
+            let Ok(mut current) = store.get(&record.id, now).await else { return };
+            let limits = &this.options.limits;
+            if write(store, &mut current, |r| r.claim(&this.worker, limits, now), now).await.is_err() {
+                return; // Someone else took it.
+            }
+            tracing::info!(task = %record.id, "adopting a task whose worker is gone");
+            let mut params = record.request.params.clone();
+            if let Some(meta) = params
+                .as_mut()
+                .and_then(Value::as_object_mut)
+                .map(|p| p.entry("_meta").or_insert_with(|| serde_json::json!({})))
+                && let Some(meta) = meta.as_object_mut()
+            {
+                meta.entry("progressToken").or_insert_with(|| Value::String(record.id.to_string()));
+            }
+            let id = RequestId::String(format!("asyncmcp-adopted-{}", record.attempts + 1));
+            let plain = JsonRpcMessage::request(id, "tools/call", params);
+            let cancelled = Arc::new(Notify::new());
+            this.lock().insert(record.id.clone(), Arc::clone(&cancelled));
+            let run = move |request: Request| runner(request);
+            let outcome = this.run_tool(&handle, &Route::Detached, &mut current, plain, &cancelled, run).await;
+            this.lock().remove(&record.id);
+            if let Some(outcome) = outcome {
+                let now = now_ms();
+                let _ = write(store, &mut current, |r| r.complete(&this.worker, outcome.clone(), now), now).await;
+            }
+        });
     }
 
     /// Runs the tool, renewing the lease, until it answers (`Some(outcome)`) or the

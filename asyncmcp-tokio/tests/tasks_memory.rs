@@ -395,3 +395,47 @@ async fn the_tools_progress_becomes_the_tasks_status_message() {
     assert!(notes.iter().any(|n| n.starts_with("T-")), "no progress in {notes:?}");
     rig.server.shutdown(Duration::ZERO).await;
 }
+
+/// A 2025-11-25 task whose worker died: its redelivered request names a session no
+/// other worker knows, so the queue cannot hand it over. The store still holds the
+/// request: the replica that serves a read of the stale task adopts it and runs it.
+#[tokio::test(start_paused = true)]
+async fn a_stale_task_whose_worker_is_gone_is_adopted_by_the_replica_that_reads_it() {
+    use asyncmcp_tokio::TaskStore;
+    use asyncmcp_tokio::proto::tasks::{TaskId, TaskLimits, TaskRecord, TaskRequest};
+
+    // Arrange: a record claimed by a dead worker whose lease ended long ago.
+    let store = Arc::new(asyncmcp_tokio::MemoryTaskStore::new());
+    let limits = TaskLimits::default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let then = now - 120_000;
+    let request = TaskRequest::new("tools/call", Some(json!({"name": "countdown", "arguments": {"from": 2}})));
+    let mut record = TaskRecord::create(TaskId::new("s|gone|n1", [7; 16]).unwrap(), request, None, &limits, then);
+    record.claim("dead-worker", &limits, then).unwrap();
+    store.create(record.clone(), now).await.unwrap();
+    let queue = Arc::new(asyncmcp_tokio::memory_queue());
+    let requests = queue.create_queue("requests", QueueOptions::default());
+    let account = &requests[..=requests.rfind('/').unwrap()];
+    let config = ServerConfig::new(requests.clone(), AllowList::new().try_prefix(account).unwrap());
+    let tools = DemoTools::new().with_step(Duration::from_millis(100));
+    let options = TaskOptions::new(store.clone()).tool("countdown", TaskSupport::Optional);
+    let factory = {
+        let tools = tools.clone();
+        move || tools.clone()
+    };
+    let server = QueueServer::start(factory, config, Arc::clone(&queue)).unwrap().with_tasks(options);
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    let mut rig = Rig { queue, requests, tools, server: handle, clients: 0 };
+
+    // Act: a client of another session waits for the result.
+    let (client, _) = rig.session().await;
+    let result = call(&client, "tasks/result", json!({"taskId": record.id.as_str()})).await;
+
+    // Assert
+    assert_eq!(text_of(&result["result"]), "liftoff", "{result}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert_eq!(store.get(&record.id, now).await.unwrap().record.attempts, 2);
+    assert_eq!(rig.tools.countdowns().finished, 1);
+    rig.server.shutdown(Duration::ZERO).await;
+}

@@ -356,6 +356,18 @@ async fn a_task_past_its_ttl_is_gone() {
 /// the lease ended, and completes it; the first attempt never finished.
 #[tokio::test]
 async fn a_worker_process_killed_mid_task_is_taken_over_by_a_second_server() {
+    killed_worker(Era::Modern).await;
+}
+
+/// The same in 2025-11-25: the redelivered request names the dead worker's session,
+/// which no other worker knows, so it is refused; the replica that serves a read of
+/// the stale task adopts it from the store and finishes it.
+#[tokio::test]
+async fn legacy_a_worker_process_killed_mid_task_is_adopted_by_a_second_server() {
+    killed_worker(Era::Legacy).await;
+}
+
+async fn killed_worker(era: Era) {
     use std::io::BufRead;
 
     let mut rig = Rig::new(Topology::Sqs, 3).await;
@@ -369,8 +381,8 @@ async fn a_worker_process_killed_mid_task_is_taken_over_by_a_second_server() {
     let mut ready = String::new();
     std::io::BufReader::new(worker.stdout.take().expect("stdout")).read_line(&mut ready).expect("worker output");
     assert_eq!(ready.trim(), "ready");
-    let client = rig.client(Era::Modern).await;
-    let created = call(&client, "tools/call", task_call(Era::Modern, 10)).await;
+    let client = rig.client(era).await;
+    let created = call(&client, "tools/call", task_call(era, 10)).await;
     let view = TaskView::parse(&created["result"]).unwrap_or_else(|| panic!("not a task: {created}"));
     tokio::time::sleep(Duration::from_millis(1_500)).await;
 
@@ -378,6 +390,8 @@ async fn a_worker_process_killed_mid_task_is_taken_over_by_a_second_server() {
     worker.wait().expect("reap the worker");
     let tools = DemoTools::new().with_step(Duration::from_millis(100));
     let second = rig.serve(&tools);
+    // (A legacy client's session died with the worker: it opens another.)
+    let client = if era == Era::Legacy { rig.client(era).await } else { client };
     let done = wait_terminal(&client, &view.task_id).await;
 
     assert_eq!(done.status, TaskStatus::Completed);
