@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use asyncmcp_tokio::RequestError;
-use asyncmcp_tokio::proto::{ClientEvent, JsonRpcMessage, RequestId};
+use asyncmcp_tokio::proto::{ClientEvent, Era, JsonRpcMessage, RequestId};
+use asyncmcp_tokio::task_client::{CallAnswer, call_as_task};
 use clap::Args;
 use serde_json::{Map, Value, json};
 
@@ -18,6 +19,7 @@ Examples:
   asyncmcp call --server-queue-url $QUEUE echo message=hello
   asyncmcp call --server-queue-url $QUEUE get-sum a=40 b=2
   asyncmcp call --transport sns-sqs --server-topic-arn $TOPIC slow-tool duration=3 --json
+  asyncmcp call --task --server-queue-url $QUEUE slow-tool duration=600   # prints a task id
 
 Each key=value becomes one argument; the value is read as JSON when it parses (40, true,
 [1,2], {\"k\":1}, \"quoted\") and as a string otherwise. Progress notifications are shown
@@ -32,6 +34,15 @@ pub(crate) struct CallArgs {
     /// Print the whole `tools/call` result as JSON instead of its text.
     #[arg(long)]
     json: bool,
+    /// Ask the server to run the call as a task: print the task id and exit at once
+    /// (then `asyncmcp task wait ID`). A tool the server runs only plain prints its
+    /// result as usual.
+    #[arg(long)]
+    task: bool,
+    /// With --task: how long the task's record lives, in seconds (2025-11-25 servers
+    /// take the wish; 2026-07-28 servers decide).
+    #[arg(long, requires = "task", value_name = "SECS")]
+    ttl: Option<u64>,
     /// The tool to call.
     #[arg(value_name = "TOOL")]
     tool: String,
@@ -72,6 +83,12 @@ pub(crate) async fn run(args: CallArgs) -> CliResult<ExitCode> {
     connection.close(drain).await;
     notes.abort();
     let result = outcome?;
+    if args.task
+        && let Some(task_id) = result.get("asyncmcp-task-id").and_then(Value::as_str)
+    {
+        println!("{task_id}");
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.json {
         println!("{result}");
     } else {
@@ -97,6 +114,18 @@ async fn call(
                 .map_err(|e| no_answer(handle, &e, "initialize", target))
         })
         .await?;
+    }
+    if args.task {
+        let era = if args.client.modern { Era::Modern } else { Era::Legacy };
+        let ttl = args.ttl.map(|secs| secs.saturating_mul(1_000));
+        let answer = call_as_task(handle, era, &args.tool, Value::Object(arguments), ttl)
+            .await
+            .map_err(|e| CliError::new(format!("tools/call as a task: {e}")))?;
+        return match answer {
+            CallAnswer::Task(view) => Ok(json!({"asyncmcp-task-id": view.task_id})),
+            CallAnswer::Done(reply) => result_of(&reply, "tools/call"),
+            other => Err(CliError::new(format!("tools/call as a task: unexpected answer {other:?}"))),
+        };
     }
     let params = json!({
         "name": args.tool,
@@ -143,7 +172,7 @@ fn no_answer(handle: &asyncmcp_tokio::ClientHandle, error: &RequestError, method
     CliError::new(format!("{method}: {error}{hint}"))
 }
 
-fn print_content(result: &Value) {
+pub(crate) fn print_content(result: &Value) {
     let Some(content) = result.get("content").and_then(Value::as_array) else {
         println!("{result}");
         return;

@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use asyncmcp_aws::{AwsAdmin, QueueSpec};
+use asyncmcp_aws::{AwsAdmin, DynamoTaskStore, QueueSpec};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
@@ -51,8 +51,9 @@ Examples:
 Creates PREFIX-requests (the server's request queue), PREFIX-requests-dlq (its dead-letter
 queue; a message received --max-receives times moves there) and, for sns-sqs, the topic
 PREFIX-requests with a subscription and the queue policy that lets SNS deliver. With
---s3-bucket it also creates that bucket for large messages (kept as is when it exists).
-Running it again is harmless: existing resources are kept and their settings converged.";
+--s3-bucket it also creates that bucket for large messages (kept as is when it exists);
+with --tasks, the DynamoDB table PREFIX-tasks for MCP tasks. Running it again is
+harmless: existing resources are kept and their settings converged.";
 
 const DOWN_HELP: &str = "\
 Examples:
@@ -109,6 +110,10 @@ pub(crate) struct InfraArgs {
     /// Print the addresses as text or as one JSON object.
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
+    /// Also the DynamoDB table PREFIX-tasks that servers serving MCP tasks share
+    /// (on-demand, TTL on `expiresAt`): created by `up`, deleted by `down`.
+    #[arg(long)]
+    tasks: bool,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -118,6 +123,7 @@ struct Names {
     queue: String,
     dlq: String,
     topic: String,
+    tasks: String,
 }
 
 impl InfraArgs {
@@ -133,6 +139,7 @@ impl InfraArgs {
             queue: format!("{}-requests{suffix}", self.name),
             dlq: format!("{}-requests-dlq{suffix}", self.name),
             topic: format!("{}-requests{suffix}", self.name),
+            tasks: format!("{}-tasks", self.name),
         })
     }
 }
@@ -193,6 +200,12 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
     if let Some(bucket) = &args.s3_bucket {
         bucket_created = up_bucket(&sdk, bucket, &args.name).await?;
     }
+    let mut tasks = None;
+    if args.tasks {
+        progress(&format!("task table {} (DynamoDB, on-demand, TTL on expiresAt) ...", names.tasks));
+        DynamoTaskStore::new(&sdk, &names.tasks).create_table().await?;
+        tasks = Some(names.tasks.clone());
+    }
     eprintln!("  done");
 
     match args.output {
@@ -209,6 +222,7 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
                 "subscription_arn": subscription,
                 "s3_bucket": args.s3_bucket,
                 "s3_bucket_created": bucket_created,
+                "tasks_table": tasks,
             });
             println!("{value}");
         }
@@ -221,6 +235,9 @@ async fn up(args: &InfraArgs) -> CliResult<ExitCode> {
             }
             if let Some(bucket) = &args.s3_bucket {
                 println!("s3 bucket          {bucket}");
+            }
+            if let Some(tasks) = &tasks {
+                println!("task table         {tasks}");
             }
             let transport = args.transport.as_str();
             let endpoint = args.aws.endpoint_url.as_deref().map(|e| format!(" --endpoint-url {e}")).unwrap_or_default();
@@ -282,6 +299,14 @@ async fn down(args: &InfraArgs) -> CliResult<ExitCode> {
         && down_bucket(&sdk, bucket, &args.name, args.delete_bucket).await?
     {
         deleted.push(json!({"kind": "s3 bucket", "address": bucket}));
+    }
+    if args.tasks {
+        progress(&format!("task table {} ...", names.tasks));
+        match DynamoTaskStore::new(&sdk, &names.tasks).delete_table().await {
+            Ok(()) => deleted.push(json!({"kind": "task table", "address": names.tasks})),
+            // Already gone (or not ours to delete): said, not fatal, as for queues.
+            Err(e) => progress(&format!("task table {}: not deleted: {}", names.tasks, e.detail)),
+        }
     }
     eprintln!("  done");
     match args.output {

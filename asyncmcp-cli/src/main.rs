@@ -8,6 +8,8 @@
 //! - `asyncmcp proxy`: a stdio MCP endpoint for desktop clients, forwarding to a
 //!   queue-hosted server.
 //! - `asyncmcp call TOOL key=value ...`: one tool call, for scripts and smoke tests.
+//! - `asyncmcp call --task TOOL ...` prints a task id and exits; `asyncmcp task
+//!   get|wait|cancel ID` reads, awaits or cancels that task from any later process.
 //! - `asyncmcp tools`: the tools of a queue-hosted server.
 //! - `asyncmcp status`: a server's queue, dead-letter queue and topic at a glance.
 //! - `asyncmcp completions SHELL`, `asyncmcp man`: shell completions and a man page.
@@ -31,6 +33,7 @@ mod reply;
 mod serve;
 mod signal;
 mod status;
+mod task;
 mod tools;
 
 use std::process::ExitCode;
@@ -86,6 +89,8 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Call one tool of a queue-hosted server and print the result.
     Call(call::CallArgs),
+    /// Read, await or cancel a task by its id (from `call --task`), from any process.
+    Task(task::TaskArgs),
     /// List the tools of a queue-hosted server (name, arguments, description).
     Tools(tools::ToolsArgs),
     /// A server's queue at a glance: depth, in flight, dead-letter queue, subscriptions.
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,
             Command::Call(args) => call::run(args).await,
+            Command::Task(args) => task::run(args).await,
             Command::Tools(args) => tools::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Completions(args) => generate::completions(&args, Cli::command()),

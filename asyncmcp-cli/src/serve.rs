@@ -26,10 +26,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asyncmcp_aws::AwsQueueClient;
-use asyncmcp_tokio::ServerHandle;
+use asyncmcp_aws::{AwsQueueClient, DynamoTaskStore};
 use asyncmcp_tokio::fanout::{Busy, Fanout, Handler, Limits, Request, Session};
+use asyncmcp_tokio::proto::tasks::TaskSupport;
 use asyncmcp_tokio::proto::{AllowList, Disposition, JsonRpcMessage, QueueUrl, Route, ServerConfig};
+use asyncmcp_tokio::tasks::TaskOptions;
+use asyncmcp_tokio::{MemoryTaskStore, ServerHandle, TaskStore};
 use clap::Args;
 
 use crate::aws::AwsArgs;
@@ -99,6 +101,15 @@ pub(crate) struct ServeArgs {
     /// On Ctrl-C / SIGTERM, wait this many seconds for requests in flight.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     drain: u64,
+    /// Offer MCP tasks for tool NAME (repeat for more): a client that asks
+    /// (`asyncmcp call --task`, a 2025-11-25 `params.task`, or the 2026-07-28 tasks
+    /// extension) gets a task id at once, and the call runs on in a pool process.
+    #[arg(long, value_name = "NAME")]
+    task_tool: Vec<String>,
+    /// With --task-tool: the DynamoDB table replicas share for tasks (`infra up
+    /// --tasks` creates PREFIX-tasks). Default: in this process's memory (one replica).
+    #[arg(long, value_name = "TABLE", requires = "task_tool")]
+    task_table: Option<String>,
     #[command(flatten)]
     aws: AwsArgs,
     #[command(flatten)]
@@ -191,7 +202,22 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult<ExitCode> {
     let mut limits = Limits::default();
     limits.max_sessions = args.max_sessions.max(1);
     limits.max_requests = args.max_in_flight.max(1);
-    let fanout = Fanout::new(handle.clone(), events, Bridge { spec, pool }).with_limits(limits);
+    let mut fanout = Fanout::new(handle.clone(), events, Bridge { spec, pool }).with_limits(limits);
+    if !args.task_tool.is_empty() {
+        let store: Arc<dyn TaskStore> = match &args.task_table {
+            Some(table) => Arc::new(DynamoTaskStore::new(&sdk, table)),
+            None => Arc::new(MemoryTaskStore::new()),
+        };
+        let mut options = TaskOptions::new(store);
+        // The lease ends when an unrenewed request message would come back.
+        options.limits.lease_ms = args.visibility_timeout.max(1).saturating_mul(1_000);
+        for tool in &args.task_tool {
+            options = options.tool(tool, TaskSupport::Optional);
+        }
+        let store = args.task_table.as_deref().unwrap_or("memory");
+        tracing::info!("tasks offered for {} (store: {store})", args.task_tool.join(", "));
+        fanout = fanout.with_tasks(options);
+    }
     tokio::select! {
         () = fanout.run() => {}
         () = on_signals(handle.clone(), Duration::from_secs(args.drain)) => {}

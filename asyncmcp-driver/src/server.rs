@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 
 use asyncmcp_proto::{
-    Address, ApiError, ConfigError, InboundMessage, JsonRpcMessage, OpFailure, OpId, OpResult, QueueOp, RequestId,
-    Route, Server, ServerConfig, ServerEvent, SessionId,
+    Address, ApiError, ConfigError, HeldRequest, InboundMessage, JsonRpcMessage, OpFailure, OpId, OpResult, QueueOp,
+    RequestId, Route, Server, ServerConfig, ServerEvent, SessionId,
 };
 
 use crate::control::{Control, ControlSender};
@@ -26,6 +26,10 @@ pub(crate) enum ServerCommand {
     Submit(Route, JsonRpcMessage, Reply),
     Abandon(Route, RequestId, Reply),
     CloseSession(SessionId, Reply),
+    Origin(Route, RequestId, oneshot::Sender<Option<String>>),
+    SubmitAndHold(Route, JsonRpcMessage, oneshot::Sender<Result<HeldRequest, ApiError>>),
+    FinishHeld(HeldRequest, Reply),
+    ReleaseHeld(HeldRequest, Reply),
 }
 
 struct ServerMachine {
@@ -73,6 +77,20 @@ impl Machine for ServerMachine {
             }
             ServerCommand::CloseSession(id, reply) => {
                 let _ = reply.send(self.server.close_session(&id, now));
+            }
+            ServerCommand::Origin(route, id, reply) => {
+                let _ = reply.send(self.server.request_origin(&route, &id));
+            }
+            ServerCommand::SubmitAndHold(route, message, reply) => {
+                let _ = reply.send(self.server.submit_and_hold(&route, message, now));
+            }
+            ServerCommand::FinishHeld(held, reply) => {
+                self.server.finish_held(&held, now);
+                let _ = reply.send(Ok(()));
+            }
+            ServerCommand::ReleaseHeld(held, reply) => {
+                self.server.release_held(&held, now);
+                let _ = reply.send(Ok(()));
             }
         }
     }
@@ -156,6 +174,49 @@ impl ServerHandle {
     /// As [`submit`](Self::submit).
     pub async fn abandon(&self, route: Route, id: RequestId) -> Result<(), DriverError> {
         self.ask(|tx| ServerCommand::Abandon(route, id, tx)).await
+    }
+
+    /// The identity under which the server deduplicates request `id` running on
+    /// `route`: the ORIGIN of its task id (see
+    /// [`Server::request_origin`](asyncmcp_proto::Server::request_origin)). `None`
+    /// when no such request is running there.
+    ///
+    /// # Errors
+    /// [`DriverError::Stopped`] when the driver has stopped.
+    pub async fn request_origin(&self, route: Route, id: RequestId) -> Result<Option<String>, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(Control::Command(ServerCommand::Origin(route, id, tx))).await?;
+        rx.await.map_err(|_| DriverError::Stopped)
+    }
+
+    /// Answers a request and keeps its queue message hidden until
+    /// [`finish_held`](Self::finish_held) or [`release_held`](Self::release_held): a
+    /// task's request stays on the queue until the task ends (see
+    /// [`Server::submit_and_hold`](asyncmcp_proto::Server::submit_and_hold)).
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit).
+    pub async fn submit_and_hold(&self, route: Route, message: JsonRpcMessage) -> Result<HeldRequest, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(Control::Command(ServerCommand::SubmitAndHold(route, message, tx))).await?;
+        rx.await.map_err(|_| DriverError::Stopped)?.map_err(DriverError::Api)
+    }
+
+    /// The task of a held request ended: its queue message is deleted.
+    ///
+    /// # Errors
+    /// [`DriverError::Stopped`] when the driver has stopped (the message then comes
+    /// back after its visibility timeout).
+    pub async fn finish_held(&self, held: HeldRequest) -> Result<(), DriverError> {
+        self.ask(|tx| ServerCommand::FinishHeld(held, tx)).await
+    }
+
+    /// Hands a held request back to the queue at once (another worker runs its task).
+    ///
+    /// # Errors
+    /// As [`finish_held`](Self::finish_held).
+    pub async fn release_held(&self, held: HeldRequest) -> Result<(), DriverError> {
+        self.ask(|tx| ServerCommand::ReleaseHeld(held, tx)).await
     }
 
     /// Ends a legacy session.

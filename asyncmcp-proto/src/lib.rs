@@ -199,5 +199,5 @@ pub use jsonrpc::{CANCELLED_METHOD, Cancellation, JsonRpcMessage, MessageKind, R
 pub use op::{OpId, OpKind, OpResult, QueueOp, SendOp};
 pub use peer_text::{PEER_TEXT_MAX_CHARS, clip_peer_text};
 pub use reassembly::{ReassemblyError, ReassemblyLimits};
-pub use server::Server;
+pub use server::{HeldRequest, Server};
 pub use session_id::SessionId;

@@ -71,6 +71,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use asyncmcp_driver::{DriverError, ServerEvents, ServerHandle};
@@ -79,6 +80,8 @@ use asyncmcp_proto::{
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{Id, JoinSet};
+
+use crate::tasks::{Intercept, TaskOptions, Tasks, era_of};
 
 /// JSON-RPC error code of a refusal for lack of room: the session or request cap is
 /// reached, or a session's inbox is full. The client may try again later.
@@ -153,6 +156,7 @@ pub struct Session {
     id: SessionId,
     handle: ServerHandle,
     inbox: mpsc::Receiver<JsonRpcMessage>,
+    tasks: Option<Arc<Tasks>>,
 }
 
 impl Session {
@@ -182,7 +186,12 @@ impl Session {
     /// # Errors
     /// As [`ServerHandle::submit`].
     pub async fn send(&self, message: JsonRpcMessage) -> Result<(), DriverError> {
-        self.handle.submit(self.route(), message).await
+        self.outlet().submit(message).await
+    }
+
+    /// Where the session's messages go (with task capabilities added when tasks are on).
+    pub(crate) fn outlet(&self) -> Outlet {
+        Outlet { handle: self.handle.clone(), route: self.route(), capture: None, tasks: self.tasks.clone() }
     }
 
     /// Stops taking messages; those already waiting can still be read.
@@ -194,17 +203,43 @@ impl Session {
 /// One modern request, as its handler sees it.
 #[derive(Debug)]
 pub struct Request {
-    token: RequestToken,
+    route: Route,
     id: RequestId,
     message: JsonRpcMessage,
     handle: ServerHandle,
     cancel: Option<oneshot::Receiver<JsonRpcMessage>>,
+    /// A task's call: its answer goes here, not to the client (which got the task).
+    capture: Option<mpsc::UnboundedSender<JsonRpcMessage>>,
+    tasks: Option<Arc<Tasks>>,
 }
 
 impl Request {
+    /// A task's plain `tools/call`, run by the handler with its answer captured.
+    pub(crate) fn captured(
+        route: Route,
+        message: JsonRpcMessage,
+        handle: ServerHandle,
+        capture: mpsc::UnboundedSender<JsonRpcMessage>,
+        cancel: oneshot::Receiver<JsonRpcMessage>,
+    ) -> Self {
+        let id = message.id().cloned().unwrap_or(RequestId::Null);
+        Self { route, id, message, handle, cancel: Some(cancel), capture: Some(capture), tasks: None }
+    }
+
     /// The route to answer on.
     pub fn route(&self) -> Route {
-        Route::Request(self.token)
+        self.route.clone()
+    }
+
+    /// Where the request's messages go: the driver, or for a task's call the task
+    /// (its answer becomes the task's outcome, its progress the status message).
+    pub(crate) fn outlet(&self) -> Outlet {
+        Outlet {
+            handle: self.handle.clone(),
+            route: self.route(),
+            capture: self.capture.clone(),
+            tasks: self.tasks.clone(),
+        }
     }
 
     /// The request's JSON-RPC id.
@@ -223,11 +258,20 @@ impl Request {
     }
 
     /// Sends `message` on the request's route: its answer, or a notification before it.
+    /// (When the request is a task's call, its answer becomes the task's outcome.)
     ///
     /// # Errors
     /// As [`ServerHandle::submit`].
     pub async fn send(&self, message: JsonRpcMessage) -> Result<(), DriverError> {
-        self.handle.submit(self.route(), message).await
+        self.outlet().submit(message).await
+    }
+
+    /// Where this request's answer and notifications go, detached from the request:
+    /// for handlers that answer from another task (a process pool). Use it in place
+    /// of [`ServerHandle::submit`] on [`route`](Self::route), so the answer of a
+    /// task's call becomes the task's outcome.
+    pub fn replier(&self) -> Replier {
+        Replier(self.outlet())
     }
 
     /// Waits for the client's `notifications/cancelled` for this request and returns
@@ -242,6 +286,70 @@ impl Request {
     }
 }
 
+/// Sends a request's answer and notifications (see [`Request::replier`]).
+#[derive(Clone)]
+pub struct Replier(Outlet);
+
+impl fmt::Debug for Replier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replier").field("route", &self.0.route).finish_non_exhaustive()
+    }
+}
+
+impl Replier {
+    /// Sends `message` as [`Request::send`] does.
+    ///
+    /// # Errors
+    /// As [`ServerHandle::submit`].
+    pub async fn send(&self, message: JsonRpcMessage) -> Result<(), DriverError> {
+        self.0.submit(message).await
+    }
+
+    /// Ends request `id` unanswered (a cancelled request), as
+    /// [`ServerHandle::abandon`] does; nothing for a task's call, which its task ends.
+    ///
+    /// # Errors
+    /// As [`ServerHandle::abandon`].
+    pub async fn abandon(&self, id: RequestId) -> Result<(), DriverError> {
+        self.0.abandon(id).await
+    }
+}
+
+/// Where a session's or request's messages go: the driver on its route, or a task's
+/// capture.
+#[derive(Clone)]
+pub(crate) struct Outlet {
+    pub(crate) handle: ServerHandle,
+    pub(crate) route: Route,
+    capture: Option<mpsc::UnboundedSender<JsonRpcMessage>>,
+    tasks: Option<Arc<Tasks>>,
+}
+
+impl Outlet {
+    /// Sends `message` (see [`Request::send`]).
+    pub(crate) async fn submit(&self, message: JsonRpcMessage) -> Result<(), DriverError> {
+        if let Some(capture) = &self.capture {
+            // The answer becomes the task's outcome, progress its status message.
+            let _ = capture.send(message);
+            return Ok(());
+        }
+        let message = match &self.tasks {
+            Some(tasks) if message.kind().is_reply() => tasks.decorate(message, era_of(&self.route)),
+            _ => message,
+        };
+        self.handle.submit(self.route.clone(), message).await
+    }
+
+    /// Ends request `id` unanswered (see [`ServerHandle::abandon`]); nothing for a
+    /// task's call, whose task ends it.
+    pub(crate) async fn abandon(&self, id: RequestId) -> Result<(), DriverError> {
+        if self.capture.is_some() {
+            return Ok(());
+        }
+        self.handle.abandon(self.route.clone(), id).await
+    }
+}
+
 /// Serves a server driver's sessions and requests with a [`Handler`], one task each.
 /// See the [module docs](self).
 pub struct Fanout<H> {
@@ -249,6 +357,7 @@ pub struct Fanout<H> {
     events: ServerEvents,
     handler: H,
     limits: Limits,
+    tasks: Option<TaskOptions>,
 }
 
 impl<H> fmt::Debug for Fanout<H> {
@@ -260,7 +369,14 @@ impl<H> fmt::Debug for Fanout<H> {
 impl<H: Handler> Fanout<H> {
     /// A fan-out over a running server driver, with the default [`Limits`].
     pub fn new(handle: ServerHandle, events: ServerEvents, handler: H) -> Self {
-        Self { handle, events, handler, limits: Limits::default() }
+        Self { handle, events, handler, limits: Limits::default(), tasks: None }
+    }
+
+    /// Serves MCP tasks (see [`tasks`](crate::tasks)): `tools/call` of the tools
+    /// `options` names run as tasks, and task methods are answered from its store.
+    pub fn with_tasks(mut self, options: TaskOptions) -> Self {
+        self.tasks = Some(options);
+        self
     }
 
     /// With other limits.
@@ -280,16 +396,26 @@ impl<H: Handler> Fanout<H> {
     /// # Panics
     /// Outside a tokio runtime.
     pub async fn run(self) {
-        let Self { handle, mut events, handler, limits } = self;
+        let Self { handle, mut events, handler, limits, tasks } = self;
         let mut dispatch = Dispatch {
             handle,
-            handler,
+            handler: Arc::new(handler),
             limits,
+            task_layer: None,
             sessions: HashMap::new(),
             requests: HashMap::new(),
             tasks: JoinSet::new(),
             owners: HashMap::new(),
         };
+        if let Some(options) = tasks {
+            let layer = Arc::new(Tasks::new(options));
+            let handler = Arc::clone(&dispatch.handler);
+            layer.set_runner(Arc::new(move |request: Request| {
+                let handler = Arc::clone(&handler);
+                Box::pin(async move { handler.request(request).await })
+            }));
+            dispatch.task_layer = Some(layer);
+        }
         loop {
             tokio::select! {
                 biased;
@@ -327,8 +453,9 @@ struct RequestSlot {
 
 struct Dispatch<H> {
     handle: ServerHandle,
-    handler: H,
+    handler: Arc<H>,
     limits: Limits,
+    task_layer: Option<Arc<Tasks>>,
     sessions: HashMap<SessionId, SessionSlot>,
     requests: HashMap<RequestToken, RequestSlot>,
     tasks: JoinSet<()>,
@@ -379,7 +506,8 @@ impl<H: Handler> Dispatch<H> {
             return;
         }
         let (inbox, rx) = mpsc::channel(self.limits.session_inbox.max(1));
-        let session = Session { id: session_id.clone(), handle: self.handle.clone(), inbox: rx };
+        let session =
+            Session { id: session_id.clone(), handle: self.handle.clone(), inbox: rx, tasks: self.task_layer.clone() };
         let task = self.tasks.spawn(self.handler.session(session));
         self.owners.insert(task.id(), Owner::Session(session_id.clone()));
         self.sessions.insert(session_id, SessionSlot::Served(inbox));
@@ -387,6 +515,13 @@ impl<H: Handler> Dispatch<H> {
 
     fn session_message(&mut self, session_id: SessionId, message: JsonRpcMessage) {
         let route = Route::Session(session_id.clone());
+        let message = match self.sessions.get(&session_id) {
+            Some(SessionSlot::Served(_)) => match self.task_matter(route.clone(), message) {
+                Some(message) => message,
+                None => return,
+            },
+            _ => message,
+        };
         match self.sessions.get(&session_id) {
             Some(SessionSlot::Served(inbox)) => match inbox.try_send(message) {
                 Ok(()) => {}
@@ -408,6 +543,25 @@ impl<H: Handler> Dispatch<H> {
                 answer_error(&self.handle, route, request_id(&message), error_codes::INTERNAL_ERROR, text, None);
             }
         }
+    }
+
+    /// A task method or a `tools/call` to run as a task (when tasks are on): served
+    /// by the task layer in a task of its own. Anything else comes back.
+    fn task_matter(&mut self, route: Route, message: JsonRpcMessage) -> Option<JsonRpcMessage> {
+        let Some(tasks) = self.task_layer.clone() else { return Some(message) };
+        let handle = self.handle.clone();
+        match tasks.intercept(&message, era_of(&route)) {
+            Intercept::Pass => return Some(message),
+            Intercept::Method => {
+                self.tasks.spawn(tasks.serve_method(handle, route, message));
+            }
+            Intercept::Call(decision) => {
+                let handler = Arc::clone(&self.handler);
+                let run = move |request: Request| async move { handler.request(request).await };
+                self.tasks.spawn(tasks.serve_call(handle, route, message, decision, run));
+            }
+        }
+        None
     }
 
     /// A message for a session whose inbox is full (see the module docs).
@@ -435,9 +589,17 @@ impl<H: Handler> Dispatch<H> {
                     answer_error(&self.handle, route, request_id(&message), SERVER_BUSY, &text, None);
                     return;
                 }
+                let Some(message) = self.task_matter(route.clone(), message) else { return };
                 let (cancel, cancel_rx) = oneshot::channel();
-                let request =
-                    Request { token, id: id.clone(), message, handle: self.handle.clone(), cancel: Some(cancel_rx) };
+                let request = Request {
+                    route,
+                    id: id.clone(),
+                    message,
+                    handle: self.handle.clone(),
+                    cancel: Some(cancel_rx),
+                    capture: None,
+                    tasks: self.task_layer.clone(),
+                };
                 let task = self.tasks.spawn(self.handler.request(request));
                 self.owners.insert(task.id(), Owner::Request(token));
                 self.requests.insert(token, RequestSlot { id, cancel: Some(cancel) });

@@ -88,6 +88,8 @@ pub mod fanout;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 mod runtime;
+pub mod task_client;
+pub mod tasks;
 
 /// The repository README's Rust snippets, compiled and run by `cargo test --doc -p
 /// asyncmcp-tokio` so they cannot go stale.
@@ -96,8 +98,9 @@ mod runtime;
 struct ReadmeDoctests;
 
 pub use asyncmcp_driver::{
-    BoxFuture, ClientEvents, ClientHandle, DriverConfig, DriverError, Events, MemoryQueue, ObjectCalls, QueueClient,
-    ReceiveRequest, RequestError, ServerEvents, ServerHandle, StatsSnapshot, unique_client_id,
+    ApplyError, BoxFuture, ClientEvents, ClientHandle, DriverConfig, DriverError, Events, MemoryQueue, MemoryTaskStore,
+    ObjectCalls, QueueClient, ReceiveRequest, RequestError, ServerEvents, ServerHandle, StatsSnapshot, StoreError,
+    TaskStore, Versioned, unique_client_id,
 };
 pub use asyncmcp_proto as proto;
 pub use runtime::TokioRuntime;

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use asyncmcp_tokio::ServerHandle;
-use asyncmcp_tokio::fanout::Request;
+use asyncmcp_tokio::fanout::{Replier, Request};
 use asyncmcp_tokio::proto::{Cancellation, JsonRpcMessage, MessageKind, RequestId, Route, error_codes};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -25,7 +25,7 @@ type Ended = oneshot::Sender<()>;
 /// What a request's task asks of the pool. At most `max_requests` tasks run, and
 /// each sends at most two commands, so the channel stays bounded in practice.
 enum Command {
-    Request { route: Route, message: JsonRpcMessage, ended: Ended },
+    Request { route: Route, reply: Replier, message: JsonRpcMessage, ended: Ended },
     Cancel { route: Route, note: JsonRpcMessage },
 }
 
@@ -45,8 +45,10 @@ pub(crate) fn spawn(size: usize, spec: CommandSpec, handle: ServerHandle) -> (Po
         loop {
             tokio::select! {
                 command = rx.recv() => match command {
-                    Some(Command::Request { route, message, ended }) => pool.request(&handle, route, message, ended).await,
-                    Some(Command::Cancel { route, note }) => pool.cancelled(&handle, &route, &note).await,
+                    Some(Command::Request { route, reply, message, ended }) => {
+                        pool.request(&handle, route, reply, message, ended).await
+                    }
+                    Some(Command::Cancel { route, note }) => pool.cancelled(&route, &note).await,
                     None => break,
                 },
                 Some(output) = out_rx.recv() => pool.output(&handle, output).await,
@@ -61,7 +63,12 @@ pub(crate) fn spawn(size: usize, spec: CommandSpec, handle: ServerHandle) -> (Po
 /// forwards its cancellation, and returns once the pool has ended it.
 pub(crate) async fn serve(pool: PoolClient, mut request: Request) {
     let (ended, mut done) = oneshot::channel();
-    let command = Command::Request { route: request.route(), message: request.message().clone(), ended };
+    let command = Command::Request {
+        route: request.route(),
+        reply: request.replier(),
+        message: request.message().clone(),
+        ended,
+    };
     if pool.commands.send(command).is_err() {
         return;
     }
@@ -91,6 +98,8 @@ struct Member {
 /// A request running in a pool child.
 struct Running {
     route: Route,
+    /// Where its answer and progress go (the client, or the task that runs it).
+    reply: Replier,
     id: RequestId,
     child: ChildId,
     /// The client's progress token, which the bridge replaced with the bridge id.
@@ -139,7 +148,14 @@ impl Pool {
         }
     }
 
-    async fn request(&mut self, handle: &ServerHandle, route: Route, message: JsonRpcMessage, ended: Ended) {
+    async fn request(
+        &mut self,
+        handle: &ServerHandle,
+        route: Route,
+        reply: Replier,
+        message: JsonRpcMessage,
+        ended: Ended,
+    ) {
         let Some(id) = message.id().cloned() else { return };
         if message.method() == Some("initialize") {
             // Stateless clients that still send `initialize` get a pool child's answer.
@@ -171,7 +187,7 @@ impl Pool {
             progress_token = Some(std::mem::replace(token, Value::String(bridge_id.clone())));
         }
         if self.send(child, value.to_string()) {
-            self.running.insert(bridge_id, Running { route, id, child, progress_token, _ended: ended });
+            self.running.insert(bridge_id, Running { route, reply, id, child, progress_token, _ended: ended });
             return;
         }
         self.done(child);
@@ -239,7 +255,7 @@ impl Pool {
         member.child.send(&line)
     }
 
-    async fn cancelled(&mut self, handle: &ServerHandle, route: &Route, message: &JsonRpcMessage) {
+    async fn cancelled(&mut self, route: &Route, message: &JsonRpcMessage) {
         let Some(bridge_id) =
             self.running.iter().find(|(_, r)| &r.route == route).map(|(bridge_id, _)| bridge_id.clone())
         else {
@@ -252,7 +268,7 @@ impl Pool {
             tracing::warn!("pool child {}: not reading its input, a cancellation was not delivered", running.child.0);
         }
         self.done(running.child);
-        if let Err(e) = handle.abandon(running.route, running.id).await {
+        if let Err(e) = running.reply.abandon(running.id).await {
             tracing::warn!("could not end a cancelled request: {e}");
         }
     }
@@ -278,18 +294,18 @@ impl Pool {
                     return;
                 };
                 self.done(running.child);
-                submit(handle, running.route, message.with_id(running.id)).await;
+                send(&running.reply, message.with_id(running.id)).await;
             }
             MessageKind::Notification if message.method() == Some("notifications/progress") => {
                 let mut value = message.to_value();
                 let Some(token) = value.pointer("/params/progressToken").and_then(Value::as_str) else { return };
                 let Some(running) = self.running.get(token) else { return };
-                let (route, original) = (running.route.clone(), running.progress_token.clone());
+                let (reply, original) = (running.reply.clone(), running.progress_token.clone());
                 if let Some(original) = original {
                     value["params"]["progressToken"] = original;
                 }
                 match JsonRpcMessage::from_value(&value) {
-                    Ok(note) => submit(handle, route, note).await,
+                    Ok(note) => send(&reply, note).await,
                     Err(e) => tracing::warn!("pool child {}: bad progress notification: {e}", child.0),
                 }
             }
@@ -363,7 +379,7 @@ impl Pool {
         for bridge_id in failed {
             if let Some(running) = self.running.remove(&bridge_id) {
                 let error = JsonRpcMessage::error(running.id, error_codes::INTERNAL_ERROR, text, None);
-                submit(handle, running.route, error).await;
+                send(&running.reply, error).await;
             }
         }
         if self.members.is_empty() && self.init_result.is_none() {
@@ -378,5 +394,15 @@ impl Pool {
         for (_, member) in std::mem::take(&mut self.members) {
             member.child.close(CHILD_GRACE);
         }
+    }
+}
+
+/// Sends `message` for a running request, logging a refusal.
+async fn send(reply: &Replier, message: JsonRpcMessage) {
+    let id = message.id().cloned();
+    let kind = message.kind();
+    match reply.send(message).await {
+        Ok(()) => super::counters::sent(kind),
+        Err(e) => tracing::warn!(?reply, id = ?id, "could not send to the client: {e}"),
     }
 }

@@ -9,6 +9,8 @@ pub(super) struct InFlight {
     pub(super) route: Route,
     /// Its answer was submitted and is being sent.
     pub(super) answered: bool,
+    /// Kept after its answer, for a task (`held`).
+    pub(super) hold: Hold,
 }
 
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 //! (composing and sending answers and the server's own messages) and `sessions`
 //! (opening, ending and idle expiry of legacy sessions).
 
+mod held;
 mod in_flight;
 mod replies;
 mod routing;
@@ -33,6 +34,8 @@ use crate::rng::Rng;
 use crate::session_id::SessionId;
 use crate::timers::{Timers, deadline_after};
 
+pub use held::HeldRequest;
+use held::Hold;
 use in_flight::*;
 use replies::*;
 use routing::*;
@@ -145,11 +148,15 @@ impl Server {
 
     /// How many messages the driver may ask for in its next receive (0..=10): the
     /// room left under `max_in_flight`; 0 once closed or while events pile up.
+    /// Requests [held](Self::submit_and_hold) for tasks do not count: they were
+    /// answered, and a server running many tasks must still take their polls (the
+    /// application bounds how many tasks it runs).
     pub fn receive_credit(&self) -> usize {
         if self.closed || self.events.len() >= MAX_QUEUED_EVENTS {
             return 0;
         }
-        self.config.max_in_flight.saturating_sub(self.in_flight.len()).min(10)
+        let running = self.in_flight.len().saturating_sub(self.held());
+        self.config.max_in_flight.saturating_sub(running).min(10)
     }
 
     /// Takes one message `ReceiveMessage` returned from the request queue.
@@ -197,12 +204,16 @@ impl Server {
         self.closed = true;
         let flights = std::mem::take(&mut self.in_flight);
         for (key, flight) in flights {
-            if flight.answered {
+            // A held request's task will not be finished here: another worker takes it.
+            if flight.answered && flight.hold == Hold::No {
                 self.in_flight.insert(key, flight);
                 continue;
             }
             self.heartbeats.cancel(&key);
             self.deadlines.cancel(&key);
+            if flight.hold != Hold::No {
+                self.cache.remove(&key);
+            }
             if flight.acked {
                 continue;
             }
@@ -226,6 +237,9 @@ impl Server {
             | Some(OpEnded::Succeeded(OpPurpose::Delete { .. } | OpPurpose::Visibility | OpPurpose::Message { .. })) => {
             }
             Some(OpEnded::Succeeded(OpPurpose::Response { key, .. })) => {
+                if self.keep_held(&key) {
+                    return;
+                }
                 self.heartbeats.cancel(&key);
                 self.deadlines.cancel(&key);
                 if let Some(flight) = self.in_flight.remove(&key)

@@ -239,7 +239,7 @@ impl Server {
         if !receipts.is_empty() {
             self.heartbeats.set(key.clone(), now + self.first_heartbeat());
         }
-        let flight = InFlight { receipts, acked: false, route: Route::Detached, answered: true };
+        let flight = InFlight { receipts, acked: false, route: Route::Detached, answered: true, hold: Hold::No };
         self.in_flight.insert(key.clone(), flight);
         self.outbox.push(kinds, OpPurpose::Response { key, route: Route::Detached, id });
     }

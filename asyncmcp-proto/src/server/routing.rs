@@ -196,7 +196,8 @@ impl Server {
                 self.heartbeats.set(key.clone(), now + self.first_heartbeat());
             }
             self.deadlines.set(key.clone(), deadline_after(now, self.config.request_deadline));
-            self.in_flight.insert(key, InFlight { receipts, acked, route: route.clone(), answered: false });
+            self.in_flight
+                .insert(key, InFlight { receipts, acked, route: route.clone(), answered: false, hold: Hold::No });
         } else {
             for r in &receipts {
                 self.delete(r);

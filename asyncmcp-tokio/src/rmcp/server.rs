@@ -9,12 +9,13 @@ use ::rmcp::transport::Transport;
 use ::rmcp::{ServerHandler, ServiceExt};
 use asyncmcp_driver::{DriverConfig, QueueClient, ServerEvents, ServerHandle};
 use asyncmcp_proto::{
-    Cancellation, ConfigError, JsonRpcMessage, MessageKind, OpFailure, RequestId, Route, ServerConfig, error_codes,
+    Cancellation, ConfigError, JsonRpcMessage, MessageKind, OpFailure, RequestId, ServerConfig, error_codes,
 };
 use tokio::sync::watch;
 
 use super::client::SendError;
-use crate::fanout::{Fanout, Handler, Limits, Request, Session};
+use crate::fanout::{Fanout, Handler, Limits, Outlet, Request, Session};
+use crate::tasks::TaskOptions;
 
 /// Runs rmcp handlers made by `factory` behind the request queue of `config` until
 /// the server driver stops. See [`QueueServer`] to keep a handle for shutdown.
@@ -73,6 +74,7 @@ pub struct QueueServer<F> {
     events: ServerEvents,
     factory: Arc<F>,
     limits: Limits,
+    tasks: Option<TaskOptions>,
 }
 
 impl<F> std::fmt::Debug for QueueServer<F> {
@@ -117,7 +119,7 @@ where
 
     /// Serves a server driver already running.
     pub fn from_parts(factory: F, handle: ServerHandle, events: ServerEvents) -> Self {
-        Self { handle, events, factory: Arc::new(factory), limits: Limits::default() }
+        Self { handle, events, factory: Arc::new(factory), limits: Limits::default(), tasks: None }
     }
 
     /// The driver handle: [`shutdown`](ServerHandle::shutdown) stops the server (and
@@ -130,6 +132,15 @@ where
     /// [`fanout`](crate::fanout)).
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Serves MCP tasks for the tools `options` names, from its store (see
+    /// [`tasks`](crate::tasks)): both eras' `tools/call` as a task, `tasks/get`,
+    /// `tasks/cancel` and (2025-11-25) `tasks/result`. The handler runs each task's
+    /// call as a plain `tools/call`; a handler's own task support is not used.
+    pub fn with_tasks(mut self, options: TaskOptions) -> Self {
+        self.tasks = Some(options);
         self
     }
 
@@ -147,8 +158,12 @@ where
     ///
     /// [`FailureKind::is_fatal_at_start`]: asyncmcp_proto::FailureKind::is_fatal_at_start
     pub async fn run(self) -> Result<(), OpFailure> {
-        let Self { handle, events, factory, limits } = self;
-        Fanout::new(handle.clone(), events, RmcpHandler { factory }).with_limits(limits).run().await;
+        let Self { handle, events, factory, limits, tasks } = self;
+        let mut fanout = Fanout::new(handle.clone(), events, RmcpHandler { factory }).with_limits(limits);
+        if let Some(tasks) = tasks {
+            fanout = fanout.with_tasks(tasks);
+        }
+        fanout.run().await;
         handle.failure().map_or(Ok(()), Err)
     }
 }
@@ -168,7 +183,7 @@ where
         async move {
             let handler = factory();
             let session_id = session.id().clone();
-            let transport = SessionTransport { link: Link::new(session.handle().clone(), session.route()), session };
+            let transport = SessionTransport { link: Link::new(session.outlet()), session };
             match handler.serve(transport).await {
                 Ok(running) => {
                     if let Err(e) = running.waiting().await {
@@ -184,7 +199,7 @@ where
         let factory = Arc::clone(&self.factory);
         async move {
             let handler = factory();
-            let link = Link::new(request.handle().clone(), request.route());
+            let link = Link::new(request.outlet());
             let first: RxJsonRpcMessage<RoleServer> = match serde_json::from_slice(request.message().body()) {
                 Ok(m) => m,
                 Err(e) => {
@@ -220,8 +235,8 @@ async fn refuse(link: &Link, message: &JsonRpcMessage, detail: &str) {
     let (MessageKind::Request, Some(id)) = (message.kind(), message.id()) else { return };
     let text = format!("the server could not read this request: {detail}");
     let error = JsonRpcMessage::error(id.clone(), error_codes::INVALID_REQUEST, &text, None);
-    if let Err(e) = link.handle.submit(link.route.clone(), error).await {
-        tracing::warn!(route = %link.route, %e, "could not refuse an unreadable request");
+    if let Err(e) = link.outlet.submit(error).await {
+        tracing::warn!(route = %link.outlet.route, %e, "could not refuse an unreadable request");
     }
 }
 
@@ -229,14 +244,13 @@ async fn refuse(link: &Link, message: &JsonRpcMessage, detail: &str) {
 /// client requests not yet answered so a cancelled one can be acknowledged.
 #[derive(Clone)]
 struct Link {
-    handle: ServerHandle,
-    route: Route,
+    outlet: Outlet,
     open: Arc<Mutex<HashSet<RequestId>>>,
 }
 
 impl Link {
-    fn new(handle: ServerHandle, route: Route) -> Self {
-        Self { handle, route, open: Arc::new(Mutex::new(HashSet::new())) }
+    fn new(outlet: Outlet) -> Self {
+        Self { outlet, open: Arc::new(Mutex::new(HashSet::new())) }
     }
 
     fn open(&self) -> MutexGuard<'_, HashSet<RequestId>> {
@@ -256,8 +270,8 @@ impl Link {
         if !self.open().remove(id) {
             return;
         }
-        if let Err(e) = self.handle.abandon(self.route.clone(), id.clone()).await {
-            tracing::debug!(route = %self.route, %id, %e, "could not end a cancelled request");
+        if let Err(e) = self.outlet.abandon(id.clone()).await {
+            tracing::debug!(route = %self.outlet.route, %id, %e, "could not end a cancelled request");
         }
     }
 
@@ -274,10 +288,10 @@ impl Link {
                 && let Some(id) = message.id()
                 && !this.open().remove(id)
             {
-                tracing::debug!(route = %this.route, %id, "reply to a request already acknowledged: dropped");
+                tracing::debug!(route = %this.outlet.route, %id, "reply to a request already acknowledged: dropped");
                 return Ok(true);
             }
-            this.handle.submit(this.route.clone(), message).await?;
+            this.outlet.submit(message).await?;
             Ok(answers)
         }
     }
@@ -315,7 +329,7 @@ impl Transport<RoleServer> for SessionTransport {
                     return Some(m);
                 }
                 Err(e) => {
-                    tracing::warn!(route = %self.link.route, %e, method = ?message.method(), "rmcp cannot read a message");
+                    tracing::warn!(route = %self.link.outlet.route, %e, method = ?message.method(), "rmcp cannot read a message");
                     refuse(&self.link, &message, &e.to_string()).await;
                 }
             }

@@ -1,0 +1,441 @@
+//! MCP tasks over the in-memory broker, both eras: a `tools/call` for a task tool is
+//! answered with a task at once and runs on; a client process that never saw the
+//! call fetches the result by task id; a cancel reaches the running tool; the
+//! request message is held until the task ends. No AWS.
+#![cfg(feature = "rmcp")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use asyncmcp_tokio::proto::sim::QueueOptions;
+use asyncmcp_tokio::proto::tasks::wire::TaskView;
+use asyncmcp_tokio::proto::tasks::{TASKS_EXTENSION, TaskStatus, TaskSupport};
+use asyncmcp_tokio::proto::{Address, AllowList, ClientConfig, Era, ServerConfig};
+use asyncmcp_tokio::rmcp::QueueServer;
+use asyncmcp_tokio::rmcp::demo::DemoTools;
+use asyncmcp_tokio::tasks::TaskOptions;
+use asyncmcp_tokio::{ClientHandle, MemoryQueue, ServerHandle, TokioRuntime};
+use serde_json::{Value, json};
+
+struct Rig {
+    queue: Arc<MemoryQueue<TokioRuntime>>,
+    requests: String,
+    tools: DemoTools,
+    server: ServerHandle,
+    clients: usize,
+}
+
+impl Rig {
+    /// A server of the demo tools whose `countdown` may run as a task.
+    fn new() -> Self {
+        let queue = Arc::new(asyncmcp_tokio::memory_queue());
+        let requests = queue.create_queue("requests", QueueOptions::default());
+        let account = &requests[..=requests.rfind('/').unwrap()];
+        let config = ServerConfig::new(requests.clone(), AllowList::new().try_prefix(account).unwrap());
+        let tools = DemoTools::new().with_step(Duration::from_millis(100));
+        let factory = {
+            let tools = tools.clone();
+            move || tools.clone()
+        };
+        let options = TaskOptions::in_memory().tool("countdown", TaskSupport::Optional);
+        let server = QueueServer::start(factory, config, Arc::clone(&queue)).unwrap().with_tasks(options);
+        let handle = server.handle();
+        tokio::spawn(server.run());
+        Self { queue, requests, tools, server: handle, clients: 0 }
+    }
+
+    /// A new client process: its own `ClientId` and reply queue.
+    fn client(&mut self, era: Era) -> ClientHandle {
+        self.clients += 1;
+        let replies = self.queue.create_queue(&format!("replies-{}", self.clients), QueueOptions::default());
+        let mut config = ClientConfig::new(
+            Address::Queue(self.requests.clone()),
+            Address::Queue(replies.clone()),
+            replies,
+            format!("client-{}", self.clients),
+        );
+        config.era = era;
+        let (handle, mut events) = asyncmcp_tokio::spawn_client(config, Arc::clone(&self.queue)).unwrap();
+        tokio::spawn(async move { while events.next().await.is_some() {} });
+        handle
+    }
+
+    /// A legacy client with its session open; returns the `initialize` result.
+    async fn session(&mut self) -> (ClientHandle, Value) {
+        let client = self.client(Era::Legacy);
+        let params =
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}});
+        let reply = client.call("initialize", Some(params)).await.unwrap().to_value();
+        client.notify("notifications/initialized", None).await.unwrap();
+        (client, reply["result"].clone())
+    }
+
+    fn in_flight(&self) -> usize {
+        self.queue.queue_depth(&self.requests).unwrap().in_flight
+    }
+}
+
+fn modern_call(name: &str, arguments: Value) -> Value {
+    json!({
+        "name": name,
+        "arguments": arguments,
+        "_meta": {"io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS_EXTENSION: {}}}},
+    })
+}
+
+async fn call(client: &ClientHandle, method: &str, params: Value) -> Value {
+    client.call(method, Some(params)).await.unwrap().to_value()
+}
+
+/// Polls `tasks/get` until the task is terminal.
+async fn wait_terminal(client: &ClientHandle, task_id: &str) -> TaskView {
+    for _ in 0..600 {
+        let got = call(client, "tasks/get", json!({"taskId": task_id})).await;
+        let view = TaskView::parse(&got["result"]).unwrap_or_else(|| panic!("not a task: {got}"));
+        if view.status.is_terminal() {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("task {task_id} never ended");
+}
+
+fn text_of(result: &Value) -> String {
+    result["content"][0]["text"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(start_paused = true)]
+async fn modern_a_task_created_by_one_client_is_fetched_by_a_new_client_by_id() {
+    // Arrange
+    let mut rig = Rig::new();
+    let first = rig.client(Era::Modern);
+
+    // Act: the first client creates the task and goes away.
+    let created = call(&first, "tools/call", modern_call("countdown", json!({"from": 5}))).await;
+    first.shutdown(Duration::ZERO).await;
+
+    // Assert: a task, answered before the tool ran, its request still held.
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    assert_eq!(created["result"]["status"], "working");
+    let task_id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rig.in_flight(), 1, "the task's request message must stay held while it runs");
+
+    // Act: a new client process, with another id and reply queue, polls by id.
+    let second = rig.client(Era::Modern);
+    let view = wait_terminal(&second, &task_id).await;
+
+    // Assert: completed with the tool's result; the request message is gone.
+    assert_eq!(view.status, TaskStatus::Completed);
+    let outcome = call(&second, "tasks/get", json!({"taskId": task_id})).await;
+    assert_eq!(text_of(&outcome["result"]["result"]), "liftoff", "{outcome}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let depth = rig.queue.queue_depth(&rig.requests).unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (0, 0));
+    assert_eq!(rig.tools.countdowns().finished, 1);
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn legacy_a_task_is_announced_created_and_its_result_fetched_from_another_session() {
+    // Arrange
+    let mut rig = Rig::new();
+    let (first, init) = rig.session().await;
+    let tools = call(&first, "tools/list", json!({})).await;
+
+    // Act
+    let params = json!({"name": "countdown", "arguments": {"from": 3}, "task": {"ttl": 60_000}});
+    let created = call(&first, "tools/call", params).await;
+
+    // Assert: the capability, the tool's execution, the CreateTaskResult.
+    assert!(init["capabilities"]["tasks"]["requests"]["tools"]["call"].is_object(), "{init}");
+    let countdown = tools["result"]["tools"].as_array().unwrap().iter().find(|t| t["name"] == "countdown").unwrap();
+    assert_eq!(countdown["execution"]["taskSupport"], "optional");
+    let task = &created["result"]["task"];
+    assert_eq!(task["status"], "working", "{created}");
+    assert_eq!(task["ttl"], 60_000);
+    let task_id = task["taskId"].as_str().unwrap().to_owned();
+
+    // Act: another client process opens its own session and blocks on tasks/result.
+    first.shutdown(Duration::ZERO).await;
+    let (second, _) = rig.session().await;
+    let result = call(&second, "tasks/result", json!({"taskId": task_id})).await;
+    let got = call(&second, "tasks/get", json!({"taskId": task_id})).await;
+
+    // Assert
+    assert_eq!(text_of(&result["result"]), "liftoff", "{result}");
+    assert_eq!(result["result"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"], task_id.as_str());
+    assert_eq!(got["result"]["status"], "completed", "{got}");
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_from_another_client_reaches_the_running_tool_in_both_eras() {
+    for era in [Era::Modern, Era::Legacy] {
+        // Arrange: a long countdown running as a task.
+        let mut rig = Rig::new();
+        let (owner, params) = match era {
+            Era::Legacy => {
+                (rig.session().await.0, json!({"name": "countdown", "arguments": {"from": 100}, "task": {}}))
+            }
+            _ => (rig.client(Era::Modern), modern_call("countdown", json!({"from": 100}))),
+        };
+        let created = call(&owner, "tools/call", params).await;
+        let view = TaskView::parse(&created["result"]).unwrap_or_else(|| panic!("{created}"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(rig.tools.countdowns().started, 1);
+
+        // Act: another client cancels it.
+        let other = match era {
+            Era::Legacy => rig.session().await.0,
+            _ => rig.client(Era::Modern),
+        };
+        let cancelled = call(&other, "tasks/cancel", json!({"taskId": view.task_id})).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+
+        // Assert: the era's answer, the task cancelled, the tool stopped, the message gone.
+        match era {
+            Era::Legacy => assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}"),
+            _ => assert_eq!(cancelled["result"]["resultType"], "complete", "{cancelled}"),
+        }
+        assert_eq!(wait_terminal(&other, &view.task_id).await.status, TaskStatus::Cancelled);
+        assert_eq!(rig.tools.countdowns().cancelled, 1, "{era:?}: the cancel never reached the tool");
+        assert_eq!(rig.tools.countdowns().finished, 0);
+        // (After the last answer's own delete.)
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(rig.in_flight(), 0, "{era:?}: the request message is still held");
+        rig.server.shutdown(Duration::ZERO).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn plain_calls_and_unknown_or_unoffered_task_methods() {
+    let mut rig = Rig::new();
+    let modern = rig.client(Era::Modern);
+
+    // A client that does not declare the extension gets a plain result.
+    let plain = call(&modern, "tools/call", json!({"name": "countdown", "arguments": {"from": 1}})).await;
+    assert_eq!(text_of(&plain["result"]), "liftoff", "{plain}");
+    // A tool that does not run as a task runs plain even with the extension.
+    let echo = call(&modern, "tools/call", modern_call("echo", json!({"text": "hi"}))).await;
+    assert_eq!(text_of(&echo["result"]), "hi", "{echo}");
+    // Unknown ids; methods not offered.
+    let missing = call(&modern, "tasks/get", json!({"taskId": "nope.0123456789abcdef0123456789abcdef"})).await;
+    assert_eq!(missing["error"]["code"], -32602, "{missing}");
+    let list = call(&modern, "tasks/list", json!({})).await;
+    assert_eq!(list["error"]["code"], -32601, "{list}");
+    let result = call(&modern, "tasks/result", json!({"taskId": "x"})).await;
+    assert_eq!(result["error"]["code"], -32601, "{result}");
+    // 2025-11-25: a task for a tool that forbids one.
+    let (legacy, _) = rig.session().await;
+    let refused = call(&legacy, "tools/call", json!({"name": "echo", "arguments": {"text": "x"}, "task": {}})).await;
+    assert_eq!(refused["error"]["code"], -32601, "{refused}");
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+/// An rmcp client that declares the tasks extension (SEP-2663).
+#[derive(Debug, Clone, Default)]
+struct TaskClient;
+
+impl rmcp::ClientHandler for TaskClient {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        rmcp::model::InitializeRequestParams::new(
+            rmcp::model::ClientCapabilities::builder().enable_tasks().build(),
+            rmcp::model::Implementation::default(),
+        )
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_rmcp_client_with_tasks_creates_a_task_and_a_new_rmcp_client_fetches_it_by_id() {
+    use rmcp::model::{CallToolRequestParams, CallToolResponse, GetTaskParams, ProtocolVersion};
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+
+    // Arrange
+    let mut rig = Rig::new();
+    let discover = || ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let transport = |rig: &mut Rig| {
+        rig.clients += 1;
+        let replies = rig.queue.create_queue(&format!("rmcp-replies-{}", rig.clients), QueueOptions::default());
+        let mut config = ClientConfig::new(
+            Address::Queue(rig.requests.clone()),
+            Address::Queue(replies.clone()),
+            replies,
+            format!("rmcp-{}", rig.clients),
+        );
+        config.era = Era::Modern;
+        asyncmcp_tokio::rmcp::QueueClientTransport::spawn(config, Arc::clone(&rig.queue)).unwrap()
+    };
+    let first = TaskClient.serve_with_lifecycle(transport(&mut rig), discover()).await.unwrap();
+    let announced = serde_json::to_value(&first.peer_info().unwrap().capabilities).unwrap();
+    assert!(announced["extensions"][TASKS_EXTENSION].is_object(), "{announced}");
+
+    // Act: call as a task, then leave.
+    let params =
+        CallToolRequestParams::new("countdown").with_arguments(json!({"from": 3}).as_object().unwrap().clone());
+    let created = first.call_tool_once(params).await.unwrap();
+    first.cancel().await.unwrap();
+    let CallToolResponse::Task(created) = created else { panic!("not a task: {created:?}") };
+
+    // Act: a new rmcp client process polls by id.
+    let second = TaskClient.serve_with_lifecycle(transport(&mut rig), discover()).await.unwrap();
+    let mut got = None;
+    for _ in 0..100 {
+        let task = second.get_task(GetTaskParams::new(created.task.task_id.clone())).await.unwrap();
+        let value = serde_json::to_value(&task).unwrap();
+        if value["status"] == "completed" {
+            got = Some(value);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Assert
+    let got = got.expect("the task never completed");
+    assert_eq!(text_of(&got["result"]), "liftoff", "{got}");
+    second.cancel().await.unwrap();
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_plain_client_helpers_create_wait_and_cancel_in_both_eras() {
+    use asyncmcp_tokio::proto::tasks::Outcome;
+    use asyncmcp_tokio::task_client::{CallAnswer, call_as_task, cancel_task, wait_task};
+
+    for era in [Era::Modern, Era::Legacy] {
+        let mut rig = Rig::new();
+        let client = match era {
+            Era::Legacy => rig.session().await.0,
+            _ => rig.client(era),
+        };
+
+        // Create, then a new client waits for the outcome, watching the status.
+        let CallAnswer::Task(task) = call_as_task(&client, era, "countdown", json!({"from": 2}), None).await.unwrap()
+        else {
+            panic!("{era:?}: not a task")
+        };
+        let later = match era {
+            Era::Legacy => rig.session().await.0,
+            _ => rig.client(era),
+        };
+        let mut seen = Vec::new();
+        let (view, outcome) = wait_task(&later, &task.task_id, |v| seen.push(v.status)).await.unwrap();
+        assert_eq!(view.status, TaskStatus::Completed, "{era:?}");
+        let Outcome::Result(result) = outcome else { panic!("{era:?}: {outcome:?}") };
+        assert_eq!(text_of(&result), "liftoff");
+        assert_eq!(seen.last(), Some(&TaskStatus::Completed));
+
+        // A tool that is not a task answers at once.
+        let echo = call_as_task(&client, era, "echo", json!({"text": "x"}), None).await;
+        match era {
+            Era::Legacy => assert!(echo.is_err(), "2025-11-25: -32601 for a task of a tool that forbids one"),
+            _ => assert!(matches!(echo, Ok(CallAnswer::Done(_))), "{echo:?}"),
+        }
+
+        // Cancel a long one.
+        let CallAnswer::Task(long) = call_as_task(&client, era, "countdown", json!({"from": 100}), None).await.unwrap()
+        else {
+            panic!("{era:?}: not a task")
+        };
+        cancel_task(&later, &long.task_id).await.unwrap();
+        let (view, outcome) = wait_task(&later, &long.task_id, |_| {}).await.unwrap();
+        assert_eq!(view.status, TaskStatus::Cancelled, "{era:?}");
+        let Outcome::Error(error) = outcome else { panic!("{era:?}: {outcome:?}") };
+        assert_eq!(error["code"], -32603, "{era:?}: {error}");
+        rig.server.shutdown(Duration::ZERO).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn past_max_running_a_task_call_is_refused_busy_and_polls_still_flow() {
+    // Arrange: one task at a time, and the server's in-flight room for one request.
+    let queue = Arc::new(asyncmcp_tokio::memory_queue());
+    let requests = queue.create_queue("requests", QueueOptions::default());
+    let account = &requests[..=requests.rfind('/').unwrap()];
+    let mut config = ServerConfig::new(requests.clone(), AllowList::new().try_prefix(account).unwrap());
+    config.max_in_flight = 1;
+    let tools = DemoTools::new().with_step(Duration::from_millis(100));
+    let mut options = TaskOptions::in_memory().tool("countdown", TaskSupport::Optional);
+    options.max_running = 1;
+    let server = QueueServer::start(move || tools.clone(), config, Arc::clone(&queue)).unwrap().with_tasks(options);
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    let mut rig = Rig { queue, requests, tools: DemoTools::new(), server: handle, clients: 0 };
+    let client = rig.client(Era::Modern);
+
+    // Act
+    let first = call(&client, "tools/call", modern_call("countdown", json!({"from": 50}))).await;
+    let second = call(&client, "tools/call", modern_call("countdown", json!({"from": 50}))).await;
+    let task_id = first["result"]["taskId"].as_str().unwrap();
+    let polled = call(&client, "tasks/get", json!({"taskId": task_id})).await;
+
+    // Assert
+    assert_eq!(first["result"]["resultType"], "task", "{first}");
+    assert_eq!(second["error"]["code"], -32000, "{second}");
+    assert_eq!(polled["result"]["status"], "working", "{polled}");
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_tools_progress_becomes_the_tasks_status_message() {
+    use asyncmcp_tokio::task_client::{CallAnswer, call_as_task, wait_task};
+
+    let mut rig = Rig::new();
+    let client = rig.client(Era::Modern);
+    let CallAnswer::Task(task) =
+        call_as_task(&client, Era::Modern, "countdown", json!({"from": 30}), None).await.unwrap()
+    else {
+        panic!("not a task")
+    };
+
+    let mut notes = Vec::new();
+    let (view, _) = wait_task(&client, &task.task_id, |v| notes.extend(v.status_message.clone())).await.unwrap();
+
+    assert_eq!(view.status, TaskStatus::Completed);
+    assert!(notes.iter().any(|n| n.starts_with("T-")), "no progress in {notes:?}");
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+/// A 2025-11-25 task whose worker died: its redelivered request names a session no
+/// other worker knows, so the queue cannot hand it over. The store still holds the
+/// request: the replica that serves a read of the stale task adopts it and runs it.
+#[tokio::test(start_paused = true)]
+async fn a_stale_task_whose_worker_is_gone_is_adopted_by_the_replica_that_reads_it() {
+    use asyncmcp_tokio::TaskStore;
+    use asyncmcp_tokio::proto::tasks::{TaskId, TaskLimits, TaskRecord, TaskRequest};
+
+    // Arrange: a record claimed by a dead worker whose lease ended long ago.
+    let store = Arc::new(asyncmcp_tokio::MemoryTaskStore::new());
+    let limits = TaskLimits::default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let then = now - 120_000;
+    let request = TaskRequest::new("tools/call", Some(json!({"name": "countdown", "arguments": {"from": 2}})));
+    let mut record = TaskRecord::create(TaskId::new("s|gone|n1", [7; 16]).unwrap(), request, None, &limits, then);
+    record.claim("dead-worker", &limits, then).unwrap();
+    store.create(record.clone(), now).await.unwrap();
+    let queue = Arc::new(asyncmcp_tokio::memory_queue());
+    let requests = queue.create_queue("requests", QueueOptions::default());
+    let account = &requests[..=requests.rfind('/').unwrap()];
+    let config = ServerConfig::new(requests.clone(), AllowList::new().try_prefix(account).unwrap());
+    let tools = DemoTools::new().with_step(Duration::from_millis(100));
+    let options = TaskOptions::new(store.clone()).tool("countdown", TaskSupport::Optional);
+    let factory = {
+        let tools = tools.clone();
+        move || tools.clone()
+    };
+    let server = QueueServer::start(factory, config, Arc::clone(&queue)).unwrap().with_tasks(options);
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    let mut rig = Rig { queue, requests, tools, server: handle, clients: 0 };
+
+    // Act: a client of another session waits for the result.
+    let (client, _) = rig.session().await;
+    let result = call(&client, "tasks/result", json!({"taskId": record.id.as_str()})).await;
+
+    // Assert
+    assert_eq!(text_of(&result["result"]), "liftoff", "{result}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert_eq!(store.get(&record.id, now).await.unwrap().record.attempts, 2);
+    assert_eq!(rig.tools.countdowns().finished, 1);
+    rig.server.shutdown(Duration::ZERO).await;
+}
