@@ -471,6 +471,9 @@ impl<H: Handler> Dispatch<H> {
             }
             ServerEvent::SessionClosed { session_id, reason } => {
                 tracing::debug!(%session_id, ?reason, "session closed");
+                if let Some(tasks) = &self.task_layer {
+                    tasks.session_closed(&session_id);
+                }
                 // Dropping the inbox's sender ends the handler's `recv`.
                 self.sessions.remove(&session_id);
             }
@@ -515,6 +518,9 @@ impl<H: Handler> Dispatch<H> {
 
     fn session_message(&mut self, session_id: SessionId, message: JsonRpcMessage) {
         let route = Route::Session(session_id.clone());
+        if let Some(tasks) = &self.task_layer {
+            tasks.session_message(&session_id, &message);
+        }
         let message = match self.sessions.get(&session_id) {
             Some(SessionSlot::Served(_)) => match self.task_matter(route.clone(), message) {
                 Some(message) => message,

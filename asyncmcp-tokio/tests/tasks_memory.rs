@@ -60,14 +60,45 @@ impl Rig {
         handle
     }
 
+    /// A new client process whose notifications from the server come out of the receiver.
+    fn listening_client(&mut self, era: Era) -> (ClientHandle, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+        use asyncmcp_tokio::proto::ClientEvent;
+        self.clients += 1;
+        let replies = self.queue.create_queue(&format!("replies-{}", self.clients), QueueOptions::default());
+        let mut config = ClientConfig::new(
+            Address::Queue(self.requests.clone()),
+            Address::Queue(replies.clone()),
+            replies,
+            format!("client-{}", self.clients),
+        );
+        config.era = era;
+        let (handle, mut events) = asyncmcp_tokio::spawn_client(config, Arc::clone(&self.queue)).unwrap();
+        let (notes, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                if let ClientEvent::Message(message) = event
+                    && message.id().is_none()
+                {
+                    let _ = notes.send(message.to_value());
+                }
+            }
+        });
+        (handle, rx)
+    }
+
     /// A legacy client with its session open; returns the `initialize` result.
     async fn session(&mut self) -> (ClientHandle, Value) {
         let client = self.client(Era::Legacy);
-        let params =
-            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}});
+        Self::initialize(&client, json!({})).await
+    }
+
+    /// Opens `client`'s session, declaring `capabilities`.
+    async fn initialize(client: &ClientHandle, capabilities: Value) -> (ClientHandle, Value) {
+        let params = json!({"protocolVersion": "2025-11-25", "capabilities": capabilities,
+            "clientInfo": {"name": "t", "version": "0"}});
         let reply = client.call("initialize", Some(params)).await.unwrap().to_value();
         client.notify("notifications/initialized", None).await.unwrap();
-        (client, reply["result"].clone())
+        (client.clone(), reply["result"].clone())
     }
 
     fn in_flight(&self) -> usize {
@@ -437,5 +468,118 @@ async fn a_stale_task_whose_worker_is_gone_is_adopted_by_the_replica_that_reads_
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     assert_eq!(store.get(&record.id, now).await.unwrap().record.attempts, 2);
     assert_eq!(rig.tools.countdowns().finished, 1);
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+/// The statuses of the task status notifications (`method`) received so far.
+fn statuses(notes: &mut tokio::sync::mpsc::UnboundedReceiver<Value>, method: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Ok(note) = notes.try_recv() {
+        if note["method"] == method {
+            seen.push(note["params"]["status"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    seen
+}
+
+#[tokio::test(start_paused = true)]
+async fn legacy_a_session_that_declared_tasks_is_told_working_then_completed_and_one_that_did_not_is_not() {
+    // Arrange: one session declares the 2025-11-25 tasks capability, one does not.
+    let mut rig = Rig::new();
+    let (asker, mut asker_notes) = rig.listening_client(Era::Legacy);
+    Rig::initialize(&asker, json!({"tasks": {"cancel": {}}})).await;
+    let (silent, mut silent_notes) = rig.listening_client(Era::Legacy);
+    Rig::initialize(&silent, json!({})).await;
+    let params = json!({"name": "countdown", "arguments": {"from": 2}, "task": {}});
+
+    // Act: each creates a task and waits for its result.
+    for client in [&asker, &silent] {
+        let created = call(client, "tools/call", params.clone()).await;
+        let task_id = created["result"]["task"]["taskId"].as_str().unwrap().to_owned();
+        let result = call(client, "tasks/result", json!({"taskId": task_id})).await;
+        assert_eq!(text_of(&result["result"]), "liftoff", "{result}");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Assert
+    let method = "notifications/tasks/status";
+    assert_eq!(statuses(&mut asker_notes, method), ["working", "completed"]);
+    assert_eq!(statuses(&mut silent_notes, method), Vec::<String>::new());
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn legacy_a_client_that_left_is_not_told_and_the_task_still_completes() {
+    // Arrange
+    let mut rig = Rig::new();
+    let (asker, _) = rig.listening_client(Era::Legacy);
+    Rig::initialize(&asker, json!({"tasks": {}})).await;
+    let params = json!({"name": "countdown", "arguments": {"from": 3}, "task": {}});
+    let created = call(&asker, "tools/call", params).await;
+    let task_id = created["result"]["task"]["taskId"].as_str().unwrap().to_owned();
+
+    let replies = rig.queue.create_queue(&format!("replies-{}", rig.clients), QueueOptions::default());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Act: the client closes its session and leaves.
+    asker.shutdown(Duration::from_secs(1)).await;
+    let (other, _) = rig.session().await;
+    let view = wait_terminal(&other, &task_id).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Assert: finished, and nothing waits on the gone client's reply queue.
+    assert_eq!(view.status, TaskStatus::Completed);
+    assert_eq!(rig.tools.countdowns().finished, 1);
+    assert_eq!(rig.queue.queue_depth(&replies).unwrap().visible, 0, "a client that left was told");
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn modern_a_listen_for_task_ids_gets_working_then_completed_and_a_client_that_did_not_listen_gets_none() {
+    // Arrange
+    let mut rig = Rig::new();
+    let (asker, mut asker_notes) = rig.listening_client(Era::Modern);
+    let (silent, mut silent_notes) = rig.listening_client(Era::Modern);
+    let created = call(&asker, "tools/call", modern_call("countdown", json!({"from": 3}))).await;
+    let task_id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let other = call(&silent, "tools/call", modern_call("countdown", json!({"from": 3}))).await;
+    let other_id = other["result"]["taskId"].as_str().unwrap().to_owned();
+
+    // Act: the asker listens for its task (SEP-2663 over SEP-2575); the stream ends
+    // once the task is terminal.
+    let mut listen = modern_call("", json!({}));
+    listen.as_object_mut().unwrap().retain(|k, _| k == "_meta");
+    listen["notifications"] = json!({"taskIds": [task_id, "nope.0123456789abcdef0123456789abcdef"]});
+    let ended = call(&asker, "subscriptions/listen", listen).await;
+    wait_terminal(&silent, &other_id).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Assert: acknowledged for the known id only; working, then completed with the result.
+    assert_eq!(ended["result"]["resultType"], "complete", "{ended}");
+    let mut notes = Vec::new();
+    while let Ok(note) = asker_notes.try_recv() {
+        notes.push(note);
+    }
+    let ack = notes.iter().find(|n| n["method"] == "notifications/subscriptions/acknowledged").expect("no ack");
+    assert_eq!(ack["params"]["notifications"]["taskIds"], json!([task_id]), "{ack}");
+    let tasks: Vec<&Value> = notes.iter().filter(|n| n["method"] == "notifications/tasks").collect();
+    let seen: Vec<&str> = tasks.iter().map(|n| n["params"]["status"].as_str().unwrap()).collect();
+    assert_eq!(seen.first(), Some(&"working"), "{notes:?}");
+    assert_eq!(seen.last(), Some(&"completed"), "{notes:?}");
+    let last = tasks.last().unwrap();
+    assert_eq!(text_of(&last["params"]["result"]), "liftoff", "{last}");
+    assert_eq!(last["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], ended["id"]);
+    assert_eq!(statuses(&mut silent_notes, "notifications/tasks"), Vec::<String>::new());
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn modern_a_listen_for_task_ids_without_the_extension_is_refused() {
+    let mut rig = Rig::new();
+    let client = rig.client(Era::Modern);
+
+    let refused = call(&client, "subscriptions/listen", json!({"notifications": {"taskIds": ["a.b"]}})).await;
+
+    assert_eq!(refused["error"]["code"], -32021, "{refused}");
     rig.server.shutdown(Duration::ZERO).await;
 }
