@@ -583,3 +583,117 @@ async fn modern_a_listen_for_task_ids_without_the_extension_is_refused() {
     assert_eq!(refused["error"]["code"], -32021, "{refused}");
     rig.server.shutdown(Duration::ZERO).await;
 }
+
+/// An rmcp server that runs tasks itself (rmcp's `TaskManager`, SEP-2663): `sum`
+/// becomes a task when the client declares the extension; `tasks/get` and
+/// `tasks/cancel` are answered from the manager, which every clone shares.
+#[derive(Clone, Default)]
+struct RmcpTaskServer {
+    tasks: rmcp::task_manager::TaskManager,
+}
+
+impl rmcp::ServerHandler for RmcpTaskServer {
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: rmcp::service::RequestContext<rmcp::service::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, CreateTaskResult};
+        use rmcp::task_manager::{TaskExit, TaskOptions as RmcpTaskOptions};
+        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
+        let steps = arguments["steps"].as_u64().unwrap_or(1);
+        let sum = (arguments["a"].as_i64().unwrap_or(0) + arguments["b"].as_i64().unwrap_or(0)).to_string();
+        if !context.client_capabilities().is_some_and(|caps| caps.supports_tasks()) {
+            return Ok(CallToolResponse::Complete(CallToolResult::success(vec![ContentBlock::text(sum)])));
+        }
+        let options = RmcpTaskOptions::new().with_poll_interval_ms(100);
+        let task = self.tasks.spawn(options, move |ctx| {
+            Box::pin(async move {
+                tokio::select! {
+                    () = ctx.cancelled() => Err(TaskExit::Cancelled),
+                    () = tokio::time::sleep(Duration::from_millis(100 * steps)) => {
+                        Ok(CallToolResult::success(vec![ContentBlock::text(sum)]))
+                    }
+                }
+            })
+        });
+        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
+    }
+
+    async fn get_task(
+        &self,
+        request: rmcp::model::GetTaskParams,
+        _context: rmcp::service::RequestContext<rmcp::service::RoleServer>,
+    ) -> Result<rmcp::model::GetTaskResult, rmcp::ErrorData> {
+        Ok(rmcp::model::GetTaskResult::new(self.tasks.get_task(&request.task_id)?))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: rmcp::model::CancelTaskParams,
+        _context: rmcp::service::RequestContext<rmcp::service::RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        self.tasks.cancel_task(&request.task_id)
+    }
+
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(rmcp::model::ServerCapabilities::builder().enable_tools().enable_tasks().build())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_rmcp_client_with_tasks_creates_polls_and_cancels_tasks_of_an_rmcp_server_that_runs_them_itself() {
+    use rmcp::model::{
+        CallToolRequestParams, CallToolResponse, CancelTaskParams, GetTaskParams, ProtocolVersion, TaskPayload,
+        TaskStatus as RmcpStatus,
+    };
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+
+    // Arrange: the rmcp server on our queue, WITHOUT our task layer.
+    let queue = Arc::new(asyncmcp_tokio::memory_queue());
+    let requests = queue.create_queue("requests", QueueOptions::default());
+    let account = &requests[..=requests.rfind('/').unwrap()];
+    let config = ServerConfig::new(requests.clone(), AllowList::new().try_prefix(account).unwrap());
+    let rmcp_server = RmcpTaskServer::default();
+    let server = QueueServer::start(move || rmcp_server.clone(), config, Arc::clone(&queue)).unwrap();
+    let server_handle = server.handle();
+    tokio::spawn(server.run());
+    let replies = queue.create_queue("rmcp-replies", QueueOptions::default());
+    let mut client_config =
+        ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "rmcp-tasks".to_owned());
+    client_config.era = Era::Modern;
+    let transport = asyncmcp_tokio::rmcp::QueueClientTransport::spawn(client_config, Arc::clone(&queue)).unwrap();
+    let discover = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let client = TaskClient.serve_with_lifecycle(transport, discover).await.unwrap();
+    let sum = |steps: u64| {
+        CallToolRequestParams::new("sum")
+            .with_arguments(json!({"a": 40, "b": 2, "steps": steps}).as_object().unwrap().clone())
+    };
+
+    // Act: create a task, then poll it over the queue until it is terminal.
+    let created = client.call_tool_once(sum(3)).await.unwrap();
+    let CallToolResponse::Task(created) = created else { panic!("not a task: {created:?}") };
+    let mut done = None;
+    for _ in 0..100 {
+        let got = client.get_task(GetTaskParams::new(created.task.task_id.clone())).await.unwrap();
+        if got.task.status().is_terminal() {
+            done = Some(got.task);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Act: create a long one and cancel it.
+    let CallToolResponse::Task(long) = client.call_tool_once(sum(1000)).await.unwrap() else { panic!("not a task") };
+    client.cancel_task(CancelTaskParams::new(long.task.task_id.clone())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cancelled = client.get_task(GetTaskParams::new(long.task.task_id.clone())).await.unwrap();
+
+    // Assert
+    let done = done.expect("the task never ended");
+    let TaskPayload::Completed { result } = done.payload else { panic!("not completed: {done:?}") };
+    assert_eq!(text_of(&Value::Object(result)), "42");
+    assert_eq!(cancelled.task.status(), RmcpStatus::Cancelled);
+    client.cancel().await.unwrap();
+    server_handle.shutdown(Duration::ZERO).await;
+}
