@@ -559,7 +559,19 @@ impl<H: Handler> Dispatch<H> {
         match tasks.intercept(&message, era_of(&route)) {
             Intercept::Pass => return Some(message),
             Intercept::Method => {
-                self.tasks.spawn(tasks.serve_method(handle, route, message));
+                // A listen lasts until its tasks end: the client's cancel reaches it.
+                let listen = match (&route, message.id()) {
+                    (Route::Request(token), Some(id)) if message.method() == Some(crate::tasks::LISTEN) => {
+                        Some((*token, id.clone()))
+                    }
+                    _ => None,
+                };
+                let (cancel, cancel_rx) = oneshot::channel();
+                let task = self.tasks.spawn(tasks.serve_method(handle, route, message, Some(cancel_rx)));
+                if let Some((token, id)) = listen {
+                    self.owners.insert(task.id(), Owner::Request(token));
+                    self.requests.insert(token, RequestSlot { id, cancel: Some(cancel) });
+                }
             }
             Intercept::Call(decision) => {
                 let handler = Arc::clone(&self.handler);

@@ -271,11 +271,24 @@ impl Tasks {
 
     /// Serves a task method (`tasks/get`, `tasks/cancel`, `tasks/result`; the others
     /// are not offered) from the store.
-    pub(crate) async fn serve_method(self: Arc<Self>, handle: ServerHandle, route: Route, message: JsonRpcMessage) {
+    /// A `subscriptions/listen` ends unanswered when `cancel` fires (the client's
+    /// `notifications/cancelled`) or its sender is dropped (the driver stopped).
+    pub(crate) async fn serve_method(
+        self: Arc<Self>,
+        handle: ServerHandle,
+        route: Route,
+        message: JsonRpcMessage,
+        cancel: Option<oneshot::Receiver<JsonRpcMessage>>,
+    ) {
         let Some(id) = message.id().cloned() else { return };
         let era = era_of(&route);
         let answer = if message.method() == Some(LISTEN) {
-            self.listen(&handle, &route, &id, &message).await
+            let Some(answer) = self.listen(&handle, &route, &id, &message, cancel).await else {
+                tracing::debug!(%route, %id, "task status listen cancelled");
+                let _ = handle.abandon(route, id).await;
+                return;
+            };
+            answer
         } else {
             self.method_answer(&handle, &message, era).await
         };
@@ -361,21 +374,22 @@ impl Tasks {
     /// now and at each change it sees polling the store, and ends the stream (a
     /// `resultType: "complete"` answer) once every task is terminal or gone. Any
     /// replica serves it. A listen that also asks for other notifications gets
-    /// the task ids only acknowledged.
+    /// the task ids only acknowledged. `None`: the listen was cancelled.
     async fn listen(
         &self,
         handle: &ServerHandle,
         route: &Route,
         id: &RequestId,
         message: &JsonRpcMessage,
-    ) -> Result<Value, Value> {
+        mut cancel: Option<oneshot::Receiver<JsonRpcMessage>>,
+    ) -> Option<Result<Value, Value>> {
         let value = message.to_value();
         if !wire::modern::declares_tasks(value.get("params")) {
-            return Err(serde_json::json!({
+            return Some(Err(serde_json::json!({
                 "code": asyncmcp_proto::tasks::MISSING_REQUIRED_CLIENT_CAPABILITY,
                 "message": "task status notifications need the io.modelcontextprotocol/tasks extension",
                 "data": wire::modern::missing_capability_data(),
-            }));
+            })));
         }
         let meta = serde_json::json!({ SUBSCRIPTION_ID: id.to_json() });
         let store = &*self.options.store;
@@ -423,10 +437,17 @@ impl Tasks {
             }
             watched = open;
             if !watched.is_empty() {
-                tokio::time::sleep(Duration::from_millis(interval.max(100))).await;
+                let pause = tokio::time::sleep(Duration::from_millis(interval.max(100)));
+                match cancel.as_mut() {
+                    Some(cancelled) => tokio::select! {
+                        () = pause => {}
+                        _ = cancelled => return None,
+                    },
+                    None => pause.await,
+                }
             }
         }
-        Ok(serde_json::json!({"resultType": "complete", "_meta": meta}))
+        Some(Ok(serde_json::json!({"resultType": "complete", "_meta": meta})))
     }
 
     /// Serves a `tools/call` the layer decided on: refuses it, or creates, answers,

@@ -697,3 +697,38 @@ async fn an_rmcp_client_with_tasks_creates_polls_and_cancels_tasks_of_an_rmcp_se
     client.cancel().await.unwrap();
     server_handle.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn modern_a_cancelled_listen_ends_at_the_server_and_the_task_runs_on() {
+    use asyncmcp_tokio::proto::{JsonRpcMessage, RequestId};
+
+    // Arrange: a long task, and a listen for it.
+    let mut rig = Rig::new();
+    let (client, mut notes) = rig.listening_client(Era::Modern);
+    let created = call(&client, "tools/call", modern_call("countdown", json!({"from": 100}))).await;
+    let task_id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let mut listen = modern_call("", json!({}));
+    listen.as_object_mut().unwrap().retain(|k, _| k == "_meta");
+    listen["notifications"] = json!({"taskIds": [task_id]});
+    let listen_id = RequestId::String("listen-1".into());
+    let request = JsonRpcMessage::request(listen_id.clone(), "subscriptions/listen", Some(listen));
+    let listening = {
+        let client = client.clone();
+        tokio::spawn(async move { client.request(request).await })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(statuses(&mut notes, "notifications/tasks"), ["working"]);
+    assert_eq!(rig.in_flight(), 2, "the task's request and the listen");
+
+    // Act: the client cancels the listen.
+    client.cancel(listen_id, None).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Assert: the listen is over at the server (only the task's request is held)
+    // and the task runs on.
+    assert_eq!(rig.in_flight(), 1, "the cancelled listen is still served");
+    assert!(listening.is_finished());
+    let view = call(&client, "tasks/get", json!({"taskId": task_id})).await;
+    assert_eq!(view["result"]["status"], "working", "{view}");
+    rig.server.shutdown(Duration::ZERO).await;
+}
