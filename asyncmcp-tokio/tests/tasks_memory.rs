@@ -569,6 +569,14 @@ async fn modern_a_listen_for_task_ids_gets_working_then_completed_and_a_client_t
     let last = tasks.last().unwrap();
     assert_eq!(text_of(&last["params"]["result"]), "liftoff", "{last}");
     assert_eq!(last["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], ended["id"]);
+    // rmcp 3.11 reads both as its own types (an rmcp client is not broken by them).
+    for note in [ack, *last] {
+        let parsed = serde_json::from_value::<rmcp::model::ServerNotification>(note.clone());
+        assert!(parsed.is_ok(), "rmcp cannot read {note}: {parsed:?}");
+    }
+    let parsed = serde_json::from_value::<rmcp::model::ServerNotification>((*last).clone()).unwrap();
+    let rmcp::model::ServerNotification::TaskStatusNotification(parsed) = parsed else { panic!("{parsed:?}") };
+    assert_eq!(parsed.params.status(), rmcp::model::TaskStatus::Completed);
     assert_eq!(statuses(&mut silent_notes, "notifications/tasks"), Vec::<String>::new());
     rig.server.shutdown(Duration::ZERO).await;
 }
@@ -730,5 +738,36 @@ async fn modern_a_cancelled_listen_ends_at_the_server_and_the_task_runs_on() {
     assert!(listening.is_finished());
     let view = call(&client, "tasks/get", json!({"taskId": task_id})).await;
     assert_eq!(view["result"]["status"], "working", "{view}");
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn legacy_a_task_cancelled_by_another_client_is_told_to_its_requester_as_cancelled() {
+    // Arrange: a long task of a session that declared tasks.
+    let mut rig = Rig::new();
+    let (asker, mut notes) = rig.listening_client(Era::Legacy);
+    Rig::initialize(&asker, json!({"tasks": {}})).await;
+    let params = json!({"name": "countdown", "arguments": {"from": 100}, "task": {}});
+    let created = call(&asker, "tools/call", params).await;
+    let task_id = created["result"]["task"]["taskId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Act: another session cancels it.
+    let (other, _) = rig.session().await;
+    call(&other, "tasks/cancel", json!({"taskId": task_id})).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Assert: working, then cancelled; rmcp 3.11 reads the notification as a custom
+    // one (it does not know it), so an rmcp client is not broken by it.
+    let mut seen = Vec::new();
+    while let Ok(note) = notes.try_recv() {
+        if note["method"] == "notifications/tasks/status" {
+            assert_eq!(note["params"]["taskId"], task_id.as_str(), "{note}");
+            let parsed = serde_json::from_value::<rmcp::model::ServerNotification>(note.clone());
+            assert!(matches!(parsed, Ok(rmcp::model::ServerNotification::CustomNotification(_))), "{note}: {parsed:?}");
+            seen.push(note["params"]["status"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert_eq!(seen, ["working", "cancelled"]);
     rig.server.shutdown(Duration::ZERO).await;
 }
