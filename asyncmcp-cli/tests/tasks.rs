@@ -153,3 +153,51 @@ fn serve_offers_tasks_for_a_stdio_tool_and_a_second_serve_takes_over_a_killed_on
     let waited = run(asyncmcp(moto).args(["task", "wait", &id, "--modern"]).args(target), limit).ok();
     assert_eq!(waited.stdout.trim(), "slept", "{waited:?}");
 }
+
+/// `asyncmcp serve --task-tool sleep`: a legacy session's `initialize` and
+/// `tools/list` come from the session's own CMD process, and still announce the
+/// tasks the bridge offers (`capabilities.tasks`, the tool's `execution.taskSupport`).
+#[test]
+fn serve_task_tool_announces_tasks_to_a_legacy_session() {
+    use asyncmcp_tokio::proto::{Address, ClientConfig, Era};
+    use serde_json::json;
+
+    // Arrange
+    let moto = Moto::shared();
+    let name = unique_name("tasks-legacy");
+    let infra = infra_up(moto, &name, &[]);
+    let queue = infra["request_queue_url"].as_str().expect("queue URL").to_owned();
+    let fixture = common::fixture("sleepy_server.py");
+    let _serve = common::Serve::start(moto, &["--queue-url", &queue, "--task-tool", "sleep"], &["python3", &fixture]);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    // Act: a legacy client opens a session and lists the tools.
+    let (init, tools) = runtime.block_on(async {
+        let sdk = moto.sdk_config();
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let created = sqs.create_queue().queue_name(format!("{name}-replies")).send().await.expect("reply queue");
+        let replies = created.queue_url().expect("reply queue URL").to_owned();
+        let mut config = ClientConfig::new(Address::Queue(queue), Address::Queue(replies.clone()), replies, "legacy");
+        config.era = Era::Legacy;
+        let mut driver = DriverConfig::default();
+        driver.long_poll = Duration::from_secs(1);
+        let (client, mut events) =
+            asyncmcp_tokio::spawn_client_with(config, Arc::new(AwsQueueClient::new(&sdk)), driver).expect("client");
+        tokio::spawn(async move { while events.next().await.is_some() {} });
+        let params = json!({"protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"}});
+        let init = client.call("initialize", Some(params)).await.expect("initialize").to_value();
+        client.notify("notifications/initialized", None).await.expect("initialized");
+        let tools = client.call("tools/list", Some(json!({}))).await.expect("tools/list").to_value();
+        client.shutdown(Duration::from_secs(1)).await;
+        (init, tools)
+    });
+
+    // Assert
+    assert!(init["result"]["capabilities"]["tasks"]["requests"]["tools"]["call"].is_object(), "{init}");
+    let listed = tools["result"]["tools"].as_array().unwrap_or_else(|| panic!("{tools}"));
+    let sleep = listed.iter().find(|t| t["name"] == "sleep").expect("the sleep tool");
+    assert_eq!(sleep["execution"]["taskSupport"], "optional", "{sleep}");
+    let echo = listed.iter().find(|t| t["name"] == "echo").expect("the echo tool");
+    assert!(echo.get("execution").is_none(), "{echo}");
+}

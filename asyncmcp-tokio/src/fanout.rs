@@ -471,6 +471,9 @@ impl<H: Handler> Dispatch<H> {
             }
             ServerEvent::SessionClosed { session_id, reason } => {
                 tracing::debug!(%session_id, ?reason, "session closed");
+                if let Some(tasks) = &self.task_layer {
+                    tasks.session_closed(&session_id);
+                }
                 // Dropping the inbox's sender ends the handler's `recv`.
                 self.sessions.remove(&session_id);
             }
@@ -515,6 +518,9 @@ impl<H: Handler> Dispatch<H> {
 
     fn session_message(&mut self, session_id: SessionId, message: JsonRpcMessage) {
         let route = Route::Session(session_id.clone());
+        if let Some(tasks) = &self.task_layer {
+            tasks.session_message(&session_id, &message);
+        }
         let message = match self.sessions.get(&session_id) {
             Some(SessionSlot::Served(_)) => match self.task_matter(route.clone(), message) {
                 Some(message) => message,
@@ -553,7 +559,19 @@ impl<H: Handler> Dispatch<H> {
         match tasks.intercept(&message, era_of(&route)) {
             Intercept::Pass => return Some(message),
             Intercept::Method => {
-                self.tasks.spawn(tasks.serve_method(handle, route, message));
+                // A listen lasts until its tasks end: the client's cancel reaches it.
+                let listen = match (&route, message.id()) {
+                    (Route::Request(token), Some(id)) if message.method() == Some(crate::tasks::LISTEN) => {
+                        Some((*token, id.clone()))
+                    }
+                    _ => None,
+                };
+                let (cancel, cancel_rx) = oneshot::channel();
+                let task = self.tasks.spawn(tasks.serve_method(handle, route, message, Some(cancel_rx)));
+                if let Some((token, id)) = listen {
+                    self.owners.insert(task.id(), Owner::Request(token));
+                    self.requests.insert(token, RequestSlot { id, cancel: Some(cancel) });
+                }
             }
             Intercept::Call(decision) => {
                 let handler = Arc::clone(&self.handler);

@@ -30,7 +30,7 @@
 //! assert_eq!(options.support("echo"), TaskSupport::Forbidden);
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ use asyncmcp_proto::tasks::{
     Outcome, TaskDecision, TaskId, TaskLimits, TaskRecord, TaskRefusal, TaskRequest, TaskStatus, TaskSupport,
     already_terminal_error, decide, methods, not_found_error, server_capabilities, wire,
 };
-use asyncmcp_proto::{Era, JsonRpcMessage, MessageKind, RequestId, Route, error_codes};
+use asyncmcp_proto::{Era, JsonRpcMessage, MessageKind, RequestId, Route, SessionId, error_codes};
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -117,7 +117,15 @@ pub(crate) struct Tasks {
     calls: std::sync::atomic::AtomicUsize,
     /// Starts the handler on a plain call: to adopt a stale task (see [`Tasks::adopt`]).
     runner: std::sync::OnceLock<Runner>,
+    /// Open sessions whose client declared `capabilities.tasks` (SEP-1686) in its
+    /// `initialize`: they are told of their tasks' status changes.
+    listening: Mutex<HashSet<SessionId>>,
 }
+
+/// `subscriptions/listen` (2026-07-28, SEP-2575): the stream `notifications/tasks` goes on.
+pub(crate) const LISTEN: &str = "subscriptions/listen";
+/// The `_meta` key naming the subscription a notification belongs to.
+const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 
 /// The handler, started on a request.
 pub(crate) type Runner = Arc<dyn Fn(Request) -> asyncmcp_driver::BoxFuture<'static, ()> + Send + Sync>;
@@ -146,6 +154,45 @@ impl Tasks {
             running: Mutex::new(HashMap::new()),
             calls: std::sync::atomic::AtomicUsize::new(0),
             runner: std::sync::OnceLock::new(),
+            listening: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Notes a session's `initialize`: a client that declares `capabilities.tasks`
+    /// (2025-11-25) knows `notifications/tasks/status` and gets it. (rmcp 3.11 does
+    /// not know that notification, and declares no `capabilities.tasks`.)
+    pub(crate) fn session_message(&self, session: &SessionId, message: &JsonRpcMessage) {
+        if message.method() != Some("initialize") {
+            return;
+        }
+        let value = message.to_value();
+        let declares = value.pointer("/params/capabilities/tasks").is_some_and(Value::is_object);
+        if declares {
+            self.listening().insert(session.clone());
+        }
+    }
+
+    /// A session closed: its client is gone and is told nothing more.
+    pub(crate) fn session_closed(&self, session: &SessionId) {
+        self.listening().remove(session);
+    }
+
+    fn listening(&self) -> std::sync::MutexGuard<'_, HashSet<SessionId>> {
+        self.listening.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tells a 2025-11-25 requester of its task's status (`notifications/tasks/status`)
+    /// on its session, if its client declared tasks and the session is still open.
+    /// A client that left is not told; a failed send is only logged.
+    async fn tell(&self, handle: &ServerHandle, route: &Route, record: &TaskRecord) {
+        let Route::Session(session) = route else { return };
+        if !self.listening().contains(session) {
+            return;
+        }
+        let params = to_value(wire::legacy::Task::from_record(record));
+        let note = JsonRpcMessage::notification(methods::STATUS_NOTIFICATION_LEGACY, Some(params));
+        if let Err(e) = handle.submit(route.clone(), note).await {
+            tracing::debug!(%route, task = %record.id, %e, "task status not told: the session is gone");
         }
     }
 
@@ -170,6 +217,14 @@ impl Tasks {
                 match decide(era, params, self.options.support(name)) {
                     TaskDecision::Plain => Intercept::Pass,
                     other => Intercept::Call(other),
+                }
+            }
+            // 2026-07-28: a listen for task status notifications (SEP-2663).
+            Some(LISTEN) if era != Era::Legacy => {
+                let value = message.to_value();
+                match value.pointer("/params/notifications/taskIds") {
+                    Some(Value::Array(_)) => Intercept::Method,
+                    _ => Intercept::Pass,
                 }
             }
             _ => Intercept::Pass,
@@ -216,10 +271,27 @@ impl Tasks {
 
     /// Serves a task method (`tasks/get`, `tasks/cancel`, `tasks/result`; the others
     /// are not offered) from the store.
-    pub(crate) async fn serve_method(self: Arc<Self>, handle: ServerHandle, route: Route, message: JsonRpcMessage) {
+    /// A `subscriptions/listen` ends unanswered when `cancel` fires (the client's
+    /// `notifications/cancelled`) or its sender is dropped (the driver stopped).
+    pub(crate) async fn serve_method(
+        self: Arc<Self>,
+        handle: ServerHandle,
+        route: Route,
+        message: JsonRpcMessage,
+        cancel: Option<oneshot::Receiver<JsonRpcMessage>>,
+    ) {
         let Some(id) = message.id().cloned() else { return };
         let era = era_of(&route);
-        let answer = self.method_answer(&handle, &message, era).await;
+        let answer = if message.method() == Some(LISTEN) {
+            let Some(answer) = self.listen(&handle, &route, &id, &message, cancel).await else {
+                tracing::debug!(%route, %id, "task status listen cancelled");
+                let _ = handle.abandon(route, id).await;
+                return;
+            };
+            answer
+        } else {
+            self.method_answer(&handle, &message, era).await
+        };
         let reply = match answer {
             Ok(result) => JsonRpcMessage::response(id.clone(), result),
             Err(error) => error_message(id.clone(), &error),
@@ -295,6 +367,87 @@ impl Tasks {
                 tokio::time::sleep(Duration::from_millis(record.poll_interval_ms.max(100))).await;
             },
         }
+    }
+
+    /// Serves a `subscriptions/listen` for task ids (2026-07-28): acknowledges the
+    /// ids it knows, sends `notifications/tasks` (the task as `tasks/get` shows it)
+    /// now and at each change it sees polling the store, and ends the stream (a
+    /// `resultType: "complete"` answer) once every task is terminal or gone. Any
+    /// replica serves it. A listen that also asks for other notifications gets
+    /// the task ids only acknowledged. `None`: the listen was cancelled.
+    async fn listen(
+        &self,
+        handle: &ServerHandle,
+        route: &Route,
+        id: &RequestId,
+        message: &JsonRpcMessage,
+        mut cancel: Option<oneshot::Receiver<JsonRpcMessage>>,
+    ) -> Option<Result<Value, Value>> {
+        let value = message.to_value();
+        if !wire::modern::declares_tasks(value.get("params")) {
+            return Some(Err(serde_json::json!({
+                "code": asyncmcp_proto::tasks::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                "message": "task status notifications need the io.modelcontextprotocol/tasks extension",
+                "data": wire::modern::missing_capability_data(),
+            })));
+        }
+        let meta = serde_json::json!({ SUBSCRIPTION_ID: id.to_json() });
+        let store = &*self.options.store;
+        let asked = value.pointer("/params/notifications/taskIds").and_then(Value::as_array).cloned();
+        let mut watched = Vec::new();
+        for task_id in asked.unwrap_or_default().iter().filter_map(Value::as_str) {
+            if let Ok(task_id) = TaskId::parse(task_id)
+                && store.get(&task_id, now_ms()).await.is_ok()
+                && !watched.iter().any(|(known, _)| known == &task_id)
+            {
+                watched.push((task_id, None::<Value>));
+            }
+        }
+        let ids: Vec<Value> = watched.iter().map(|(t, _)| Value::String(t.to_string())).collect();
+        let ack = serde_json::json!({"_meta": meta, "notifications": {"taskIds": ids}});
+        let send = |method: &str, params: Value| {
+            let note = JsonRpcMessage::notification(method, Some(params));
+            async move {
+                if let Err(e) = handle.submit(route.clone(), note).await {
+                    tracing::debug!(%route, %e, "task status not told");
+                }
+            }
+        };
+        send("notifications/subscriptions/acknowledged", ack).await;
+        while !watched.is_empty() {
+            let mut interval = u64::MAX;
+            let mut open = Vec::new();
+            for (task_id, last) in watched {
+                let Ok(current) = store.get(&task_id, now_ms()).await else { continue };
+                let record = current.record;
+                let mut view = to_value(wire::modern::DetailedTask::from_record(&record));
+                if last.as_ref() != Some(&view) {
+                    if let Some(view) = view.as_object_mut() {
+                        view.insert("_meta".into(), meta.clone());
+                    }
+                    send(methods::STATUS_NOTIFICATION, view.clone()).await;
+                    if let Some(view) = view.as_object_mut() {
+                        view.remove("_meta");
+                    }
+                }
+                if !record.status.is_terminal() {
+                    interval = interval.min(record.poll_interval_ms);
+                    open.push((task_id, Some(view)));
+                }
+            }
+            watched = open;
+            if !watched.is_empty() {
+                let pause = tokio::time::sleep(Duration::from_millis(interval.max(100)));
+                match cancel.as_mut() {
+                    Some(cancelled) => tokio::select! {
+                        () = pause => {}
+                        _ = cancelled => return None,
+                    },
+                    None => pause.await,
+                }
+            }
+        }
+        Some(Ok(serde_json::json!({"resultType": "complete", "_meta": meta})))
     }
 
     /// Serves a `tools/call` the layer decided on: refuses it, or creates, answers,
@@ -389,6 +542,7 @@ impl Tasks {
                 }
             }
         }
+        self.tell(&handle, &route, &current.record).await;
         // Ask the tool for progress: it becomes the task's status message.
         if let Some(p) = params.as_mut().and_then(Value::as_object_mut) {
             let meta = p.entry("_meta").or_insert_with(|| serde_json::json!({}));
@@ -407,6 +561,11 @@ impl Tasks {
                 // Cancel wins over a late completion; anything else is logged.
                 tracing::debug!(task = %task_id, %e, "task outcome not recorded");
             }
+        }
+        if let Ok(ended) = store.get(&task_id, now_ms()).await
+            && ended.record.status.is_terminal()
+        {
+            self.tell(&handle, &route, &ended.record).await;
         }
         let finished = handle.finish_held(held).await;
         tracing::debug!(task = %task_id, ?finished, "task ended: its request message is deleted");

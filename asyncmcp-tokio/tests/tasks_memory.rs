@@ -60,14 +60,45 @@ impl Rig {
         handle
     }
 
+    /// A new client process whose notifications from the server come out of the receiver.
+    fn listening_client(&mut self, era: Era) -> (ClientHandle, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+        use asyncmcp_tokio::proto::ClientEvent;
+        self.clients += 1;
+        let replies = self.queue.create_queue(&format!("replies-{}", self.clients), QueueOptions::default());
+        let mut config = ClientConfig::new(
+            Address::Queue(self.requests.clone()),
+            Address::Queue(replies.clone()),
+            replies,
+            format!("client-{}", self.clients),
+        );
+        config.era = era;
+        let (handle, mut events) = asyncmcp_tokio::spawn_client(config, Arc::clone(&self.queue)).unwrap();
+        let (notes, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                if let ClientEvent::Message(message) = event
+                    && message.id().is_none()
+                {
+                    let _ = notes.send(message.to_value());
+                }
+            }
+        });
+        (handle, rx)
+    }
+
     /// A legacy client with its session open; returns the `initialize` result.
     async fn session(&mut self) -> (ClientHandle, Value) {
         let client = self.client(Era::Legacy);
-        let params =
-            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}});
+        Self::initialize(&client, json!({})).await
+    }
+
+    /// Opens `client`'s session, declaring `capabilities`.
+    async fn initialize(client: &ClientHandle, capabilities: Value) -> (ClientHandle, Value) {
+        let params = json!({"protocolVersion": "2025-11-25", "capabilities": capabilities,
+            "clientInfo": {"name": "t", "version": "0"}});
         let reply = client.call("initialize", Some(params)).await.unwrap().to_value();
         client.notify("notifications/initialized", None).await.unwrap();
-        (client, reply["result"].clone())
+        (client.clone(), reply["result"].clone())
     }
 
     fn in_flight(&self) -> usize {
@@ -437,5 +468,306 @@ async fn a_stale_task_whose_worker_is_gone_is_adopted_by_the_replica_that_reads_
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     assert_eq!(store.get(&record.id, now).await.unwrap().record.attempts, 2);
     assert_eq!(rig.tools.countdowns().finished, 1);
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+/// The statuses of the task status notifications (`method`) received so far.
+fn statuses(notes: &mut tokio::sync::mpsc::UnboundedReceiver<Value>, method: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Ok(note) = notes.try_recv() {
+        if note["method"] == method {
+            seen.push(note["params"]["status"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    seen
+}
+
+#[tokio::test(start_paused = true)]
+async fn legacy_a_session_that_declared_tasks_is_told_working_then_completed_and_one_that_did_not_is_not() {
+    // Arrange: one session declares the 2025-11-25 tasks capability, one does not.
+    let mut rig = Rig::new();
+    let (asker, mut asker_notes) = rig.listening_client(Era::Legacy);
+    Rig::initialize(&asker, json!({"tasks": {"cancel": {}}})).await;
+    let (silent, mut silent_notes) = rig.listening_client(Era::Legacy);
+    Rig::initialize(&silent, json!({})).await;
+    let params = json!({"name": "countdown", "arguments": {"from": 2}, "task": {}});
+
+    // Act: each creates a task and waits for its result.
+    for client in [&asker, &silent] {
+        let created = call(client, "tools/call", params.clone()).await;
+        let task_id = created["result"]["task"]["taskId"].as_str().unwrap().to_owned();
+        let result = call(client, "tasks/result", json!({"taskId": task_id})).await;
+        assert_eq!(text_of(&result["result"]), "liftoff", "{result}");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Assert
+    let method = "notifications/tasks/status";
+    assert_eq!(statuses(&mut asker_notes, method), ["working", "completed"]);
+    assert_eq!(statuses(&mut silent_notes, method), Vec::<String>::new());
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn legacy_a_client_that_left_is_not_told_and_the_task_still_completes() {
+    // Arrange
+    let mut rig = Rig::new();
+    let (asker, _) = rig.listening_client(Era::Legacy);
+    Rig::initialize(&asker, json!({"tasks": {}})).await;
+    let params = json!({"name": "countdown", "arguments": {"from": 3}, "task": {}});
+    let created = call(&asker, "tools/call", params).await;
+    let task_id = created["result"]["task"]["taskId"].as_str().unwrap().to_owned();
+
+    let replies = rig.queue.create_queue(&format!("replies-{}", rig.clients), QueueOptions::default());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Act: the client closes its session and leaves.
+    asker.shutdown(Duration::from_secs(1)).await;
+    let (other, _) = rig.session().await;
+    let view = wait_terminal(&other, &task_id).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Assert: finished, and nothing waits on the gone client's reply queue.
+    assert_eq!(view.status, TaskStatus::Completed);
+    assert_eq!(rig.tools.countdowns().finished, 1);
+    assert_eq!(rig.queue.queue_depth(&replies).unwrap().visible, 0, "a client that left was told");
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn modern_a_listen_for_task_ids_gets_working_then_completed_and_a_client_that_did_not_listen_gets_none() {
+    // Arrange
+    let mut rig = Rig::new();
+    let (asker, mut asker_notes) = rig.listening_client(Era::Modern);
+    let (silent, mut silent_notes) = rig.listening_client(Era::Modern);
+    let created = call(&asker, "tools/call", modern_call("countdown", json!({"from": 3}))).await;
+    let task_id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let other = call(&silent, "tools/call", modern_call("countdown", json!({"from": 3}))).await;
+    let other_id = other["result"]["taskId"].as_str().unwrap().to_owned();
+
+    // Act: the asker listens for its task (SEP-2663 over SEP-2575); the stream ends
+    // once the task is terminal.
+    let mut listen = modern_call("", json!({}));
+    listen.as_object_mut().unwrap().retain(|k, _| k == "_meta");
+    listen["notifications"] = json!({"taskIds": [task_id, "nope.0123456789abcdef0123456789abcdef"]});
+    let ended = call(&asker, "subscriptions/listen", listen).await;
+    wait_terminal(&silent, &other_id).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Assert: acknowledged for the known id only; working, then completed with the result.
+    assert_eq!(ended["result"]["resultType"], "complete", "{ended}");
+    let mut notes = Vec::new();
+    while let Ok(note) = asker_notes.try_recv() {
+        notes.push(note);
+    }
+    let ack = notes.iter().find(|n| n["method"] == "notifications/subscriptions/acknowledged").expect("no ack");
+    assert_eq!(ack["params"]["notifications"]["taskIds"], json!([task_id]), "{ack}");
+    let tasks: Vec<&Value> = notes.iter().filter(|n| n["method"] == "notifications/tasks").collect();
+    let seen: Vec<&str> = tasks.iter().map(|n| n["params"]["status"].as_str().unwrap()).collect();
+    assert_eq!(seen.first(), Some(&"working"), "{notes:?}");
+    assert_eq!(seen.last(), Some(&"completed"), "{notes:?}");
+    let last = tasks.last().unwrap();
+    assert_eq!(text_of(&last["params"]["result"]), "liftoff", "{last}");
+    assert_eq!(last["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], ended["id"]);
+    // rmcp 3.11 reads both as its own types (an rmcp client is not broken by them).
+    for note in [ack, *last] {
+        let parsed = serde_json::from_value::<rmcp::model::ServerNotification>(note.clone());
+        assert!(parsed.is_ok(), "rmcp cannot read {note}: {parsed:?}");
+    }
+    let parsed = serde_json::from_value::<rmcp::model::ServerNotification>((*last).clone()).unwrap();
+    let rmcp::model::ServerNotification::TaskStatusNotification(parsed) = parsed else { panic!("{parsed:?}") };
+    assert_eq!(parsed.params.status(), rmcp::model::TaskStatus::Completed);
+    assert_eq!(statuses(&mut silent_notes, "notifications/tasks"), Vec::<String>::new());
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn modern_a_listen_for_task_ids_without_the_extension_is_refused() {
+    let mut rig = Rig::new();
+    let client = rig.client(Era::Modern);
+
+    let refused = call(&client, "subscriptions/listen", json!({"notifications": {"taskIds": ["a.b"]}})).await;
+
+    assert_eq!(refused["error"]["code"], -32021, "{refused}");
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+/// An rmcp server that runs tasks itself (rmcp's `TaskManager`, SEP-2663): `sum`
+/// becomes a task when the client declares the extension; `tasks/get` and
+/// `tasks/cancel` are answered from the manager, which every clone shares.
+#[derive(Clone, Default)]
+struct RmcpTaskServer {
+    tasks: rmcp::task_manager::TaskManager,
+}
+
+impl rmcp::ServerHandler for RmcpTaskServer {
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: rmcp::service::RequestContext<rmcp::service::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, CreateTaskResult};
+        use rmcp::task_manager::{TaskExit, TaskOptions as RmcpTaskOptions};
+        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
+        let steps = arguments["steps"].as_u64().unwrap_or(1);
+        let sum = (arguments["a"].as_i64().unwrap_or(0) + arguments["b"].as_i64().unwrap_or(0)).to_string();
+        if !context.client_capabilities().is_some_and(|caps| caps.supports_tasks()) {
+            return Ok(CallToolResponse::Complete(CallToolResult::success(vec![ContentBlock::text(sum)])));
+        }
+        let options = RmcpTaskOptions::new().with_poll_interval_ms(100);
+        let task = self.tasks.spawn(options, move |ctx| {
+            Box::pin(async move {
+                tokio::select! {
+                    () = ctx.cancelled() => Err(TaskExit::Cancelled),
+                    () = tokio::time::sleep(Duration::from_millis(100 * steps)) => {
+                        Ok(CallToolResult::success(vec![ContentBlock::text(sum)]))
+                    }
+                }
+            })
+        });
+        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
+    }
+
+    async fn get_task(
+        &self,
+        request: rmcp::model::GetTaskParams,
+        _context: rmcp::service::RequestContext<rmcp::service::RoleServer>,
+    ) -> Result<rmcp::model::GetTaskResult, rmcp::ErrorData> {
+        Ok(rmcp::model::GetTaskResult::new(self.tasks.get_task(&request.task_id)?))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: rmcp::model::CancelTaskParams,
+        _context: rmcp::service::RequestContext<rmcp::service::RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        self.tasks.cancel_task(&request.task_id)
+    }
+
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(rmcp::model::ServerCapabilities::builder().enable_tools().enable_tasks().build())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_rmcp_client_with_tasks_creates_polls_and_cancels_tasks_of_an_rmcp_server_that_runs_them_itself() {
+    use rmcp::model::{
+        CallToolRequestParams, CallToolResponse, CancelTaskParams, GetTaskParams, ProtocolVersion, TaskPayload,
+        TaskStatus as RmcpStatus,
+    };
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+
+    // Arrange: the rmcp server on our queue, WITHOUT our task layer.
+    let queue = Arc::new(asyncmcp_tokio::memory_queue());
+    let requests = queue.create_queue("requests", QueueOptions::default());
+    let account = &requests[..=requests.rfind('/').unwrap()];
+    let config = ServerConfig::new(requests.clone(), AllowList::new().try_prefix(account).unwrap());
+    let rmcp_server = RmcpTaskServer::default();
+    let server = QueueServer::start(move || rmcp_server.clone(), config, Arc::clone(&queue)).unwrap();
+    let server_handle = server.handle();
+    tokio::spawn(server.run());
+    let replies = queue.create_queue("rmcp-replies", QueueOptions::default());
+    let mut client_config =
+        ClientConfig::new(Address::Queue(requests), Address::Queue(replies.clone()), replies, "rmcp-tasks".to_owned());
+    client_config.era = Era::Modern;
+    let transport = asyncmcp_tokio::rmcp::QueueClientTransport::spawn(client_config, Arc::clone(&queue)).unwrap();
+    let discover = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let client = TaskClient.serve_with_lifecycle(transport, discover).await.unwrap();
+    let sum = |steps: u64| {
+        CallToolRequestParams::new("sum")
+            .with_arguments(json!({"a": 40, "b": 2, "steps": steps}).as_object().unwrap().clone())
+    };
+
+    // Act: create a task, then poll it over the queue until it is terminal.
+    let created = client.call_tool_once(sum(3)).await.unwrap();
+    let CallToolResponse::Task(created) = created else { panic!("not a task: {created:?}") };
+    let mut done = None;
+    for _ in 0..100 {
+        let got = client.get_task(GetTaskParams::new(created.task.task_id.clone())).await.unwrap();
+        if got.task.status().is_terminal() {
+            done = Some(got.task);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Act: create a long one and cancel it.
+    let CallToolResponse::Task(long) = client.call_tool_once(sum(1000)).await.unwrap() else { panic!("not a task") };
+    client.cancel_task(CancelTaskParams::new(long.task.task_id.clone())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cancelled = client.get_task(GetTaskParams::new(long.task.task_id.clone())).await.unwrap();
+
+    // Assert
+    let done = done.expect("the task never ended");
+    let TaskPayload::Completed { result } = done.payload else { panic!("not completed: {done:?}") };
+    assert_eq!(text_of(&Value::Object(result)), "42");
+    assert_eq!(cancelled.task.status(), RmcpStatus::Cancelled);
+    client.cancel().await.unwrap();
+    server_handle.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn modern_a_cancelled_listen_ends_at_the_server_and_the_task_runs_on() {
+    use asyncmcp_tokio::proto::{JsonRpcMessage, RequestId};
+
+    // Arrange: a long task, and a listen for it.
+    let mut rig = Rig::new();
+    let (client, mut notes) = rig.listening_client(Era::Modern);
+    let created = call(&client, "tools/call", modern_call("countdown", json!({"from": 100}))).await;
+    let task_id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let mut listen = modern_call("", json!({}));
+    listen.as_object_mut().unwrap().retain(|k, _| k == "_meta");
+    listen["notifications"] = json!({"taskIds": [task_id]});
+    let listen_id = RequestId::String("listen-1".into());
+    let request = JsonRpcMessage::request(listen_id.clone(), "subscriptions/listen", Some(listen));
+    let listening = {
+        let client = client.clone();
+        tokio::spawn(async move { client.request(request).await })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(statuses(&mut notes, "notifications/tasks"), ["working"]);
+    assert_eq!(rig.in_flight(), 2, "the task's request and the listen");
+
+    // Act: the client cancels the listen.
+    client.cancel(listen_id, None).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Assert: the listen is over at the server (only the task's request is held)
+    // and the task runs on.
+    assert_eq!(rig.in_flight(), 1, "the cancelled listen is still served");
+    assert!(listening.is_finished());
+    let view = call(&client, "tasks/get", json!({"taskId": task_id})).await;
+    assert_eq!(view["result"]["status"], "working", "{view}");
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn legacy_a_task_cancelled_by_another_client_is_told_to_its_requester_as_cancelled() {
+    // Arrange: a long task of a session that declared tasks.
+    let mut rig = Rig::new();
+    let (asker, mut notes) = rig.listening_client(Era::Legacy);
+    Rig::initialize(&asker, json!({"tasks": {}})).await;
+    let params = json!({"name": "countdown", "arguments": {"from": 100}, "task": {}});
+    let created = call(&asker, "tools/call", params).await;
+    let task_id = created["result"]["task"]["taskId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Act: another session cancels it.
+    let (other, _) = rig.session().await;
+    call(&other, "tasks/cancel", json!({"taskId": task_id})).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Assert: working, then cancelled; rmcp 3.11 reads the notification as a custom
+    // one (it does not know it), so an rmcp client is not broken by it.
+    let mut seen = Vec::new();
+    while let Ok(note) = notes.try_recv() {
+        if note["method"] == "notifications/tasks/status" {
+            assert_eq!(note["params"]["taskId"], task_id.as_str(), "{note}");
+            let parsed = serde_json::from_value::<rmcp::model::ServerNotification>(note.clone());
+            assert!(matches!(parsed, Ok(rmcp::model::ServerNotification::CustomNotification(_))), "{note}: {parsed:?}");
+            seen.push(note["params"]["status"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert_eq!(seen, ["working", "cancelled"]);
     rig.server.shutdown(Duration::ZERO).await;
 }

@@ -62,7 +62,7 @@ pub(crate) async fn serve(spec: CommandSpec, mut session: Session) {
                     if message.kind().is_reply() && let Some(id) = message.id() {
                         pending.remove(id);
                     }
-                    submit(session.handle(), session.route(), message).await;
+                    send(&session, message).await;
                 }
                 Some(ChildOutput::Exited(_, how)) => {
                     child_exited(&spec, &session, child.pid, &how, pending).await;
@@ -96,6 +96,17 @@ async fn child_exited(
     );
     for id in pending {
         reply_error(session, id, &text).await;
+    }
+}
+
+/// Sends the child's `message` on the session: through [`Session::send`], so its
+/// `initialize` and `tools/list` answers announce the tasks the bridge offers
+/// (`--task-tool`).
+async fn send(session: &Session, message: JsonRpcMessage) {
+    let (id, kind) = (message.id().cloned(), message.kind());
+    match session.send(message).await {
+        Ok(()) => super::counters::sent(kind),
+        Err(e) => tracing::warn!(route = %session.route(), id = ?id, "could not send to the client: {e}"),
     }
 }
 
