@@ -10,6 +10,8 @@
 #                 and sns-sqs raw (scripts/bench-moto.sh has the prose version)
 #   python    (1) against Python asyncmcp 0.2.1 (client and server in two processes)
 #   scaleout  (5) stateless workers on one queue: simulator 1/2/4/8, moto 3 processes
+#             (every queue call traced into scaleout-trace.txt; an extra run of a request
+#             is classified as a moto double receive, a redelivery or a duplicate send)
 #   shared    (6) one process, 1,000 client sessions over one reply queue
 # Env: SEQ/PAR (our calls per moto phase, default 200/400), PY_SEQ/PY_PAR (Python's,
 #      100/200), BENCH_OUT (directory for the raw outputs; default a temporary one).
