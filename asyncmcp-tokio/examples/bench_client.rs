@@ -31,6 +31,9 @@ use rmcp::service::{ClientLifecycleMode, ClientServiceExt, Peer};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
+#[path = "support/trace.rs"]
+mod trace;
+
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const REGION: &str = "us-east-1";
@@ -588,7 +591,11 @@ async fn main() -> Result<(), Error> {
     } else {
         ClientLifecycleMode::Initialize
     };
-    let transport = QueueClientTransport::spawn_with(config, queue, DriverConfig::default())?;
+    let transport = if trace::enabled() {
+        QueueClientTransport::spawn_with(config, Arc::new(trace::Traced::new(queue)), DriverConfig::default())?
+    } else {
+        QueueClientTransport::spawn_with(config, queue, DriverConfig::default())?
+    };
     let handle = transport.handle().clone();
     let client = ().serve_with_lifecycle(transport, lifecycle).await?;
     let peer = client.peer().clone();

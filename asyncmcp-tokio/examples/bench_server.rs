@@ -7,6 +7,10 @@
 //! <echoes>` (the driver's call counts, each batch call counting once, then how many
 //! times the tool ran); `quit` (or end of input) shuts down and exits.
 //!
+//! With `BENCH_TRACE=1` in its environment (`bench_client` passes its own on) it writes
+//! a `TRACE` line per queue call to stderr (`examples/support/trace.rs`): message ids,
+//! receive counts and JSON-RPC ids, for telling a redelivery from a duplicate send.
+//!
 //! `bench_server --endpoint-url URL --queue-url URL --allow REPLY_ADDRESS`
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +22,9 @@ use asyncmcp_tokio::{AwsQueueClient, DriverConfig, StatsSnapshot};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+#[path = "support/trace.rs"]
+mod trace;
 
 #[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
@@ -81,7 +88,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let allow = required("--allow")?;
     let queue = Arc::new(AwsQueueClient::with_endpoint(&endpoint, "us-east-1"));
     let config = ServerConfig::new(queue_url, AllowList::new().exact(allow));
-    let server = QueueServer::start_with(Echo::default, config, queue, DriverConfig::default())?;
+    let server = if trace::enabled() {
+        let traced = Arc::new(trace::Traced::new(queue));
+        QueueServer::start_with(Echo::default, config, traced, DriverConfig::default())?
+    } else {
+        QueueServer::start_with(Echo::default, config, queue, DriverConfig::default())?
+    };
     let handle = server.handle();
     let running = tokio::spawn(server.run());
 
