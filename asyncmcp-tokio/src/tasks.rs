@@ -184,9 +184,13 @@ impl Tasks {
     /// Tells a 2025-11-25 requester of its task's status (`notifications/tasks/status`)
     /// on its session, if its client declared tasks and the session is still open.
     /// A client that left is not told; a failed send is only logged.
+    /// Whether the requester on `route` asked to be told of status changes.
+    fn wants_status(&self, route: &Route) -> bool {
+        matches!(route, Route::Session(session) if self.listening().contains(session))
+    }
+
     async fn tell(&self, handle: &ServerHandle, route: &Route, record: &TaskRecord) {
-        let Route::Session(session) = route else { return };
-        if !self.listening().contains(session) {
+        if !self.wants_status(route) {
             return;
         }
         let params = to_value(wire::legacy::Task::from_record(record));
@@ -562,7 +566,12 @@ impl Tasks {
                 tracing::debug!(task = %task_id, %e, "task outcome not recorded");
             }
         }
-        if let Ok(ended) = store.get(&task_id, now_ms()).await
+        // The terminal status for a requester that asked: the completion just written,
+        // else (a cancel won) a read, made only when somebody listens.
+        if current.record.status.is_terminal() {
+            self.tell(&handle, &route, &current.record).await;
+        } else if self.wants_status(&route)
+            && let Ok(ended) = store.get(&task_id, now_ms()).await
             && ended.record.status.is_terminal()
         {
             self.tell(&handle, &route, &ended.record).await;
