@@ -574,7 +574,11 @@ impl Tasks {
             // Cancel wins over a late completion; anything else is logged.
             tracing::debug!(task = %task_id, %e, "task outcome not recorded");
         }
-        if let Ok(ended) = store.get(&task_id, now_ms()).await
+        // The record this worker wrote last is the end when it finished the task (no
+        // read spent); when it did not (cancelled meanwhile, or lost), the store says.
+        if current.record.status.is_terminal() {
+            self.tell(&handle, &route, &current.record).await;
+        } else if let Ok(ended) = store.get(&task_id, now_ms()).await
             && ended.record.status.is_terminal()
         {
             self.tell(&handle, &route, &ended.record).await;
