@@ -15,9 +15,11 @@
 //!
 //! DynamoDB deletes items past their TTL lazily (within days; moto never does), so
 //! every read and conditional write also compares `expiresAtMs` with the caller's
-//! `now_ms`: an expired item reads as absent. An item holds at most 400 KB: a
-//! request and result larger than that together do not fit (DynamoDB refuses the write
-//! with a `ValidationException`, a [`StoreError::Service`] of kind `Invalid`).
+//! `now_ms`: an expired item reads as absent. An item holds at most 400 KB
+//! ([`MAX_ITEM_BYTES`]), the request and the result together: a bigger record is
+//! refused as [`StoreError::TooLarge`] before any call (measured with
+//! [`task_item_bytes`], as DynamoDB counts), and so is one DynamoDB refuses with its
+//! item size `ValidationException`.
 //!
 //! Calls per task: create 1 `PutItem`, each rule applied 1 `GetItem` + 1 `PutItem`
 //! (the worker that created the task holds the version already and skips the read),
@@ -27,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use asyncmcp_driver::{BoxFuture, StoreError, TaskStore, Versioned};
+use asyncmcp_driver::{BoxFuture, MAX_ITEM_BYTES, StoreError, TaskStore, Versioned, task_item_bytes};
 use asyncmcp_proto::tasks::{TaskId, TaskRecord};
 use asyncmcp_proto::{FailureKind, OpFailure};
 use aws_sdk_dynamodb::Client;
@@ -58,6 +60,7 @@ pub struct DynamoTaskStore {
     client: Client,
     table: Arc<str>,
     calls: Arc<AtomicU64>,
+    max_item_bytes: usize,
 }
 
 impl DynamoTaskStore {
@@ -71,7 +74,17 @@ impl DynamoTaskStore {
     /// A store on `table` through an existing client.
     #[must_use]
     pub fn from_client(client: Client, table: &str) -> Self {
-        Self { client, table: Arc::from(table), calls: Arc::new(AtomicU64::new(0)) }
+        Self { client, table: Arc::from(table), calls: Arc::new(AtomicU64::new(0)), max_item_bytes: MAX_ITEM_BYTES }
+    }
+
+    /// The store refusing records over `bytes` (default [`MAX_ITEM_BYTES`],
+    /// DynamoDB's item limit) before any call: lower it to keep items, and the write
+    /// units each costs (1 per KB), small. Above DynamoDB's limit DynamoDB decides,
+    /// and its refusal is a [`StoreError::TooLarge`] all the same.
+    #[must_use]
+    pub fn with_max_item_bytes(mut self, bytes: usize) -> Self {
+        self.max_item_bytes = bytes;
+        self
     }
 
     /// The table's name.
@@ -181,6 +194,24 @@ fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+/// [`StoreError::TooLarge`] when the item of `record` at `version` is over `limit`
+/// (spares a call DynamoDB would refuse).
+fn check_size(record: &TaskRecord, version: u64, limit: usize) -> Result<(), StoreError> {
+    let size = task_item_bytes(record, version);
+    if size > limit {
+        return Err(StoreError::TooLarge { size, limit });
+    }
+    Ok(())
+}
+
+/// Whether DynamoDB refused a write because its item is over 400 KB: a
+/// `ValidationException` "Item size has exceeded the maximum allowed size" (the
+/// same text from moto).
+fn is_item_too_large(e: &aws_sdk_dynamodb::operation::put_item::PutItemError) -> bool {
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    e.code() == Some("ValidationException") && e.message().is_some_and(|m| m.contains("Item size"))
+}
+
 fn item_of(version: u64, record: &TaskRecord) -> Result<Item, StoreError> {
     let json = serde_json::to_string(record)
         .map_err(|e| StoreError::Service(OpFailure::new(FailureKind::Invalid, format!("task record: {e}"))))?;
@@ -215,6 +246,7 @@ impl TaskStore for DynamoTaskStore {
     fn create(&self, record: TaskRecord, now_ms: u64) -> BoxFuture<'static, Result<Versioned, StoreError>> {
         let this = self.clone();
         Box::pin(async move {
+            check_size(&record, 1, this.max_item_bytes)?;
             let item = item_of(1, &record)?;
             this.count();
             let put = this
@@ -246,6 +278,9 @@ impl TaskStore for DynamoTaskStore {
                         };
                         Err(StoreError::Exists(Box::new(existing)))
                     }
+                    Some(s) if is_item_too_large(s) => {
+                        Err(StoreError::TooLarge { size: task_item_bytes(&record, 1), limit: MAX_ITEM_BYTES })
+                    }
                     _ => Err(StoreError::Service(from_sdk(&e, Call::table("dynamodb:PutItem", &this.table)))),
                 },
             }
@@ -272,6 +307,7 @@ impl TaskStore for DynamoTaskStore {
         let this = self.clone();
         Box::pin(async move {
             let next = expected_version + 1;
+            check_size(&record, next, this.max_item_bytes)?;
             let item = item_of(next, &record)?;
             this.count();
             let put = this
@@ -303,6 +339,9 @@ impl TaskStore for DynamoTaskStore {
                             Some(v) if v.record.id == record.id => Err(StoreError::Conflict),
                             _ => Err(StoreError::NotFound),
                         }
+                    }
+                    Some(s) if is_item_too_large(s) => {
+                        Err(StoreError::TooLarge { size: task_item_bytes(&record, next), limit: MAX_ITEM_BYTES })
                     }
                     _ => Err(StoreError::Service(from_sdk(&e, Call::table("dynamodb:PutItem", &this.table)))),
                 },
@@ -349,5 +388,38 @@ impl DynamoTaskStore {
             .await
             .map_err(|e| StoreError::Service(from_sdk(&e, Call::table("dynamodb:GetItem", &self.table))))?;
         Ok(got.item().and_then(|item| versioned_of(item, now_ms)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use asyncmcp_proto::tasks::{TaskLimits, TaskRequest};
+
+    use super::*;
+
+    /// DynamoDB's size of an item of strings and numbers (its documented rule).
+    fn dynamodb_size(item: &Item) -> usize {
+        let value = |v: &AttributeValue| match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.trim_start_matches('0').trim_end_matches('0').len().max(1).div_ceil(2) + 1,
+            other => panic!("not in a task item: {other:?}"),
+        };
+        item.iter().map(|(name, v)| name.len() + value(v)).sum()
+    }
+
+    /// The pre-check and the memory store measure the item this store writes.
+    #[test]
+    fn an_item_is_as_big_as_task_item_bytes_says() {
+        let limits = TaskLimits::default();
+        let now = 1_764_560_123_456;
+        let params = serde_json::json!({"name": "echo", "arguments": {"text": "é".repeat(1_000)}});
+        let request = TaskRequest::new("tools/call", Some(params));
+        let id = TaskId::new("s|session-1|7", [3; 16]).unwrap();
+        let mut record = TaskRecord::create(id, request, None, &limits, now);
+        record.claim("worker", &limits, now).unwrap();
+        for version in [1, 2, 10, 12_345] {
+            let item = item_of(version, &record).unwrap();
+            assert_eq!(dynamodb_size(&item), task_item_bytes(&record, version), "version {version}");
+        }
     }
 }

@@ -117,6 +117,7 @@ mod queue_client;
 mod runtime;
 mod server;
 mod stats;
+mod task_item;
 mod task_store;
 
 pub use batch::{BatchTarget, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, batch_bytes};
@@ -129,6 +130,7 @@ pub use queue_client::{QueueClient, ReceiveRequest};
 pub use runtime::{AsyncTimer, BoxFuture, Runtime, boxed};
 pub use server::{ServerEvents, ServerHandle, spawn_server};
 pub use stats::{ObjectCalls, StatsSnapshot, billed_units};
+pub use task_item::{MAX_ITEM_BYTES, task_item_bytes};
 pub use task_store::{ApplyError, MemoryTaskStore, StoreError, TaskStore, Versioned, apply, new_task_id};
 
 /// 32 bytes from the operating system's secure random source, to seed a state

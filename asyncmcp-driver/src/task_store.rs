@@ -10,6 +10,7 @@ use asyncmcp_proto::OpFailure;
 use asyncmcp_proto::tasks::{TaskId, TaskRecord, TaskRefusal};
 
 use crate::runtime::BoxFuture;
+use crate::task_item::{MAX_ITEM_BYTES, task_item_bytes};
 
 /// A record as stored, with the version a conditional write compares. A create
 /// stores version 1; each successful update adds 1.
@@ -48,6 +49,21 @@ pub enum StoreError {
     /// The store's service failed; [`OpFailure::is_retryable`] says whether to retry.
     #[error("task store: {}", .0.detail)]
     Service(OpFailure),
+    /// [`create`](TaskStore::create) or [`update`](TaskStore::update): the record
+    /// does not fit one item of the store (`size` bytes as
+    /// [`task_item_bytes`](crate::task_item_bytes) counts them, over `limit`). Nothing
+    /// was written. Retrying does not help: a request or result that large cannot
+    /// be kept as a task.
+    #[error(
+        "the task's record is {size} bytes, over the task store's item limit of {limit} bytes \
+         (request and result together): nothing was written; a task cannot hold this much"
+    )]
+    TooLarge {
+        /// The record's size, in bytes.
+        size: usize,
+        /// The most one record may take.
+        limit: usize,
+    },
 }
 
 /// Where task records live: [`MemoryTaskStore`] (one process, tests), or DynamoDB
@@ -60,10 +76,16 @@ pub enum StoreError {
 /// Reads are strongly consistent: a task is visible to every replica as soon as
 /// [`create`](Self::create) returns (MCP 2026-07-28: a server must not hand out a
 /// task id before `tasks/get` would find it).
+///
+/// A record is one item, request and result together, of at most DynamoDB's
+/// 400 KB ([`MAX_ITEM_BYTES`], measured by [`task_item_bytes`](crate::task_item_bytes));
+/// a bigger one is refused as [`StoreError::TooLarge`] and nothing is written. The
+/// task layer then ends the task `failed` with an error naming the size and the
+/// limit (a write that small fits), so the tool is not run again.
 pub trait TaskStore: Send + Sync + 'static {
     /// Stores a new record at version 1, unless a live record with the same origin
     /// ([`TaskId::origin`]) exists: then [`StoreError::Exists`] with that record. An
-    /// expired one is replaced.
+    /// expired one is replaced. [`StoreError::TooLarge`] when the record does not fit.
     fn create(&self, record: TaskRecord, now_ms: u64) -> BoxFuture<'static, Result<Versioned, StoreError>>;
 
     /// The live record with this id: [`StoreError::NotFound`] when there is none or the
@@ -72,7 +94,8 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// Replaces the record if it is still at `expected_version` (and live); returns
     /// it at the next version. [`StoreError::Conflict`] when another write came
-    /// first, [`StoreError::NotFound`] when it is gone.
+    /// first, [`StoreError::NotFound`] when it is gone, [`StoreError::TooLarge`] when
+    /// the new record does not fit (the stored one is kept).
     fn update(
         &self,
         expected_version: u64,
@@ -142,17 +165,42 @@ pub fn new_task_id(origin: &str) -> Result<TaskId, asyncmcp_proto::tasks::TaskId
 
 /// Task records in this process's memory: the embedded default and the tests'
 /// store. One process only: replicas in other processes do not see it.
-#[derive(Debug, Default)]
+///
+/// It refuses a record bigger than DynamoDB's item limit, measured as DynamoDB
+/// measures it ([`task_item_bytes`](crate::task_item_bytes)), so what fits here fits
+/// there: [`with_max_record_bytes`](Self::with_max_record_bytes) changes the limit.
+#[derive(Debug)]
 pub struct MemoryTaskStore {
     /// By origin.
     records: Mutex<BTreeMap<String, Versioned>>,
+    max_record_bytes: usize,
+}
+
+impl Default for MemoryTaskStore {
+    fn default() -> Self {
+        Self { records: Mutex::default(), max_record_bytes: MAX_ITEM_BYTES }
+    }
 }
 
 impl MemoryTaskStore {
-    /// An empty store.
+    /// An empty store whose records may take [`MAX_ITEM_BYTES`] each.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The store with records of at most `bytes` each (default [`MAX_ITEM_BYTES`],
+    /// DynamoDB's): a bigger create or update is refused as [`StoreError::TooLarge`].
+    #[must_use]
+    pub fn with_max_record_bytes(mut self, bytes: usize) -> Self {
+        self.max_record_bytes = bytes;
+        self
+    }
+
+    /// The most one record may take, in bytes.
+    #[must_use]
+    pub fn max_record_bytes(&self) -> usize {
+        self.max_record_bytes
     }
 
     /// Drops every record expired at `now_ms` (a store that is never swept keeps
@@ -182,7 +230,18 @@ impl MemoryTaskStore {
         self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// [`StoreError::TooLarge`] when `record` at `version` is over the limit.
+    fn check_size(&self, record: &TaskRecord, version: u64) -> Result<(), StoreError> {
+        let size = task_item_bytes(record, version);
+        if size > self.max_record_bytes {
+            return Err(StoreError::TooLarge { size, limit: self.max_record_bytes });
+        }
+        Ok(())
+    }
+
     fn create_now(&self, record: TaskRecord, now_ms: u64) -> Result<Versioned, StoreError> {
+        // As DynamoDB: an item too large is refused before its condition is looked at.
+        self.check_size(&record, 1)?;
         let mut records = self.lock();
         let key = record.id.origin().to_owned();
         if let Some(existing) = records.get(&key).filter(|v| !v.record.is_expired(now_ms)) {
@@ -202,6 +261,7 @@ impl MemoryTaskStore {
     }
 
     fn update_now(&self, expected: u64, record: TaskRecord, now_ms: u64) -> Result<Versioned, StoreError> {
+        self.check_size(&record, expected + 1)?;
         let mut records = self.lock();
         let Some(current) =
             records.get_mut(record.id.origin()).filter(|v| v.record.id == record.id && !v.record.is_expired(now_ms))

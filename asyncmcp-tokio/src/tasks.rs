@@ -14,7 +14,9 @@
 //!    and the request's queue message is **held**: hidden by heartbeats, not deleted;
 //! 3. the handler runs the call as a plain `tools/call` whose answer is captured;
 //!    the lease is renewed meanwhile (a renew refused as `cancelled` stops the tool);
-//! 4. the outcome is written to the store, then the queue message is deleted.
+//! 4. the outcome is written to the store, then the queue message is deleted. An
+//!    outcome too large for the store ends the task `failed` with an error naming
+//!    the size and the limit (`docs/binding.md` 13.5), so it is never run again.
 //!
 //! A worker that dies leaves the message to be redelivered after its visibility
 //! timeout; the next replica finds the task, waits out the lease if it is still
@@ -497,6 +499,17 @@ impl Tasks {
             Ok(stored) => stored,
             // A redelivery: the task its first receiver created (and announced).
             Err(StoreError::Exists(existing)) => *existing,
+            Err(StoreError::TooLarge { size, limit }) => {
+                // Answered at once, and the request deleted: it can never be a task.
+                let text = format!(
+                    "the request does not fit the task store: its task's record would be {size} bytes, over the \
+                     store's item limit of {limit} bytes; send a smaller request, or call the tool without a task"
+                );
+                let data = serde_json::json!({"size": size, "limit": limit});
+                let error = JsonRpcMessage::error(id, error_codes::INTERNAL_ERROR, &text, Some(data));
+                let _ = handle.submit(route, error).await;
+                return;
+            }
             Err(e) => {
                 let error = store_error(e);
                 let _ = handle.submit(route, error_message(id, &error)).await;
@@ -559,12 +572,11 @@ impl Tasks {
         self.lock().insert(task_id.clone(), Arc::clone(&cancelled));
         let outcome = self.run_tool(&handle, &route, &mut current, plain, &cancelled, run).await;
         self.lock().remove(&task_id);
-        if let Some(outcome) = outcome {
-            let now = now_ms();
-            if let Err(e) = write(store, &mut current, |r| r.complete(&self.worker, outcome.clone(), now), now).await {
-                // Cancel wins over a late completion; anything else is logged.
-                tracing::debug!(task = %task_id, %e, "task outcome not recorded");
-            }
+        if let Some(outcome) = outcome
+            && let Err(e) = self.finish(&mut current, outcome).await
+        {
+            // Cancel wins over a late completion; anything else is logged.
+            tracing::debug!(task = %task_id, %e, "task outcome not recorded");
         }
         // The terminal status for a requester that asked: the completion just written,
         // else (a cancel won) a read, made only when somebody listens.
@@ -619,11 +631,53 @@ impl Tasks {
             let run = move |request: Request| runner(request);
             let outcome = this.run_tool(&handle, &Route::Detached, &mut current, plain, &cancelled, run).await;
             this.lock().remove(&record.id);
-            if let Some(outcome) = outcome {
-                let now = now_ms();
-                let _ = write(store, &mut current, |r| r.complete(&this.worker, outcome.clone(), now), now).await;
+            if let Some(outcome) = outcome
+                && let Err(e) = this.finish(&mut current, outcome).await
+            {
+                tracing::debug!(task = %record.id, %e, "adopted task's outcome not recorded");
             }
         });
+    }
+
+    /// Records the tool's `outcome` as the task's end. An outcome the store cannot
+    /// hold ([`StoreError::TooLarge`]) ends the task `failed` instead, with a
+    /// `-32603` error naming the size and the limit: left `working`, the task would
+    /// be adopted once its lease went stale, and its tool run again and refused
+    /// again, for ever. That record drops the request's params (a terminal task is
+    /// never run again), so it fits whatever the request's size.
+    async fn finish(&self, current: &mut Versioned, outcome: Outcome) -> Result<(), ApplyError> {
+        let store = &*self.options.store;
+        let now = now_ms();
+        let (size, limit) = match write(store, current, |r| r.complete(&self.worker, outcome.clone(), now), now).await {
+            Err(ApplyError::Store(StoreError::TooLarge { size, limit })) => (size, limit),
+            done => return done,
+        };
+        // As the record holds it: compact JSON.
+        let result_bytes = match &outcome {
+            Outcome::Result(v) | Outcome::Error(v) => v.to_string().len(),
+            _ => size,
+        };
+        tracing::warn!(task = %current.record.id, size, limit, "a task's result does not fit the task store: it failed");
+        let failed = Outcome::Error(serde_json::json!({
+            "code": error_codes::INTERNAL_ERROR,
+            "message": format!(
+                "the task's result of {result_bytes} bytes exceeds the task store's item limit of {limit} bytes \
+                 (its record would be {size} bytes): return a smaller result, or call the tool without a task"
+            ),
+            "data": {"size": size, "limit": limit},
+        }));
+        let now = now_ms();
+        write(
+            store,
+            current,
+            |r| {
+                r.complete(&self.worker, failed.clone(), now)?;
+                r.request.params = None;
+                Ok(())
+            },
+            now,
+        )
+        .await
     }
 
     /// Runs the tool, renewing the lease, until it answers (`Some(outcome)`) or the

@@ -771,3 +771,197 @@ async fn legacy_a_task_cancelled_by_another_client_is_told_to_its_requester_as_c
     assert_eq!(seen, ["working", "cancelled"]);
     rig.server.shutdown(Duration::ZERO).await;
 }
+
+/// A server with one tool, `bulk`: its result is `bytes` of text, and it counts
+/// its runs.
+#[derive(Clone)]
+struct Bulk {
+    bytes: usize,
+    runs: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Bulk {
+    fn new(bytes: usize) -> Self {
+        Self { bytes, runs: Arc::default() }
+    }
+
+    fn runs(&self) -> usize {
+        self.runs.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl rmcp::ServerHandler for Bulk {
+    async fn call_tool(
+        &self,
+        _request: rmcp::model::CallToolRequestParams,
+        _context: rmcp::service::RequestContext<rmcp::service::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(CallToolResponse::Complete(CallToolResult::success(vec![ContentBlock::text("x".repeat(self.bytes))])))
+    }
+
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(rmcp::model::ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+/// A rig whose server serves `bulk` as a task tool, its tasks in `store`; its
+/// request queue takes 1 MiB messages (SQS's most).
+fn bulk_rig(bulk: &Bulk, store: Arc<asyncmcp_tokio::MemoryTaskStore>) -> Rig {
+    let queue = Arc::new(asyncmcp_tokio::memory_queue());
+    let requests = queue.create_queue("requests", QueueOptions { max_message_bytes: 1 << 20, ..Default::default() });
+    let account = &requests[..=requests.rfind('/').unwrap()];
+    let config = ServerConfig::new(requests.clone(), AllowList::new().try_prefix(account).unwrap());
+    let options = TaskOptions::new(store).tool("bulk", TaskSupport::Optional);
+    let bulk = bulk.clone();
+    let server = QueueServer::start(move || bulk.clone(), config, Arc::clone(&queue)).unwrap().with_tasks(options);
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    Rig { queue, requests, tools: DemoTools::new(), server: handle, clients: 0 }
+}
+
+/// Time passes: every lease of task `id` ended two minutes ago. (The records' times
+/// are the wall clock's, which a paused runtime does not move.)
+async fn age_lease(store: &asyncmcp_tokio::MemoryTaskStore, id: &asyncmcp_tokio::proto::tasks::TaskId) {
+    use asyncmcp_tokio::TaskStore;
+    let now = wall_ms();
+    let Ok(mut current) = store.get(id, now).await else { return };
+    if let Some(claim) = current.record.claim.as_mut() {
+        claim.until_ms = claim.until_ms.saturating_sub(120_000);
+        let _ = store.update(current.version, current.record, now).await;
+    }
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// What a task that failed because its result does not fit must say: `-32603`, the
+/// size and the limit in its text and in `data`.
+fn assert_names_size_and_limit(error: &Value) {
+    assert_eq!(error["code"], -32603, "{error}");
+    let (size, limit) = (error["data"]["size"].as_u64().unwrap_or(0), error["data"]["limit"].as_u64());
+    assert_eq!(limit, Some(409_600), "{error}");
+    assert!(size > 409_600, "{error}");
+    let text = error["message"].as_str().unwrap_or_default();
+    assert!(text.contains("409600 bytes") && text.contains(&format!("{size} bytes")), "{text}");
+}
+
+/// A tool whose result (~500 KB) makes the task's record bigger than the store's
+/// 400 KB item: the task ends `failed` once, its error naming the size and the
+/// limit, and polls long after its lease would have ended never run the tool again
+/// (before, the refused completion left it `working`: each stale poll adopted it and
+/// ran the tool again, for ever).
+#[tokio::test(start_paused = true)]
+async fn a_task_whose_result_does_not_fit_the_store_fails_once_and_is_never_run_again() {
+    for era in [Era::Modern, Era::Legacy] {
+        // Arrange
+        let bulk = Bulk::new(500_000);
+        let store = Arc::new(asyncmcp_tokio::MemoryTaskStore::new());
+        let mut rig = bulk_rig(&bulk, Arc::clone(&store));
+        let (client, params) = match era {
+            Era::Legacy => (rig.session().await.0, json!({"name": "bulk", "arguments": {}, "task": {}})),
+            _ => (rig.client(Era::Modern), modern_call("bulk", json!({}))),
+        };
+
+        // Act: the task is created and run; once its request message is gone, it is
+        // polled many times, each time long after any lease ended.
+        let created = call(&client, "tools/call", params).await;
+        let view = TaskView::parse(&created["result"]).unwrap_or_else(|| panic!("{era:?}: not a task: {created}"));
+        let id = asyncmcp_tokio::proto::tasks::TaskId::parse(&view.task_id).unwrap();
+        for _ in 0..50 {
+            if rig.in_flight() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut polled = Value::Null;
+        for _ in 0..20 {
+            age_lease(&store, &id).await;
+            polled = call(&client, "tasks/get", json!({"taskId": view.task_id})).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+
+        // Assert: run once, failed with the size and the limit named.
+        assert_eq!(bulk.runs(), 1, "{era:?}: the tool ran again");
+        assert_eq!(polled["result"]["status"], "failed", "{era:?}: {polled}");
+        let error = match era {
+            Era::Legacy => call(&client, "tasks/result", json!({"taskId": view.task_id})).await["error"].clone(),
+            _ => polled["result"]["error"].clone(),
+        };
+        assert_names_size_and_limit(&error);
+        // (After the last answer's own delete.)
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(rig.in_flight(), 0, "{era:?}");
+        rig.server.shutdown(Duration::ZERO).await;
+    }
+}
+
+/// The same when the task is adopted (its worker died, its lease is long over): the
+/// adopting replica's completion is refused as too large, and the task fails once.
+#[tokio::test(start_paused = true)]
+async fn an_adopted_task_whose_result_does_not_fit_the_store_fails_once() {
+    use asyncmcp_tokio::TaskStore;
+    use asyncmcp_tokio::proto::tasks::{TaskId, TaskLimits, TaskRecord, TaskRequest};
+
+    // Arrange: a record claimed by a dead worker whose lease ended long ago.
+    let bulk = Bulk::new(500_000);
+    let store = Arc::new(asyncmcp_tokio::MemoryTaskStore::new());
+    let limits = TaskLimits::default();
+    let now = wall_ms();
+    let then = now - 120_000;
+    let request = TaskRequest::new("tools/call", Some(json!({"name": "bulk", "arguments": {}})));
+    let mut record = TaskRecord::create(TaskId::new("s|gone|n1", [7; 16]).unwrap(), request, None, &limits, then);
+    record.claim("dead-worker", &limits, then).unwrap();
+    store.create(record.clone(), now).await.unwrap();
+    let mut rig = bulk_rig(&bulk, Arc::clone(&store));
+    let client = rig.client(Era::Modern);
+
+    // Act: a client polls it many times, each time long after any lease ended.
+    let mut polled = Value::Null;
+    for _ in 0..20 {
+        age_lease(&store, &record.id).await;
+        polled = call(&client, "tasks/get", json!({"taskId": record.id.as_str()})).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Assert
+    assert_eq!(bulk.runs(), 1, "the tool ran again");
+    assert_eq!(polled["result"]["status"], "failed", "{polled}");
+    assert_names_size_and_limit(&polled["result"]["error"]);
+    let stored = store.get(&record.id, wall_ms()).await.unwrap().record;
+    assert_eq!(stored.attempts, 2, "the dead worker's claim and the adoption");
+    rig.server.shutdown(Duration::ZERO).await;
+}
+
+/// A request too big for the store to keep as a task is answered at once with an
+/// error naming the size and the limit: no task, no run, its message deleted
+/// (before, the in-memory store kept any size and the task ran).
+#[tokio::test(start_paused = true)]
+async fn a_task_request_that_does_not_fit_the_store_is_answered_with_an_error() {
+    for era in [Era::Modern, Era::Legacy] {
+        // Arrange
+        let bulk = Bulk::new(10);
+        let store = Arc::new(asyncmcp_tokio::MemoryTaskStore::new());
+        let mut rig = bulk_rig(&bulk, Arc::clone(&store));
+        let big = json!({"text": "y".repeat(500_000)});
+        let (client, params) = match era {
+            Era::Legacy => (rig.session().await.0, json!({"name": "bulk", "arguments": big, "task": {}})),
+            _ => (rig.client(Era::Modern), modern_call("bulk", big)),
+        };
+
+        // Act
+        let answer = call(&client, "tools/call", params).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        // Assert
+        assert_names_size_and_limit(&answer["error"]);
+        let text = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains("request"), "{era:?}: {text}");
+        assert!(store.is_empty(), "{era:?}: a task was created");
+        assert_eq!(bulk.runs(), 0, "{era:?}");
+        assert_eq!(rig.in_flight(), 0, "{era:?}: the request message is still held");
+        rig.server.shutdown(Duration::ZERO).await;
+    }
+}

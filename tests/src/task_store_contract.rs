@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use asyncmcp_driver::{ApplyError, StoreError, TaskStore, apply};
+use asyncmcp_driver::{ApplyError, MAX_ITEM_BYTES, StoreError, TaskStore, apply};
 use asyncmcp_proto::tasks::{Outcome, TaskId, TaskIds, TaskLimits, TaskRecord, TaskRefusal, TaskRequest, TaskStatus};
 
 /// A time to start from: the wall clock, so a store's TTL attribute is realistic.
@@ -211,4 +211,43 @@ pub async fn lifecycle<S: TaskStore + ?Sized>(store: &S) -> TaskRecord {
     let got = store.get(&done.record.id, now + 6).await.unwrap();
     assert_eq!(got.record.status, TaskStatus::Completed);
     got.record
+}
+
+/// A record over the 400 KB item limit (request and result together) is refused as
+/// [`StoreError::TooLarge`], naming its size and the limit, and nothing is written:
+/// a create leaves no task; a completion leaves the task as it was, and a smaller
+/// outcome is then written.
+pub async fn a_record_over_the_item_limit_is_refused_and_nothing_written<S: TaskStore + ?Sized>(store: &S) {
+    let now = now_ms();
+    let limits = TaskLimits::default();
+    let big = "z".repeat(500_000);
+
+    let mut huge = task(ids().next_id(&origin("huge-request")), 60_000, now);
+    huge.request =
+        TaskRequest::new("tools/call", Some(serde_json::json!({"name": "slow", "arguments": {"text": big}})));
+    match store.create(huge.clone(), now).await {
+        Err(StoreError::TooLarge { size, limit }) => {
+            assert_eq!(limit, MAX_ITEM_BYTES);
+            assert!(size > 500_000, "size {size}");
+        }
+        other => panic!("a 500 KB request must be refused as too large, got {other:?}"),
+    }
+    assert_eq!(store.get(&huge.id, now).await, Err(StoreError::NotFound));
+
+    let record = task(ids().next_id(&origin("huge-result")), 60_000, now);
+    store.create(record.clone(), now).await.unwrap();
+    let (_, claimed) = apply(store, &record.id, now, |r| r.claim("w", &limits, now)).await.unwrap();
+    let result = Outcome::Result(serde_json::json!({"content": [{"type": "text", "text": big}]}));
+    let refused = apply(store, &record.id, now + 1, |r| r.complete("w", result.clone(), now + 1)).await;
+    match refused {
+        Err(ApplyError::Store(StoreError::TooLarge { size, limit })) => {
+            assert_eq!(limit, MAX_ITEM_BYTES);
+            assert!(size > 500_000, "size {size}");
+        }
+        other => panic!("a 500 KB result must be refused as too large, got {other:?}"),
+    }
+    assert_eq!(store.get(&record.id, now + 2).await.unwrap(), claimed, "the refused write changed the task");
+    let failed = Outcome::Error(serde_json::json!({"code": -32603, "message": "too large"}));
+    apply(store, &record.id, now + 3, |r| r.complete("w", failed.clone(), now + 3)).await.unwrap();
+    assert_eq!(store.get(&record.id, now + 4).await.unwrap().record.status, TaskStatus::Failed);
 }

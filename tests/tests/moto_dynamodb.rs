@@ -61,6 +61,36 @@ async fn a_dead_workers_task_is_taken_over_after_its_lease() {
     contract::a_dead_workers_task_is_taken_over_after_its_lease(&store().await).await;
 }
 
+#[tokio::test]
+async fn a_record_over_the_item_limit_is_refused_and_nothing_written() {
+    contract::a_record_over_the_item_limit_is_refused_and_nothing_written(&store().await).await;
+}
+
+/// The store refuses an oversize record before any call; with that check lifted,
+/// DynamoDB (here moto) refuses the item with its size `ValidationException`, which
+/// is the same `TooLarge`.
+#[tokio::test]
+async fn an_oversize_item_costs_no_call_and_dynamodbs_own_refusal_is_too_large() {
+    let store = store().await;
+    let now = contract::now_ms();
+    let mut ids = TaskIds::new(asyncmcp_driver::seed());
+    let mut record = contract::task(ids.next_id(&contract::origin("oversize")), 60_000, now);
+    let params = serde_json::json!({"name": "slow", "arguments": {"text": "z".repeat(500_000)}});
+    record.request = asyncmcp_proto::tasks::TaskRequest::new("tools/call", Some(params));
+
+    let calls = store.calls();
+    let checked = store.create(record.clone(), now).await;
+    assert_eq!(store.calls(), calls, "the size check spares the call");
+    let unchecked = store.clone().with_max_item_bytes(usize::MAX).create(record.clone(), now).await;
+    assert_eq!(store.calls(), calls + 1);
+
+    let size = asyncmcp_driver::task_item_bytes(&record, 1);
+    let expected = Err(StoreError::TooLarge { size, limit: asyncmcp_driver::MAX_ITEM_BYTES });
+    assert_eq!(checked, expected);
+    assert_eq!(unchecked, expected, "moto's refusal must read as too large");
+    assert_eq!(store.get(&record.id, now).await, Err(StoreError::NotFound));
+}
+
 /// Claimers on two runtime threads race for one task, many rounds: each round,
 /// exactly one wins and the other is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

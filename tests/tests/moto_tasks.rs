@@ -91,6 +91,19 @@ impl Rig {
         handle
     }
 
+    /// A server of the `bulk` tool (as a task) on the current runtime.
+    fn serve_bulk(&self, bulk: &Bulk) -> ServerHandle {
+        let bulk = bulk.clone();
+        let options = self.options().tool("bulk", TaskSupport::Optional);
+        let server =
+            QueueServer::start_with(move || bulk.clone(), self.server.clone(), Arc::clone(&self.queue), driver())
+                .expect("server")
+                .with_tasks(options);
+        let handle = server.handle();
+        tokio::spawn(server.run());
+        handle
+    }
+
     /// A new client process: its own `ClientId` and reply queue (or topic).
     async fn client(&mut self, era: Era) -> ClientHandle {
         self.clients += 1;
@@ -426,4 +439,109 @@ async fn two_servers_on_one_queue_run_each_task_once() {
     assert_eq!(tools.countdowns().finished, 6);
     a.shutdown(Duration::ZERO).await;
     b.shutdown(Duration::ZERO).await;
+}
+
+/// A server with one tool, `bulk`: its result is `bytes` of text, and it counts
+/// its runs.
+#[derive(Clone)]
+struct Bulk {
+    bytes: usize,
+    runs: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Bulk {
+    fn new(bytes: usize) -> Self {
+        Self { bytes, runs: Arc::default() }
+    }
+
+    fn runs(&self) -> usize {
+        self.runs.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl rmcp::ServerHandler for Bulk {
+    async fn call_tool(
+        &self,
+        _request: rmcp::model::CallToolRequestParams,
+        _context: rmcp::service::RequestContext<rmcp::service::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(CallToolResponse::Complete(CallToolResult::success(vec![ContentBlock::text("x".repeat(self.bytes))])))
+    }
+
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(rmcp::model::ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+/// Time passes: the lease of task `id`, if it has one, ended two minutes ago.
+async fn age_lease(store: &DynamoTaskStore, id: &asyncmcp_tokio::proto::tasks::TaskId) {
+    let now = asyncmcp_tests::task_store_contract::now_ms();
+    let Ok(mut current) = store.get(id, now).await else { return };
+    if let Some(claim) = current.record.claim.as_mut() {
+        claim.until_ms = claim.until_ms.saturating_sub(120_000);
+        let _ = store.update(current.version, current.record, now).await;
+    }
+}
+
+/// A tool's real ~500 KB result does not fit a DynamoDB item: the task ends `failed`
+/// once, with `-32603` naming the size and the 409,600-byte limit, and polls after
+/// its lease would have ended do not run the tool again (before, the refused
+/// completion left the task `working`, adopted and re-run at each stale poll).
+#[tokio::test]
+async fn a_task_whose_result_does_not_fit_dynamodb_fails_once_and_is_never_run_again() {
+    for era in [Era::Modern, Era::Legacy] {
+        // Arrange
+        let mut rig = Rig::new(Topology::Sqs, 30).await;
+        let bulk = Bulk::new(500_000);
+        let server = rig.serve_bulk(&bulk);
+        let client = rig.client(era).await;
+        let params = match era {
+            Era::Legacy => json!({"name": "bulk", "arguments": {}, "task": {"ttl": 600_000}}),
+            _ => json!({
+                "name": "bulk",
+                "arguments": {},
+                "_meta": {"io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS_EXTENSION: {}}}},
+            }),
+        };
+
+        // Act: the task runs; once its request message is gone, it is polled, each
+        // time long after any lease ended.
+        let created = call(&client, "tools/call", params).await;
+        let view = TaskView::parse(&created["result"]).unwrap_or_else(|| panic!("{era:?}: not a task: {created}"));
+        let id = asyncmcp_tokio::proto::tasks::TaskId::parse(&view.task_id).expect("a task id");
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if rig.in_flight().await == 0 {
+                break;
+            }
+        }
+        let mut polled = Value::Null;
+        for _ in 0..5 {
+            age_lease(&rig.store, &id).await;
+            polled = call(&client, "tasks/get", json!({"taskId": view.task_id})).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+
+        // Assert
+        assert_eq!(bulk.runs(), 1, "{era:?}: the tool ran again");
+        assert_eq!(polled["result"]["status"], "failed", "{era:?}: {polled}");
+        let error = match era {
+            Era::Legacy => call(&client, "tasks/result", json!({"taskId": view.task_id})).await["error"].clone(),
+            _ => polled["result"]["error"].clone(),
+        };
+        assert_eq!(error["code"], -32603, "{era:?}: {error}");
+        assert_eq!(error["data"]["limit"], 409_600, "{era:?}: {error}");
+        let size = error["data"]["size"].as_u64().unwrap_or(0);
+        assert!(size > 500_000, "{era:?}: {error}");
+        let text = error["message"].as_str().unwrap_or_default();
+        assert!(text.contains("409600 bytes") && text.contains(&format!("{size} bytes")), "{era:?}: {text}");
+        let record = rig.store.get(&id, asyncmcp_tests::task_store_contract::now_ms()).await.expect("the record");
+        assert_eq!(record.record.attempts, 1, "{era:?}");
+        // (After the last answer's own delete.)
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(rig.in_flight().await, 0, "{era:?}");
+        server.shutdown(Duration::ZERO).await;
+    }
 }

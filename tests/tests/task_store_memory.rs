@@ -46,6 +46,28 @@ fn a_dead_workers_task_is_taken_over_after_its_lease() {
 }
 
 #[test]
+fn a_record_over_the_item_limit_is_refused_and_nothing_written() {
+    block_on(contract::a_record_over_the_item_limit_is_refused_and_nothing_written(&MemoryTaskStore::new()));
+}
+
+/// The limit is configurable, and a record is measured as DynamoDB measures its
+/// item: one exactly at the limit is kept, one a byte over is refused.
+#[test]
+fn the_record_limit_is_the_item_size_dynamodb_would_count() {
+    use asyncmcp_driver::{StoreError, TaskStore, task_item_bytes};
+    let now = contract::now_ms();
+    let record =
+        contract::task(asyncmcp_proto::tasks::TaskIds::new([8; 32]).next_id(&contract::origin("edge")), 60_000, now);
+    let size = task_item_bytes(&record, 1);
+    let over = MemoryTaskStore::new().with_max_record_bytes(size - 1);
+    assert_eq!(block_on(over.create(record.clone(), now)), Err(StoreError::TooLarge { size, limit: size - 1 }));
+    assert!(over.is_empty());
+    let at = MemoryTaskStore::new().with_max_record_bytes(size);
+    assert_eq!(block_on(at.create(record, now)).unwrap().version, 1);
+    assert_eq!(MemoryTaskStore::new().max_record_bytes(), asyncmcp_driver::MAX_ITEM_BYTES);
+}
+
+#[test]
 fn lifecycle_ends_completed() {
     block_on(contract::lifecycle(&MemoryTaskStore::new()));
 }
