@@ -2,8 +2,8 @@
 //! wrapper the event loop drives, with one long poll for all of them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
@@ -231,7 +231,7 @@ pub struct ClientHostHandle {
     stats: Arc<Stats>,
     read_size: Arc<SizeReader>,
     /// `MaximumMessageSize` per destination, read once for all sessions.
-    sizes: Arc<Mutex<BTreeMap<Address, Option<usize>>>>,
+    sizes: Arc<futures::lock::Mutex<BTreeMap<Address, Option<usize>>>>,
 }
 
 impl std::fmt::Debug for ClientHostHandle {
@@ -260,7 +260,8 @@ pub fn spawn_client_host<R: Runtime, Q: QueueClient>(
     let reader = Arc::clone(&queue);
     let read_size: Arc<SizeReader> = Arc::new(move |destination: &Address| reader.max_message_bytes(destination));
     let Started { control, stats, events } = start(machine, runtime, queue, driver);
-    let handle = ClientHostHandle { control, stats, read_size, sizes: Arc::new(Mutex::new(BTreeMap::new())) };
+    let handle =
+        ClientHostHandle { control, stats, read_size, sizes: Arc::new(futures::lock::Mutex::new(BTreeMap::new())) };
     Ok((handle, events))
 }
 
@@ -278,27 +279,27 @@ impl ClientHostHandle {
         self.control.send(Control::Command(HostCommand::Open(Box::new(config), tx))).await?;
         let (key, destinations) = rx.await.map_err(|_| OpenError::Stopped)??;
         let mut budgets = Vec::new();
+        // Held across the reads: sessions opened at once wait for the first read of
+        // a destination instead of each reading it.
+        let mut sizes = self.sizes.lock().await;
         for destination in destinations {
-            let known = self.sizes.lock().ok().and_then(|s| s.get(&destination).copied());
-            let size = match known {
-                Some(size) => size,
+            let size = match sizes.get(&destination) {
+                Some(size) => *size,
                 None => {
-                    let read = (self.read_size)(&destination).await;
-                    let size = match read {
+                    let size = match (self.read_size)(&destination).await {
                         Ok(size) => size,
                         Err(error) => {
                             tracing::info!(%destination, %error, "MaximumMessageSize of {destination} could not be read: its budget is the fallback");
                             None
                         }
                     };
-                    if let Ok(mut sizes) = self.sizes.lock() {
-                        sizes.insert(destination.clone(), size);
-                    }
+                    sizes.insert(destination.clone(), size);
                     size
                 }
             };
             budgets.extend(size.map(|max| (destination, max)));
         }
+        drop(sizes);
         if !budgets.is_empty() {
             self.control.send(Control::Command(HostCommand::Budgets(key, budgets))).await?;
         }
