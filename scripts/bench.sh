@@ -279,10 +279,12 @@ classify_runs() {
 
 part_shared() {
   # One process hosting SESSIONS legacy sessions over one reply queue (ClientHost,
-  # spawn_client_host), at most SHARED_IN_FLIGHT busy at once, against the anchor of
-  # the same run: one client on that queue at the same in-flight. A session carries
-  # 2.5 messages per round trip (initialize, notifications/initialized, tools/call),
-  # the anchor's calls 2, so the target compares API calls per message carried.
+  # spawn_client_host), at most SHARED_IN_FLIGHT busy at once, against anchors of the
+  # same run, each one client on that queue: the target is one client sending the
+  # sessions' mix of messages (2.5 per round trip: a session's initialize,
+  # notifications/initialized and tools/call; the anchor's ping, a notification and
+  # tools/call) at the same in-flight; context: echo calls only (2 per round trip), and
+  # one request at a time (each session as a client of its own).
   start_moto
   build_moto_bins
   reset_moto
@@ -291,7 +293,7 @@ part_shared() {
   "$BIN/bench_shared" --endpoint-url "$ENDPOINT" --sessions "$sessions" --in-flight "$in_flight" \
     --server-bin "$BIN/bench_server" >"$f"
   grep -vE '^BENCH ' "$f" | sed 's/^/   /'
-  local crt cmsg art amsg rss unrouted seq
+  local crt cmsg art amsg rss unrouted seq mix
   crt=$(field "$f" shared calls_rt)
   cmsg=$(field "$f" shared calls_msg)
   art=$(field "$f" shared anchor_calls_rt)
@@ -299,9 +301,12 @@ part_shared() {
   rss=$(field "$f" shared rss_session_bytes)
   unrouted=$(field "$f" shared unrouted)
   seq=$(field "$f" shared seq_calls_rt)
-  row "(6) one client, $in_flight in flight: $art/rt, $amsg/msg" "API calls/round trip (per message), $sessions sessions over one reply queue" \
-    "$crt ($cmsg/msg)" "per msg <= anchor's" "$(holds "$cmsg" "<=" "$amsg")"
-  row "(6) each session a client of its own (1 in flight): $seq/rt" "API calls/round trip, $sessions sessions over one reply queue" \
+  mix=$(field "$f" shared mix_calls_rt)
+  row "(6) one client, the sessions' message mix, $in_flight in flight: $mix" "API calls/round trip, $sessions sessions over one reply queue" \
+    "$crt" "<= anchor" "$(holds "$crt" "<=" "$mix")"
+  row "(6) one client, echo calls only, $in_flight in flight: $amsg" "API calls/message carried, $sessions sessions (context)" \
+    "$cmsg" "-" "-"
+  row "(6) each session a client of its own (1 in flight): $seq" "API calls/round trip, $sessions sessions over one reply queue" \
     "$crt" "<= 0.5x anchor" "$(holds "$crt" "<=" "$(awk -v s="$seq" 'BEGIN { print s / 2 }')")"
   row "(6) absolute (resident set growth)" "bytes per open session, $sessions sessions (unrouted replies: $unrouted)" \
     "$rss" "<= 16384" "$(holds "$rss" "<=" 16384)"

@@ -2,23 +2,27 @@
 //! reply queue (`spawn_client_host`), as a gateway or a proxy would, against
 //! `bench_server` on a local moto.
 //!
-//! First the anchor, in the same run: one legacy client (`spawn_client`) on the reply
-//! queue calls `echo` (1 KiB) as many times as the sessions will make round trips,
-//! with `--in-flight` at once, then 100 times one at a time (each session alone has one
-//! request at a time: what it would cost as a client of its own). Then the host opens `--sessions` legacy sessions on
-//! that queue, at most `--in-flight` of them busy at once: each sends `initialize`,
-//! `notifications/initialized` and one `tools/call echo` (two round trips and one
-//! notification), and checks it got its own answers. With every session still open
-//! it reads the resident set (`/proc/self/statm`) against the one before the first
-//! session; then it closes them all (one close notification each).
+//! First the anchors, in the same run, each one legacy client (`spawn_client`) on the
+//! reply queue: as many `echo` calls (1 KiB) as the sessions will make round trips,
+//! with `--in-flight` at once; as many round trips in the sessions' mix of messages
+//! (`ping`, `notifications/roots/list_changed`, echo), at the same in-flight; 100
+//! echo calls one at a time (each session alone has one request at a time: what it
+//! would cost as a client of its own). Then the host opens `--sessions` legacy
+//! sessions on that queue, at most `--in-flight` of them busy at once: each sends
+//! `initialize`, `notifications/initialized` and one `tools/call echo` (two round trips
+//! and one notification), and checks it got its own answers. With every session still
+//! open it reads the resident set (`/proc/self/statm`) against the one before the
+//! first session; then it closes them all (one close notification each).
 //!
 //! API calls are counted as `bench_client` counts them: both sides' driver stats, a
 //! batch call counting once. It prints the prose and one line for `scripts/bench.sh`:
 //! `BENCH phase=shared sessions=.. in_flight=.. calls_rt=.. calls_msg=.. anchor_calls_rt=..
-//! anchor_calls_msg=.. rss_session_bytes=.. close_calls_session=.. unrouted=.. seq_calls_rt=..`,
+//! anchor_calls_msg=.. rss_session_bytes=.. close_calls_session=.. unrouted=.. seq_calls_rt=..
+//! mix_calls_rt=..`,
 //! where `calls_msg` divides the calls by the messages carried (the sessions carry 2.5
-//! per round trip, the anchor 2) and `seq_calls_rt` is one client at 1 in flight: what
-//! each session would cost as a client with a reply queue of its own.
+//! per round trip, the anchor 2), `mix_calls_rt` is one client sending the sessions'
+//! mix of messages at the same in-flight, and `seq_calls_rt` one client at 1 in flight:
+//! what each session would cost as a client with a reply queue of its own.
 //!
 //! `bench_shared --endpoint-url http://127.0.0.1:PORT [--sessions 1000] [--in-flight 64]
 //! [--server-bin PATH]`
@@ -128,8 +132,11 @@ impl Counted {
     }
 }
 
-/// The anchor: one legacy client on the reply queue, `calls` echo calls with
-/// `in_flight` at once.
+/// The anchor: one legacy client on the reply queue, `calls` round trips with
+/// `in_flight` at once: echo calls, or with `mixed` the sessions' mix (a `ping`, a
+/// notification and an echo call: 2.5 messages per round trip, as a session's
+/// `initialize`, `notifications/initialized` and echo call).
+#[allow(clippy::too_many_arguments)]
 async fn anchor(
     queue: &Arc<AwsQueueClient>,
     server: &mut ServerProcess,
@@ -137,6 +144,7 @@ async fn anchor(
     replies: &str,
     calls: usize,
     in_flight: usize,
+    mixed: bool,
     text: &str,
 ) -> Result<Counted, Error> {
     let config = ClientConfig::new(
@@ -160,7 +168,12 @@ async fn anchor(
     for _ in 0..in_flight {
         let (client, next, text) = (client.clone(), Arc::clone(&next), text.to_owned());
         workers.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < calls {
+            let step = if mixed { 2 } else { 1 };
+            while next.fetch_add(step, Ordering::Relaxed) < calls {
+                if mixed {
+                    client.call("ping", None).await.map_err(|e| e.to_string())?;
+                    client.notify("notifications/roots/list_changed", None).await.map_err(|e| e.to_string())?;
+                }
                 let answer = client.call("tools/call", Some(echo_params(&text))).await.map_err(|e| e.to_string())?;
                 if echoed(&answer) != text {
                     return Err(format!("anchor: a wrong echo: {}", answer.as_str()));
@@ -176,8 +189,9 @@ async fn anchor(
     let after = client.stats();
     let (server_after, server_after_line) = server.stats().await?;
     client.shutdown(Duration::from_secs(5)).await;
+    let what = if mixed { "round trips (ping, a notification, echo)" } else { "echo calls" };
     println!(
-        "  anchor: {calls} calls in {:.1} s ({:.1} rt/s)",
+        "  anchor: {calls} {what}, {in_flight} in flight, in {:.1} s ({:.1} rt/s)",
         elapsed.as_secs_f64(),
         calls as f64 / elapsed.as_secs_f64()
     );
@@ -186,7 +200,7 @@ async fn anchor(
     Ok(Counted {
         calls: after.total_calls() - before.total_calls() + server_after - server_before,
         rt: calls,
-        messages: 2 * calls,
+        messages: if mixed { 5 * calls / 2 } else { 2 * calls },
     })
 }
 
@@ -213,9 +227,17 @@ async fn main() -> Result<(), Error> {
     let queue = Arc::new(AwsQueueClient::with_endpoint(&endpoint, REGION));
 
     // The anchor: as many round trips as the sessions make, one client, same in-flight.
-    let a = anchor(&queue, &mut server, &requests, &replies, 2 * sessions, in_flight, &text).await?;
+    let a = anchor(&queue, &mut server, &requests, &replies, 2 * sessions, in_flight, false, &text).await?;
+    // The sessions' message mix from one client, at the same in-flight.
+    let m = anchor(&queue, &mut server, &requests, &replies, 2 * sessions, in_flight, true, &text).await?;
+    println!(
+        "  anchor, the sessions' mix: one client, {} round trips, {in_flight} in flight: API calls/rt {:.3}, per message {:.3}",
+        m.rt,
+        m.calls_rt(),
+        m.calls_msg()
+    );
     // What each session would cost as a client of its own (one request at a time).
-    let one = anchor(&queue, &mut server, &requests, &replies, 100, 1, &text).await?;
+    let one = anchor(&queue, &mut server, &requests, &replies, 100, 1, false, &text).await?;
     println!(
         "  per-session clients: one client, {} calls, 1 in flight: API calls/rt {:.3}, per message {:.3}",
         one.rt,
@@ -342,13 +364,14 @@ async fn main() -> Result<(), Error> {
     host.shutdown(Duration::from_secs(5)).await;
     server.quit().await?;
     println!(
-        "BENCH phase=shared sessions={sessions} in_flight={in_flight} calls_rt={:.3} calls_msg={:.3} anchor_calls_rt={:.3} anchor_calls_msg={:.3} rss_session_bytes={rss_session:.0} close_calls_session={close_calls:.3} unrouted={} seq_calls_rt={:.3}",
+        "BENCH phase=shared sessions={sessions} in_flight={in_flight} calls_rt={:.3} calls_msg={:.3} anchor_calls_rt={:.3} anchor_calls_msg={:.3} rss_session_bytes={rss_session:.0} close_calls_session={close_calls:.3} unrouted={} seq_calls_rt={:.3} mix_calls_rt={:.3}",
         shared.calls_rt(),
         shared.calls_msg(),
         a.calls_rt(),
         a.calls_msg(),
         unrouted.load(Ordering::Relaxed),
-        one.calls_rt()
+        one.calls_rt(),
+        m.calls_rt()
     );
     Ok(())
 }
