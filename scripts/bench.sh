@@ -12,12 +12,15 @@
 #   scaleout  (5) stateless workers on one queue: simulator 1/2/4/8, moto 3 processes
 #             (every queue call traced into scaleout-trace.txt; an extra run of a request
 #             is classified as a moto double receive, a redelivery or a duplicate send)
-#   shared    (6) one process, 1,000 client sessions over one reply queue
+#   shared    (6) one process, 1,000 legacy client sessions over one reply queue (ClientHost):
+#             API calls per round trip and per message against one client at the same
+#             in-flight, resident bytes per open session
 # Env: SEQ/PAR (our calls per moto phase, default 200/400), PY_SEQ/PY_PAR (Python's,
-#      100/200), BENCH_OUT (directory for the raw outputs; default a temporary one).
+#      100/200), SESSIONS/SHARED_IN_FLIGHT (row 6, default 1000/64), BENCH_OUT (directory
+#      for the raw outputs; default a temporary one).
 # Needs python3 with moto[server] (scripts/find-moto.sh) and, for `python`, network
 # access to PyPI on first run (Python asyncmcp goes into $CARGO_TARGET_DIR/py-venv,
-# as the interop tier does). Whole run: about 10 minutes on 2 cores.
+# as the interop tier does). Whole run: about 16 minutes on 2 cores (shared: 6).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -90,8 +93,9 @@ reset_moto() { curl -sf -X POST "$ENDPOINT/moto-api/reset" >/dev/null; }
 BIN="$TARGET_DIR/release/examples"
 build_moto_bins() {
   [ -n "${BUILT_MOTO_BINS:-}" ] && return 0
-  echo "== building bench_client and bench_server (release)"
-  cargo build --release --locked -q -p asyncmcp-tokio --features aws,rmcp --example bench_client --example bench_server
+  echo "== building bench_client, bench_server and bench_shared (release)"
+  cargo build --release --locked -q -p asyncmcp-tokio --features aws,rmcp --example bench_client --example bench_server \
+    --example bench_shared
   BUILT_MOTO_BINS=1
 }
 
@@ -274,12 +278,38 @@ classify_runs() {
 }
 
 part_shared() {
-  # A Client owns its reply queue: it refuses and deletes a reply that carries another
-  # ClientId or session (docs/binding.md, sections 8 and 9), and no type in the library
-  # demultiplexes one reply queue to many sessions.
-  row "(6) -" "1,000 client sessions over one reply queue: calls/rt, memory" \
-    "not measurable: a Client owns its reply queue and deletes replies for another ClientId; nothing demultiplexes one" \
-    "-" "n/a"
+  # One process hosting SESSIONS legacy sessions over one reply queue (ClientHost,
+  # spawn_client_host), at most SHARED_IN_FLIGHT busy at once, against anchors of the
+  # same run, each one client on that queue: the target is one client sending the
+  # sessions' mix of messages (2.5 per round trip: a session's initialize,
+  # notifications/initialized and tools/call; the anchor's ping, a notification and
+  # tools/call) at the same in-flight; context: echo calls only (2 per round trip), and
+  # one request at a time (each session as a client of its own).
+  start_moto
+  build_moto_bins
+  reset_moto
+  local sessions=${SESSIONS:-1000} in_flight=${SHARED_IN_FLIGHT:-64} f="$OUT/shared.txt"
+  echo "== (6) $sessions legacy sessions over one reply queue, $in_flight busy at once"
+  "$BIN/bench_shared" --endpoint-url "$ENDPOINT" --sessions "$sessions" --in-flight "$in_flight" \
+    --server-bin "$BIN/bench_server" >"$f"
+  grep -vE '^BENCH ' "$f" | sed 's/^/   /'
+  local crt cmsg art amsg rss unrouted seq mix
+  crt=$(field "$f" shared calls_rt)
+  cmsg=$(field "$f" shared calls_msg)
+  art=$(field "$f" shared anchor_calls_rt)
+  amsg=$(field "$f" shared anchor_calls_msg)
+  rss=$(field "$f" shared rss_session_bytes)
+  unrouted=$(field "$f" shared unrouted)
+  seq=$(field "$f" shared seq_calls_rt)
+  mix=$(field "$f" shared mix_calls_rt)
+  row "(6) one client, the sessions' message mix, $in_flight in flight: $mix" "API calls/round trip, $sessions sessions over one reply queue" \
+    "$crt" "<= anchor" "$(holds "$crt" "<=" "$mix")"
+  row "(6) one client, echo calls only, $in_flight in flight: $amsg" "API calls/message carried, $sessions sessions (context)" \
+    "$cmsg" "-" "-"
+  row "(6) each session a client of its own (1 in flight): $seq" "API calls/round trip, $sessions sessions over one reply queue" \
+    "$crt" "<= 0.5x anchor" "$(holds "$crt" "<=" "$(awk -v s="$seq" 'BEGIN { print s / 2 }')")"
+  row "(6) absolute (resident set growth)" "bytes per open session, $sessions sessions (unrouted replies: $unrouted)" \
+    "$rss" "<= 16384" "$(holds "$rss" "<=" 16384)"
 }
 
 for p in $PARTS; do

@@ -75,8 +75,8 @@ pub use aws::{
 };
 
 pub use asyncmcp_driver::{
-    ClientEvents, ClientHandle, DriverConfig, DriverError, Events, MemoryQueue, QueueClient, RequestError,
-    ServerEvents, ServerHandle, StatsSnapshot, unique_client_id,
+    ClientEvents, ClientHandle, ClientHostHandle, DriverConfig, DriverError, Events, HostEvents, HostedClient,
+    MemoryQueue, OpenError, QueueClient, RequestError, ServerEvents, ServerHandle, StatsSnapshot, unique_client_id,
 };
 pub use asyncmcp_proto as proto;
 #[cfg(feature = "async-std")]
@@ -88,7 +88,7 @@ pub use runtime::SmolRuntime;
 use std::sync::Arc;
 
 #[cfg(feature = "async-std")]
-use asyncmcp_proto::{ClientConfig, ConfigError, ServerConfig};
+use asyncmcp_proto::{ClientConfig, ConfigError, HostConfig, ServerConfig};
 
 /// An in-memory SQS/SNS: no AWS account, nothing installed (feature `async-std`).
 #[cfg(feature = "async-std")]
@@ -106,6 +106,20 @@ pub fn spawn_client<Q: QueueClient>(
     queue: Arc<Q>,
 ) -> Result<(ClientHandle, ClientEvents), ConfigError> {
     asyncmcp_driver::spawn_client(config, AsyncStdRuntime, queue, DriverConfig::default())
+}
+
+/// Starts a client host on async-std (feature `async-std`): many client sessions over
+/// the one reply queue `config.queue_url`, with one long poll for all of them; open
+/// sessions with [`ClientHostHandle::open`].
+///
+/// # Errors
+/// [`ConfigError`] for a configuration that cannot work.
+#[cfg(feature = "async-std")]
+pub fn spawn_client_host<Q: QueueClient>(
+    config: HostConfig,
+    queue: Arc<Q>,
+) -> Result<(ClientHostHandle, HostEvents), ConfigError> {
+    asyncmcp_driver::spawn_client_host(config, AsyncStdRuntime, queue, DriverConfig::default())
 }
 
 /// Starts a server on async-std (feature `async-std`).

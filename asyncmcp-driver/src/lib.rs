@@ -10,6 +10,10 @@
 //! ([`QueueClient`]: real SQS and SNS in `asyncmcp-aws`, or the in-memory
 //! [`MemoryQueue`]).
 //!
+//! A process holding many client sessions (a gateway, a proxy) runs them over one
+//! reply queue with [`spawn_client_host`]: one long poll for all of them, and a
+//! [`HostedClient`] per session with the calls of a [`ClientHandle`].
+//!
 //! Most applications use an adapter instead: `asyncmcp-tokio` (with rmcp, the
 //! official MCP Rust SDK, on top) or `asyncmcp-async-std`. They supply the
 //! [`Runtime`] and re-export this crate's handles.
@@ -107,6 +111,7 @@
 
 mod batch;
 mod client;
+mod client_host;
 mod control;
 mod error;
 mod event_loop;
@@ -122,6 +127,7 @@ mod task_store;
 
 pub use batch::{BatchTarget, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, batch_bytes};
 pub use client::{ClientEvents, ClientHandle, spawn_client};
+pub use client_host::{ClientHostHandle, HostEvents, HostedClient, OpenError, spawn_client_host};
 pub use error::{DriverError, RequestError};
 pub use event_loop::DriverConfig;
 pub use events::Events;

@@ -143,6 +143,27 @@ pub enum ApiError {
     },
 }
 
+/// [`ClientHost::add`](crate::ClientHost::add) refused a client. Nothing was added.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AddClientError {
+    /// The client's configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The client reads another queue than the host's.
+    #[error("the client reads {client}, but the host receives from {host}: set receive_queue_url to the host's queue")]
+    OtherQueue {
+        /// The host's queue.
+        host: String,
+        /// The client's `receive_queue_url`.
+        client: String,
+    },
+    /// A hosted client already has this `ClientId`: replies could not tell the two
+    /// apart. Give each its own (`unique_client_id`).
+    #[error("a hosted client already has ClientId {0}: give each client its own (unique_client_id)")]
+    DuplicateClientId(String),
+}
+
 /// The calling code broke the API's contract: a bug in the caller, never caused by
 /// what a peer sent.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -53,6 +53,9 @@ pub enum RejectReason {
     /// another process that used the same reply queue (an earlier run of this
     /// client, for one).
     WrongClient(String),
+    /// A message on a shared reply queue ([`ClientHost`](crate::ClientHost)) that
+    /// names no client at all: no `ClientId` attribute and no `SessionId`.
+    NoClient,
     /// The endpoint is closed.
     Closed,
     /// An `initialize` arrived while the server held
@@ -94,6 +97,7 @@ impl fmt::Display for RejectReason {
                 let more = if shown.len() < c.len() { "..." } else { "" };
                 write!(f, "message for another client {shown}{more}")
             }
+            RejectReason::NoClient => f.write_str("message names no client (no ClientId, no SessionId)"),
             RejectReason::Closed => f.write_str("endpoint closed"),
             RejectReason::TooManySessions { max } => write!(f, "the server already holds its limit of {max} sessions"),
             RejectReason::UnsupportedVersion { requested, supported } => write!(

@@ -142,6 +142,10 @@
 //! # }
 //! ```
 //!
+//! A process holding many sessions (a gateway, a proxy) hosts their clients on one
+//! reply queue with [`ClientHost`]: one receive loop for all of them, each message
+//! routed to its client by the `ClientId` it carries.
+//!
 //! For tests, `sim::Pair` (feature `sim`) wires a client, a server and a broker
 //! together and jumps simulated time to the next deadline, with fault injection
 //! (duplicates, reordering, delays, failures, throttling).
@@ -156,6 +160,7 @@ mod backoff;
 mod budget;
 mod cache;
 mod client;
+mod client_host;
 mod client_id;
 pub mod codec;
 mod config;
@@ -187,12 +192,13 @@ mod timers;
 pub use address::{Address, AddressError, AllowList, Arn, QueueUrl, Scheme};
 pub use backoff::RetryPolicy;
 pub use client::Client;
+pub use client_host::{ClientHost, ClientKey, HostConfig, HostEvent};
 pub use client_id::unique_client_id;
 pub use config::{
     AckPolicy, ClientConfig, Disposition, Era, HandshakeFields, OrderingConfig, PROTOCOL_VERSIONS, ServerConfig,
     SharedConfig,
 };
-pub use error::{ApiError, ConfigError, DecodeError, FailureKind, Misuse, OpFailure, Unsendable};
+pub use error::{AddClientError, ApiError, ConfigError, DecodeError, FailureKind, Misuse, OpFailure, Unsendable};
 pub use event::{ClientEvent, CloseReason, QueueOutcome, RejectReason, Rejection, RequestToken, Route, ServerEvent};
 pub use inbound::InboundMessage;
 pub use jsonrpc::{CANCELLED_METHOD, Cancellation, JsonRpcMessage, MessageKind, RequestId, error_codes};

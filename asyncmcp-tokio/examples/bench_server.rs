@@ -11,11 +11,14 @@
 //! a `TRACE` line per queue call to stderr (`examples/support/trace.rs`): message ids,
 //! receive counts and JSON-RPC ids, for telling a redelivery from a duplicate send.
 //!
-//! `bench_server --endpoint-url URL --queue-url URL --allow REPLY_ADDRESS`
+//! `bench_server --endpoint-url URL --queue-url URL --allow REPLY_ADDRESS [--max-sessions N]`
+//! (`--max-sessions`: legacy sessions served at once, 256 by default as in
+//! `fanout::Limits`; `bench_shared` opens 1,000).
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use asyncmcp_tokio::fanout::Limits;
 use asyncmcp_tokio::proto::{AllowList, ServerConfig};
 use asyncmcp_tokio::rmcp::QueueServer;
 use asyncmcp_tokio::{AwsQueueClient, DriverConfig, StatsSnapshot};
@@ -88,12 +91,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let allow = required("--allow")?;
     let queue = Arc::new(AwsQueueClient::with_endpoint(&endpoint, "us-east-1"));
     let config = ServerConfig::new(queue_url, AllowList::new().exact(allow));
+    let mut limits = Limits::default();
+    if let Some(n) = arg("--max-sessions") {
+        limits.max_sessions = n.parse()?;
+    }
     let server = if trace::enabled() {
         let traced = Arc::new(trace::Traced::new(queue));
         QueueServer::start_with(Echo::default, config, traced, DriverConfig::default())?
     } else {
         QueueServer::start_with(Echo::default, config, queue, DriverConfig::default())?
-    };
+    }
+    .with_limits(limits);
     let handle = server.handle();
     let running = tokio::spawn(server.run());
 

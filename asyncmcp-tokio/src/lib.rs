@@ -98,9 +98,9 @@ pub mod tasks;
 struct ReadmeDoctests;
 
 pub use asyncmcp_driver::{
-    ApplyError, BoxFuture, ClientEvents, ClientHandle, DriverConfig, DriverError, Events, MemoryQueue, MemoryTaskStore,
-    ObjectCalls, QueueClient, ReceiveRequest, RequestError, ServerEvents, ServerHandle, StatsSnapshot, StoreError,
-    TaskStore, Versioned, unique_client_id,
+    ApplyError, BoxFuture, ClientEvents, ClientHandle, ClientHostHandle, DriverConfig, DriverError, Events, HostEvents,
+    HostedClient, MemoryQueue, MemoryTaskStore, ObjectCalls, OpenError, QueueClient, ReceiveRequest, RequestError,
+    ServerEvents, ServerHandle, StatsSnapshot, StoreError, TaskStore, Versioned, unique_client_id,
 };
 pub use asyncmcp_proto as proto;
 pub use runtime::TokioRuntime;
@@ -112,7 +112,7 @@ pub use asyncmcp_aws::{AwsAdmin, AwsQueueClient, QueueInfo, QueueSpec, ReplyQueu
 
 use std::sync::Arc;
 
-use asyncmcp_proto::{ClientConfig, ConfigError, ServerConfig};
+use asyncmcp_proto::{ClientConfig, ConfigError, HostConfig, ServerConfig};
 
 /// An in-memory SQS/SNS on tokio's clock: no AWS account, nothing installed.
 pub fn memory_queue() -> MemoryQueue<TokioRuntime> {
@@ -176,4 +176,22 @@ pub fn spawn_server_with<Q: QueueClient>(
     driver: DriverConfig,
 ) -> Result<(ServerHandle, ServerEvents), ConfigError> {
     asyncmcp_driver::spawn_server(config, TokioRuntime::current(), queue, driver)
+}
+
+/// Starts a client host on the current tokio runtime: many client sessions over the
+/// one reply queue `config.queue_url`, with one long poll for all of them (what a
+/// gateway or a proxy holding many sessions uses). Open sessions with
+/// [`ClientHostHandle::open`].
+///
+/// # Errors
+/// [`ConfigError`] for a configuration that cannot work.
+///
+/// # Panics
+/// Outside a tokio runtime.
+pub fn spawn_client_host<Q: QueueClient>(
+    config: HostConfig,
+    queue: Arc<Q>,
+    driver: DriverConfig,
+) -> Result<(ClientHostHandle, HostEvents), ConfigError> {
+    asyncmcp_driver::spawn_client_host(config, TokioRuntime::current(), queue, driver)
 }

@@ -94,6 +94,25 @@ pub(crate) fn recover_request(msg: &InboundMessage) -> Option<(RequestId, WireMe
     Some((request_id_of(body.as_bytes())?, meta))
 }
 
+/// The `ClientId` and `SessionId` a message carries, read without decoding its body:
+/// SQS-level attributes first (they win on a conflict, as in [`decode`]), then, when
+/// one is missing and the body is an SNS envelope, the envelope's. What a shared reply
+/// queue routes by ([`ClientHost`](crate::ClientHost)); either is `None` when absent
+/// or unreadable, and nothing here rejects a message.
+pub(crate) fn routing_keys(msg: &InboundMessage) -> (Option<String>, Option<String>) {
+    let read = |attributes: &crate::attributes::Attributes, name: &str| attributes.get(name).map(|a| a.value.clone());
+    let mut client = read(&msg.attributes, names::CLIENT_ID);
+    let mut session = read(&msg.attributes, names::SESSION_ID);
+    if (client.is_none() || session.is_none())
+        && let Ok(text) = std::str::from_utf8(&msg.body)
+        && let Ok(Some(envelope)) = sns::unwrap(text)
+    {
+        client = client.or_else(|| read(&envelope.attributes, names::CLIENT_ID));
+        session = session.or_else(|| read(&envelope.attributes, names::SESSION_ID));
+    }
+    (client, session)
+}
+
 /// The id of what looks like a request (an object with a string `method` and an
 /// integer or string `id`), however malformed the rest of it.
 pub(crate) fn request_id_of(body: &[u8]) -> Option<RequestId> {

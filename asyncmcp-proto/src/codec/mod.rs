@@ -42,7 +42,7 @@ mod sns;
 mod xml;
 
 pub use decode::decode;
-pub(crate) use decode::{recover_request, request_id_of};
+pub(crate) use decode::{recover_request, request_id_of, routing_keys};
 pub use encode::{encode, encode_attributes};
 pub use ext::{Ext, FragmentHeader, MAX_FRAGMENTS, MIN_MESSAGE_BYTES};
 pub use size::{ENVELOPE_OVERHEAD, SNS_MAX_BYTES, SQS_MAX_BYTES, SizeLimits, encoded_size, json_escaped_len};
